@@ -1,0 +1,381 @@
+// Package config owns mailbot's configuration file: one TOML file naming the
+// mailbox, the IMAP and SMTP servers with their TLS and SASL settings, where
+// secrets come from (files, systemd credentials, token commands), the store,
+// the policy, the templates, the bot's key and the team.
+//
+// Loading follows Defaults() -> Parse -> Validate: every problem is collected
+// and reported as "file:line: key: what" (see policy/tomlfile). Relative
+// paths are resolved against the directory of the configuration file, so a
+// folder written by `mailbot init` can be moved as a whole.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mailbot/policy/tomlfile"
+)
+
+// Duration is a time.Duration written as a Go duration string ("90s", "5m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration like \"90s\" or \"5m\": %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Secret says where a secret is read from; exactly one field is set.
+type Secret struct {
+	File       string   `toml:"file"`       // a file readable only by the bot (mode 0600 or stricter)
+	Credential string   `toml:"credential"` // a name in $CREDENTIALS_DIRECTORY (systemd LoadCredential=)
+	Command    []string `toml:"command"`    // a program printing the secret, e.g. an OAuth2 token helper
+}
+
+// IsSet reports whether any source is configured.
+func (s Secret) IsSet() bool { return s.File != "" || s.Credential != "" || len(s.Command) > 0 }
+
+// Server holds the settings shared by the IMAP and SMTP connections.
+type Server struct {
+	Host       string `toml:"host"`
+	Port       int    `toml:"port"`
+	TLS        string `toml:"tls"`        // "implicit", "starttls" or "none" (loopback only)
+	ServerName string `toml:"servername"` // TLS server name when it differs from host
+	Username   string `toml:"username"`
+	Auth       string `toml:"auth"` // "plain", "login" or "xoauth2"
+	Password   Secret `toml:"password"`
+}
+
+// Addr is host:port.
+func (s Server) Addr() string { return net.JoinHostPort(s.Host, fmt.Sprint(s.Port)) }
+
+// IMAP is the intake mailbox.
+type IMAP struct {
+	Server
+	Mailbox        string   `toml:"mailbox"`
+	Mode           string   `toml:"mode"` // "idle", "poll" or "fast"
+	PollInterval   Duration `toml:"poll_interval"`
+	FastInterval   Duration `toml:"fast_interval"`
+	ResyncInterval Duration `toml:"resync_interval"`
+	CommandTimeout Duration `toml:"command_timeout"`
+	After          string   `toml:"after"` // "", "seen" or "move:Folder"
+}
+
+// SMTP is the submission server for everything the bot sends.
+type SMTP struct {
+	Server
+	Helo    string   `toml:"helo"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// Keys is the bot's own OpenPGP key.
+type Keys struct {
+	Private    string `toml:"private"` // armored private key file
+	Passphrase Secret `toml:"passphrase"`
+}
+
+// Limits bound the work one message may cause.
+type Limits struct {
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	MaxParts        int   `toml:"max_parts"`
+	MaxDepth        int   `toml:"max_depth"`
+	MaxTries        int   `toml:"max_tries"` // failed attempts before a message is quarantined
+}
+
+// Ack limits acknowledgements so that no storm can be started through the bot.
+type Ack struct {
+	RateLimit  int      `toml:"rate_limit"`  // acknowledgements per sender per window
+	RateWindow Duration `toml:"rate_window"` // default one hour
+}
+
+// Member is one person of the security team.
+type Member struct {
+	Name    string `toml:"name"`
+	Address string `toml:"address"`
+	Key     string `toml:"key"` // armored public key file
+}
+
+// Config is the whole file.
+type Config struct {
+	Address     string   `toml:"address"` // the security@ mailbox
+	Name        string   `toml:"name"`    // display name on outgoing mail
+	Store       string   `toml:"store"`
+	Policy      string   `toml:"policy"`
+	Templates   string   `toml:"templates"` // folder overriding the embedded templates
+	CasePrefix  string   `toml:"case_prefix"`
+	MsgIDDomain string   `toml:"msgid_domain"`
+	LogLevel    string   `toml:"log_level"`
+	Control     string   `toml:"control"` // admin unix socket
+	IMAP        IMAP     `toml:"imap"`
+	SMTP        SMTP     `toml:"smtp"`
+	Keys        Keys     `toml:"keys"`
+	Limits      Limits   `toml:"limits"`
+	Ack         Ack      `toml:"ack"`
+	Team        []Member `toml:"team"`
+
+	// File is the path the configuration was read from.
+	File string `toml:"-"`
+}
+
+// Defaults is the configuration before any file is read.
+func Defaults() Config {
+	return Config{
+		Name:       "Security Team",
+		Store:      "mailbot.db",
+		Policy:     "policy.toml",
+		CasePrefix: "SEC",
+		LogLevel:   "info",
+		IMAP: IMAP{
+			Server:         Server{Port: 993, TLS: "implicit", Auth: "plain"},
+			Mailbox:        "INBOX",
+			Mode:           "idle",
+			PollInterval:   Duration{60 * time.Second},
+			FastInterval:   Duration{50 * time.Millisecond},
+			ResyncInterval: Duration{5 * time.Minute},
+			CommandTimeout: Duration{60 * time.Second},
+			After:          "seen",
+		},
+		SMTP: SMTP{
+			Server:  Server{Port: 587, TLS: "starttls", Auth: "plain"},
+			Timeout: Duration{2 * time.Minute},
+		},
+		Limits: Limits{MaxMessageBytes: 64 << 20, MaxParts: 500, MaxDepth: 20, MaxTries: 3},
+		Ack:    Ack{RateLimit: 5, RateWindow: Duration{time.Hour}},
+	}
+}
+
+// Load reads, parses and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data (read from the file called name) over Defaults and
+// validates it. The error lists every problem, one per line.
+func Parse(name string, data []byte) (*Config, error) {
+	c := Defaults()
+	f, _ := tomlfile.Decode(name, bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), &c)
+	c.File = name
+	c.validate(f)
+	if err := f.Err(); err != nil {
+		return nil, err
+	}
+	c.resolve()
+	return &c, nil
+}
+
+// Validate checks a configuration built in code (tests, demo).
+func (c *Config) Validate() error {
+	f := &tomlfile.File{Name: c.File}
+	if f.Name == "" {
+		f.Name = "config"
+	}
+	c.validate(f)
+	return f.Err()
+}
+
+func (c *Config) validate(f *tomlfile.File) {
+	if c.Address == "" {
+		f.Errorf("address", "required: the security mailbox address")
+	} else if !isAddress(c.Address) {
+		f.Errorf("address", "not an email address: %q", c.Address)
+	}
+	if c.Store == "" {
+		f.Errorf("store", "required")
+	}
+	if c.Policy == "" {
+		f.Errorf("policy", "required")
+	}
+	if !validPrefix(c.CasePrefix) {
+		f.Errorf("case_prefix", "must be 1 to 10 letters or digits, got %q", c.CasePrefix)
+	}
+	if c.MsgIDDomain != "" && strings.ContainsAny(c.MsgIDDomain, "@<> \t\r\n") {
+		f.Errorf("msgid_domain", "not a domain: %q", c.MsgIDDomain)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		f.Errorf("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	validateServer(f, "imap", c.IMAP.Server)
+	validateServer(f, "smtp", c.SMTP.Server)
+	switch c.IMAP.Mode {
+	case "idle", "poll", "fast":
+	default:
+		f.Errorf("imap.mode", "must be idle, poll or fast, got %q", c.IMAP.Mode)
+	}
+	if c.IMAP.Mailbox == "" {
+		f.Errorf("imap.mailbox", "required")
+	}
+	if a := c.IMAP.After; a != "" && a != "seen" && (!strings.HasPrefix(a, "move:") || len(a) == len("move:")) {
+		f.Errorf("imap.after", "must be \"\", \"seen\" or \"move:Folder\", got %q", a)
+	}
+	positive := func(key string, d Duration) {
+		if d.Duration <= 0 {
+			f.Errorf(key, "must be positive, got %s", d)
+		}
+	}
+	positive("imap.poll_interval", c.IMAP.PollInterval)
+	positive("imap.fast_interval", c.IMAP.FastInterval)
+	positive("imap.resync_interval", c.IMAP.ResyncInterval)
+	positive("imap.command_timeout", c.IMAP.CommandTimeout)
+	positive("smtp.timeout", c.SMTP.Timeout)
+	positive("ack.rate_window", c.Ack.RateWindow)
+	if c.IMAP.ResyncInterval.Duration > 29*time.Minute {
+		f.Errorf("imap.resync_interval", "must be at most 29m (RFC 2177 section 3: servers may drop IDLE after 30 minutes)")
+	}
+	if c.Ack.RateLimit < 1 {
+		f.Errorf("ack.rate_limit", "must be at least 1, got %d", c.Ack.RateLimit)
+	}
+	if c.Limits.MaxMessageBytes < 1<<10 {
+		f.Errorf("limits.max_message_bytes", "must be at least 1024, got %d", c.Limits.MaxMessageBytes)
+	}
+	if c.Limits.MaxParts < 1 {
+		f.Errorf("limits.max_parts", "must be at least 1, got %d", c.Limits.MaxParts)
+	}
+	if c.Limits.MaxDepth < 1 {
+		f.Errorf("limits.max_depth", "must be at least 1, got %d", c.Limits.MaxDepth)
+	}
+	if c.Limits.MaxTries < 1 {
+		f.Errorf("limits.max_tries", "must be at least 1, got %d", c.Limits.MaxTries)
+	}
+	validateSecret(f, "keys.passphrase", c.Keys.Passphrase, false)
+	seen := map[string]bool{}
+	for i, m := range c.Team {
+		key := fmt.Sprintf("team[%d]", i)
+		if m.Name == "" {
+			f.Errorf(key+".name", "required")
+		}
+		switch a := strings.ToLower(m.Address); {
+		case !isAddress(m.Address):
+			f.Errorf(key+".address", "not an email address: %q", m.Address)
+		case seen[a]:
+			f.Errorf(key+".address", "%s is listed twice", m.Address)
+		case a == strings.ToLower(c.Address):
+			f.Errorf(key+".address", "a team member cannot be the security mailbox itself")
+		default:
+			seen[a] = true
+		}
+	}
+}
+
+func validateServer(f *tomlfile.File, name string, s Server) {
+	if s.Host == "" {
+		f.Errorf(name+".host", "required")
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		f.Errorf(name+".port", "must be 1 to 65535, got %d", s.Port)
+	}
+	switch s.TLS {
+	case "implicit", "starttls":
+	case "none":
+		if s.Host != "" && !isLoopback(s.Host) {
+			f.Errorf(name+".tls", "\"none\" is allowed only for a loopback host, not %q: use implicit or starttls", s.Host)
+		}
+	default:
+		f.Errorf(name+".tls", "must be implicit, starttls or none, got %q", s.TLS)
+	}
+	switch s.Auth {
+	case "plain", "login", "xoauth2":
+	default:
+		f.Errorf(name+".auth", "must be plain, login or xoauth2, got %q", s.Auth)
+	}
+	if s.Username == "" {
+		f.Errorf(name+".username", "required")
+	}
+	validateSecret(f, name+".password", s.Password, true)
+}
+
+func validateSecret(f *tomlfile.File, key string, s Secret, required bool) {
+	n := 0
+	for _, set := range []bool{s.File != "", s.Credential != "", len(s.Command) > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0 && required:
+		f.Errorf(key, "required: set one of file, credential or command")
+	case n > 1:
+		f.Errorf(key, "set only one of file, credential or command")
+	}
+	if strings.ContainsAny(s.Credential, "/\\") || s.Credential == ".." {
+		f.Errorf(key+".credential", "must be a plain credential name, got %q", s.Credential)
+	}
+}
+
+// resolve makes relative paths relative to the configuration file.
+func (c *Config) resolve() {
+	dir := filepath.Dir(c.File)
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.Store)
+	abs(&c.Policy)
+	abs(&c.Templates)
+	abs(&c.Control)
+	abs(&c.Keys.Private)
+	abs(&c.Keys.Passphrase.File)
+	abs(&c.IMAP.Password.File)
+	abs(&c.SMTP.Password.File)
+	for i := range c.Team {
+		abs(&c.Team[i].Key)
+	}
+	if c.Control == "" {
+		c.Control = c.Store + ".sock"
+	}
+	if c.MsgIDDomain == "" {
+		c.MsgIDDomain = Domain(c.Address)
+	}
+	if c.SMTP.Helo == "" {
+		c.SMTP.Helo = c.MsgIDDomain
+	}
+}
+
+// Domain is the part of an address after the last @, lowercased.
+func Domain(addr string) string {
+	return strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+}
+
+func isAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == ""
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func validPrefix(p string) bool {
+	if p == "" || len(p) > 10 {
+		return false
+	}
+	for _, r := range p {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const good = `address = "security@example.org"
+store = "state/mailbot.db"
+policy = "policy.toml"
+
+[imap]
+host = "imap.example.org"
+username = "security@example.org"
+password = { file = "imap.pass" }
+mode = "fast"
+fast_interval = "20ms"
+
+[smtp]
+host = "smtp.example.org"
+username = "security@example.org"
+auth = "xoauth2"
+password = { command = ["oauth2-token", "--account", "security"] }
+
+[[team]]
+name = "Ann"
+address = "ann@example.org"
+key = "keys/ann.asc"
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse("/etc/mailbot/mailbot.toml", []byte(good))
+	if err != nil {
+		t.Fatalf("Parse() = %v, want nil", err)
+	}
+	checks := []struct {
+		name     string
+		got, want any
+	}{
+		{"store", c.Store, "/etc/mailbot/state/mailbot.db"},
+		{"policy", c.Policy, "/etc/mailbot/policy.toml"},
+		{"imap password file", c.IMAP.Password.File, "/etc/mailbot/imap.pass"},
+		{"team key", c.Team[0].Key, "/etc/mailbot/keys/ann.asc"},
+		{"imap port default", c.IMAP.Port, 993},
+		{"smtp port default", c.SMTP.Port, 587},
+		{"smtp tls default", c.SMTP.TLS, "starttls"},
+		{"fast interval", c.IMAP.FastInterval.Duration, 20 * time.Millisecond},
+		{"msgid domain", c.MsgIDDomain, "example.org"},
+		{"helo", c.SMTP.Helo, "example.org"},
+		{"control", c.Control, "/etc/mailbot/state/mailbot.db.sock"},
+		{"token command", strings.Join(c.SMTP.Password.Command, " "), "oauth2-token --account security"},
+		{"rate limit", c.Ack.RateLimit, 5},
+	}
+	for _, tc := range checks {
+		if tc.got != tc.want {
+			t.Errorf("Parse(): %s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"unknown keys", "colour = \"blue\"\n" + good + "[imap.extra]\nx = 1\n", []string{
+			"c.toml:1: colour: unknown key",
+			"c.toml:23: imap.extra: unknown key",
+		}},
+		{"every bad value at once", `address = "not an address"
+case_prefix = "SEC-"
+[imap]
+host = "imap.example.org"
+port = 0
+tls = "none"
+username = "u"
+password = { file = "p", credential = "c" }
+mode = "push"
+after = "move:"
+[smtp]
+host = "127.0.0.1"
+tls = "none"
+username = "u"
+auth = "cram-md5"
+password = { credential = "../etc/shadow" }
+[ack]
+rate_limit = 0
+[[team]]
+name = "Ann"
+address = "ann"
+`, []string{
+			`c.toml:1: address: not an email address: "not an address"`,
+			`c.toml:2: case_prefix: must be 1 to 10 letters or digits, got "SEC-"`,
+			`c.toml:5: imap.port: must be 1 to 65535, got 0`,
+			`c.toml:6: imap.tls: "none" is allowed only for a loopback host, not "imap.example.org"`,
+			`c.toml:8: imap.password: set only one of file, credential or command`,
+			`c.toml:9: imap.mode: must be idle, poll or fast, got "push"`,
+			`c.toml:10: imap.after: must be`,
+			`c.toml:15: smtp.auth: must be plain, login or xoauth2, got "cram-md5"`,
+			`c.toml:16: smtp.password.credential: must be a plain credential name`,
+			`c.toml:18: ack.rate_limit: must be at least 1, got 0`,
+			`c.toml:21: team[0].address: not an email address: "ann"`,
+		}},
+		{"missing required", "", []string{
+			"c.toml: address: required",
+			"c.toml: imap.host: required",
+			"c.toml: smtp.password: required: set one of file, credential or command",
+		}},
+		{"bad duration", good + "[ack]\nrate_window = \"an hour\"\n", []string{
+			`c.toml:23: ack.rate_window: not a duration`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.toml", []byte(tc.in))
+			if err == nil {
+				t.Fatalf("Parse() = nil, want errors %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Parse() = %v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.toml") {
+		t.Errorf("Load() = %v, want an error naming the file", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("[[team]]\n[[team]]\naddress=1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("f.toml", data)
+		if err == nil && c.Address == "" {
+			t.Fatalf("Parse() accepted a config without address")
+		}
+	})
+}
