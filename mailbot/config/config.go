@@ -118,7 +118,8 @@ type Config struct {
 	CasePrefix  string   `toml:"case_prefix"`
 	MsgIDDomain string   `toml:"msgid_domain"`
 	LogLevel    string   `toml:"log_level"`
-	Control     string   `toml:"control"` // admin unix socket
+	Control     string   `toml:"control"`      // admin unix socket
+	SecurityTxt string   `toml:"security_txt"` // where the published security.txt lives; `mailbot check` warns before it expires
 	IMAP        IMAP     `toml:"imap"`
 	SMTP        SMTP     `toml:"smtp"`
 	Keys        Keys     `toml:"keys"`
@@ -332,6 +333,7 @@ func (c *Config) resolve() {
 	abs(&c.Policy)
 	abs(&c.Templates)
 	abs(&c.Control)
+	abs(&c.SecurityTxt)
 	abs(&c.Keys.Private)
 	abs(&c.Keys.Passphrase.File)
 	abs(&c.IMAP.Password.File)

@@ -36,7 +36,7 @@ func TestParseGood(t *testing.T) {
 		t.Fatalf("Parse() = %v, want nil", err)
 	}
 	checks := []struct {
-		name     string
+		name      string
 		got, want any
 	}{
 		{"store", c.Store, "/etc/mailbot/state/mailbot.db"},

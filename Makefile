@@ -1,0 +1,64 @@
+# mailbot: see README.md. `make demo` and `make test` need only Go.
+GO        ?= go
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SYSCONFDIR ?= /etc
+BIN       := bin/mailbot
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 10s
+
+.PHONY: all build test demo e2e bench fuzz check install clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/mailbot
+
+# Unit, corpus, crash and in-process server tests. Needs only Go.
+test:
+	$(GO) test -race -shuffle=on -count=1 ./...
+
+# The whole job on an embedded IMAP server and SMTP sink, printed.
+demo: build
+	./$(BIN) demo
+
+# Real Dovecot, Postfix and GnuPG on 127.0.0.1 (installs them with apt-get
+# when missing; needs root or sudo).
+e2e:
+	bash .ci/e2e-deps
+	$(GO) test -race -count=1 -tags e2e -run 'E2E|GPG' -v ./... 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e:)' ; test $${PIPESTATUS[0]} -eq 0
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# Every fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+check:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# Installs the binary and the systemd units; an existing configuration is
+# never overwritten.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mailbot
+	@if [ -d .ci/systemd ]; then \
+	  install -D -m 0644 .ci/systemd/mailbot.service $(DESTDIR)$(PREFIX)/lib/systemd/system/mailbot.service; \
+	  install -D -m 0644 .ci/systemd/mailbot@.service $(DESTDIR)$(PREFIX)/lib/systemd/system/mailbot@.service; \
+	fi
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/mailbot
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mailbot/mailbot.toml ]; then \
+	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/mailbot/mailbot.toml"; \
+	else \
+	  echo "no configuration yet: run 'mailbot init --dir $(SYSCONFDIR)/mailbot ...' (see README)"; \
+	fi
+
+clean:
+	rm -rf bin e2e.log

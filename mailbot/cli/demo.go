@@ -1,0 +1,328 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+
+	"mailbot/mailbot"
+	"mailbot/mailbot/devmail"
+	"mailbot/mailbot/inbox"
+	"mailbot/store"
+)
+
+func init() {
+	register(command{"demo", "[--serve] [--dir D]", "run the bot end to end on an embedded IMAP server and SMTP sink", cmdDemo})
+}
+
+const (
+	demoDomain   = "example.org"
+	demoBot      = "security@example.org"
+	demoReporter = "ada@research.example"
+	demoPassword = "demo"
+)
+
+// cmdDemo runs the whole job in process: an IMAP server and an SMTP server
+// on loopback (mailbot/devmail), a configuration written to a folder and
+// loaded like any other, the daemon, and sample mail delivered into the
+// inbox. It prints what the bot did.
+func cmdDemo(ctx context.Context, env *Env, args []string) int {
+	fs := flags(env, "demo")
+	serve := fs.Bool("serve", false, "keep running and print addresses and credentials for a mail client")
+	dir := fs.String("dir", "", "folder for the demo's config and store (default: a temporary folder, removed after)")
+	verbose := fs.Bool("v", false, "show the daemon's log")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if err := runDemo(ctx, env, *dir, *serve, *verbose); err != nil {
+		return fail(env, "demo", ExitFailure, err)
+	}
+	return ExitOK
+}
+
+func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) error {
+	out := env.Stdout
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "mailbot-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	srv, err := devmail.Start(devmail.Options{Domain: demoDomain, Users: map[string]string{
+		demoBot: demoPassword, demoReporter: demoPassword,
+	}})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	cfgPath, err := writeDemoConfig(dir, srv)
+	if err != nil {
+		return err
+	}
+	s, err := load(cfgPath)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(s.cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logw := io.Discard
+	if verbose {
+		logw = env.Stderr
+	}
+	events := make(chan inbox.Event, 64)
+	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
+		Logger: newLogger(logw, "debug"), InboxEvents: events})
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx, env.Abort) }()
+	defer func() { stop(); <-done }()
+
+	fmt.Fprintf(out, "mailbot demo: IMAP %s, SMTP %s, config %s\n\n", srv.IMAPAddr, srv.SMTPAddr, cfgPath)
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	processed := 0
+	waitProcessed := func(n int) error {
+		for processed < n {
+			select {
+			case e := <-events:
+				if e.Kind == "processed" {
+					processed++
+				}
+			case <-wait.Done():
+				return fmt.Errorf("waiting for the bot to process message %d: %w", processed+1, wait.Err())
+			}
+		}
+		return nil
+	}
+
+	step := func(what string, raw []byte) error {
+		fmt.Fprintf(out, "-> %s\n", what)
+		_, err := srv.Deliver("INBOX", demoBot, raw)
+		return err
+	}
+	if err := step("a researcher reports a vulnerability", demoReport()); err != nil {
+		return err
+	}
+	if err := waitProcessed(1); err != nil {
+		return err
+	}
+	sent, err := srv.WaitSent(wait, 1)
+	if err != nil {
+		return fmt.Errorf("waiting for the acknowledgement: %w", err)
+	}
+	ackID := messageID(sent[0].Data)
+	if err := step("the researcher replies to the acknowledgement", demoFollowUp(ackID)); err != nil {
+		return err
+	}
+	if err := step("an out-of-office reply arrives (RFC 3834)", demoAutoReply(ackID)); err != nil {
+		return err
+	}
+	if err := step("a bounce of our acknowledgement arrives (RFC 3464)", demoBounce(ackID)); err != nil {
+		return err
+	}
+	if err := waitProcessed(4); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out, "\n== cases")
+	var views []CaseView
+	err = st.View(func(tx *store.Tx) error {
+		return tx.Cases(func(c *store.Case) bool {
+			v, err := caseView(tx, c)
+			if err == nil {
+				views = append(views, v)
+			}
+			return err == nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		printCase(out, v)
+		fmt.Fprintln(out)
+	}
+	all := srv.Sent()
+	fmt.Fprintf(out, "== mail the bot sent (%d; robots answered: 0)\n", len(all))
+	for _, m := range all {
+		fmt.Fprintf(out, "\n--- to %s\n%s", strings.Join(m.To, ", "), readable(m.Data))
+	}
+	if len(all) != 1 {
+		return fmt.Errorf("the bot sent %d mails, want exactly 1 acknowledgement", len(all))
+	}
+	if !serve {
+		return nil
+	}
+	fmt.Fprintf(out, "\n== serving until interrupted (Ctrl-C)\n"+
+		"IMAP  %s  (no TLS)  user %s or %s, password %q\n"+
+		"SMTP  %s  (no TLS)  same accounts; mail to %s is a report\n",
+		srv.IMAPAddr, demoBot, demoReporter, demoPassword, srv.SMTPAddr, demoBot)
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		done <- err
+		return err
+	}
+	return nil
+}
+
+// writeDemoConfig writes the demo's configuration, policy and secrets into
+// dir, the way an admin would.
+func writeDemoConfig(dir string, srv *devmail.Server) (string, error) {
+	host, port, _ := strings.Cut(srv.IMAPAddr, ":")
+	_, sport, _ := strings.Cut(srv.SMTPAddr, ":")
+	files := map[string]string{
+		"mailbot.toml": fmt.Sprintf(`# written by mailbot demo
+address = %q
+name = "Example Security Team"
+store = "mailbot.db"
+policy = "policy.toml"
+
+[imap]
+host = %q
+port = %s
+tls = "none"
+username = %q
+password = { file = "password" }
+mode = "fast"
+after = "seen"
+
+[smtp]
+host = %q
+port = %s
+tls = "none"
+username = %q
+password = { file = "password" }
+`, demoBot, host, port, demoBot, host, sport, demoBot),
+		"policy.toml": starterPolicy("Example", demoBot, "en", "DE", "", "Europe/Berlin"),
+		"password":    demoPassword + "\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "mailbot.toml"), nil
+}
+
+func demoMail(headers [][2]string, body string) []byte {
+	var b bytes.Buffer
+	for _, h := range headers {
+		fmt.Fprintf(&b, "%s: %s\r\n", h[0], h[1])
+	}
+	b.WriteString("\r\n")
+	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
+	return b.Bytes()
+}
+
+func rfc5322Date() string { return time.Now().Format(time.RFC1123Z) }
+
+func demoReport() []byte {
+	return demoMail([][2]string{
+		{"From", "Ada Lovelace <" + demoReporter + ">"},
+		{"To", demoBot},
+		{"Subject", "Stored XSS in the profile page"},
+		{"Date", rfc5322Date()},
+		{"Message-ID", "<report-1@research.example>"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+	}, "Hello,\n\nthe display name on https://app.example.org/profile is rendered without escaping.\n"+
+		"Steps to reproduce: set the name to <script>alert(1)</script> and open the page.\n"+
+		"Impact: any visitor's session can be taken over.\n\nAda\n")
+}
+
+func demoFollowUp(ackID string) []byte {
+	return demoMail([][2]string{
+		{"From", "Ada Lovelace <" + demoReporter + ">"},
+		{"To", demoBot},
+		{"Subject", "Re: Stored XSS in the profile page"},
+		{"Date", rfc5322Date()},
+		{"Message-ID", "<report-2@research.example>"},
+		{"In-Reply-To", "<" + ackID + ">"},
+		{"References", "<report-1@research.example> <" + ackID + ">"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+	}, "I found it on 2026-11-20; it also works in the team page.\n")
+}
+
+func demoAutoReply(ackID string) []byte {
+	return demoMail([][2]string{
+		{"From", "Ada Lovelace <" + demoReporter + ">"},
+		{"To", demoBot},
+		{"Subject", "Out of office: [SEC] Received: Stored XSS in the profile page"},
+		{"Date", rfc5322Date()},
+		{"Message-ID", "<ooo-1@research.example>"},
+		{"In-Reply-To", "<" + ackID + ">"},
+		{"Auto-Submitted", "auto-replied"},
+		{"Content-Type", "text/plain; charset=utf-8"},
+	}, "I am away until Monday.\n")
+}
+
+func demoBounce(ackID string) []byte {
+	return demoMail([][2]string{
+		{"From", "Mail Delivery System <MAILER-DAEMON@mx.research.example>"},
+		{"To", demoBot},
+		{"Subject", "Undelivered Mail Returned to Sender"},
+		{"Date", rfc5322Date()},
+		{"Message-ID", "<bounce-1@mx.research.example>"},
+		{"Auto-Submitted", "auto-replied"},
+		{"MIME-Version", "1.0"},
+		{"Content-Type", `multipart/report; report-type=delivery-status; boundary="b"`},
+	}, "--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n\n"+
+		"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.research.example\n\n"+
+		"Final-Recipient: rfc822; ada-old@research.example\nAction: failed\nStatus: 5.1.1\n\n"+
+		"--b\nContent-Type: text/rfc822-headers\n\nFrom: "+demoBot+"\nTo: ada-old@research.example\nMessage-ID: <"+ackID+">\nSubject: [SEC] Received\n\n--b--\n")
+}
+
+// messageID reads the Message-ID of a raw message, without <>.
+func messageID(raw []byte) string {
+	r, err := mail.CreateReader(bytes.NewReader(raw))
+	if err != nil && r == nil {
+		return ""
+	}
+	id, _ := r.Header.MessageID()
+	return id
+}
+
+// readable shows a sent message's header and decoded text body.
+func readable(raw []byte) string {
+	r, err := mail.CreateReader(bytes.NewReader(raw))
+	if r == nil {
+		return fmt.Sprintf("(unreadable: %v)\n", err)
+	}
+	var b strings.Builder
+	for _, k := range []string{"From", "To", "Subject", "Message-Id", "In-Reply-To", "Auto-Submitted", "Content-Type"} {
+		if v := r.Header.Get(k); v != "" {
+			if k == "Subject" {
+				v, _ = r.Header.Subject()
+			}
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	b.WriteString("\n")
+	for {
+		p, err := r.NextPart()
+		if errors.Is(err, io.EOF) || err != nil {
+			break
+		}
+		body, _ := io.ReadAll(io.LimitReader(p.Body, 64<<10))
+		b.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
+	}
+	return b.String()
+}

@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"mailbot/mailbot"
+	"mailbot/store"
+)
+
+func init() {
+	register(command{"ingest", "--config F [--json] [FILE ...]", "process mail from files or stdin (an MTA pipe)", cmdIngest})
+}
+
+// cmdIngest runs the pipeline on messages handed over directly. As an MTA
+// pipe transport it exits 0 when the message is stored (or kept aside) and
+// 75 (EX_TEMPFAIL) when the MTA should try again later.
+func cmdIngest(ctx context.Context, env *Env, args []string) int {
+	fs := flags(env, "ingest")
+	cfgPath := fs.String("config", "", "configuration `file`")
+	asJSON := fs.Bool("json", false, "print one JSON object per message: case id and action")
+	send := fs.Bool("send", false, "also send the queued acknowledgements now (otherwise the daemon does)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	s, err := load(*cfgPath)
+	if err != nil {
+		return fail(env, "ingest", ExitUsage, err)
+	}
+	st, err := openStore(s.cfg)
+	if err != nil {
+		return fail(env, "ingest", ExitTempFail, err)
+	}
+	defer st.Close()
+	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
+		Logger: newLogger(env.Stderr, s.cfg.LogLevel)})
+	if err != nil {
+		return fail(env, "ingest", ExitFailure, err)
+	}
+	files := fs.Args()
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	code := ExitOK
+	enc := json.NewEncoder(env.Stdout)
+	for _, name := range files {
+		res, err := ingestOne(ctx, d, env, name)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrTooLarge):
+			fmt.Fprintf(env.Stderr, "mailbot ingest: %s: %v\n", name, err)
+			code = max(code, ExitFailure)
+		case mailbot.IsTemporary(err) || errors.Is(err, os.ErrNotExist):
+			fmt.Fprintf(env.Stderr, "mailbot ingest: %s: %v\n", name, err)
+			code = ExitTempFail
+		default:
+			fmt.Fprintf(env.Stderr, "mailbot ingest: %s: %v\n", name, err)
+			code = max(code, ExitFailure)
+		}
+		if err != nil {
+			continue
+		}
+		if *asJSON {
+			enc.Encode(struct {
+				File string `json:"file"`
+				mailbot.Result
+			}{name, res})
+		} else {
+			fmt.Fprintf(env.Stdout, "%s: %s %s\n", name, res.Action, res.Case)
+		}
+	}
+	if !*send {
+		return code
+	}
+	if _, err := d.Sender().RunOnce(ctx); err != nil {
+		fmt.Fprintf(env.Stderr, "mailbot ingest: outbox: %v (the daemon will retry)\n", err)
+	}
+	return code
+}
+
+func ingestOne(ctx context.Context, d *mailbot.Daemon, env *Env, name string) (mailbot.Result, error) {
+	var r io.Reader = env.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return mailbot.Result{}, err
+		}
+		defer f.Close()
+		r = f
+	}
+	return d.Ingest(ctx, r)
+}

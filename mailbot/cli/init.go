@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"mailbot/mailbot/pgp"
+)
+
+func init() {
+	register(command{"init", "--dir D --address A --imap-host H --smtp-host H ...", "write a starter config, policy and bot key", cmdInit})
+}
+
+// starterPolicy is a working policy in the spirit of the seed policies: one
+// business day to confirm, three to assess, 90 days to disclosure.
+func starterPolicy(org, address, lang, country, region, tz string) string {
+	regionLine := ""
+	if region != "" {
+		regionLine = fmt.Sprintf("region = %q\n", region)
+	}
+	return fmt.Sprintf(`# Disclosure policy run by mailbot. Edit it, then publish what it says with
+#   mailbot publish policy   and   mailbot publish security-txt
+organisation = %q
+security_address = %q
+languages = [%q]
+revision = "1"
+policy_url = ""
+pseudonymous = true
+anonymous = true
+plaintext_replies = true
+
+[calendar]
+time_zone = %q
+work_days = ["mon", "tue", "wed", "thu", "fri"]
+working_hours = "09:00-17:00"
+country = %q
+%s
+[[commitments]]
+name = "confirm"
+title = { en = "Confirmation that a person has read your report", de = "Bestätigung, dass ein Mensch Ihre Meldung gelesen hat", nl = "Bevestiging dat een mens je melding heeft gelezen" }
+start = "report.received"
+stop = ["team.replied"]
+duration = "1bd"
+remind = ["on-duty"]
+
+[[commitments]]
+name = "assess"
+title = { en = "Our assessment and an expected resolution date", de = "Unsere Bewertung und ein voraussichtliches Lösungsdatum", nl = "Onze beoordeling en een verwachte oplossingsdatum" }
+start = "report.received"
+stop = ["assessment.sent", "status.rejected", "status.duplicate", "status.spam"]
+duration = "3bd"
+remind = ["on-duty", "assignee"]
+pause_on_reporter = true
+
+[disclosure]
+days = 90
+extendable = true
+max_extension_days = 90
+
+[[fields]]
+name = "description"
+[[fields]]
+name = "steps"
+[[fields]]
+name = "impact"
+[[fields]]
+name = "affected"
+
+[rewards]
+kind = "none"
+
+[credit]
+hall_of_fame = true
+`, org, address, lang, tz, country, regionLine)
+}
+
+func cmdInit(ctx context.Context, env *Env, args []string) int {
+	fs := flags(env, "init")
+	dir := fs.String("dir", "", "folder to write mailbot.toml, policy.toml and the bot key into (required)")
+	address := fs.String("address", "", "the security mailbox address, e.g. security@example.org (required)")
+	name := fs.String("name", "Security Team", "display name on the bot's mail")
+	org := fs.String("org", "", "organisation name in the policy (default: the address's domain)")
+	imapHost := fs.String("imap-host", "", "IMAP server host (required)")
+	imapPort := fs.Int("imap-port", 993, "IMAP server port")
+	imapTLS := fs.String("imap-tls", "implicit", "IMAP TLS: implicit, starttls or none (loopback only)")
+	imapUser := fs.String("imap-user", "", "IMAP user name (default: the address)")
+	smtpHost := fs.String("smtp-host", "", "SMTP submission server host (required)")
+	smtpPort := fs.Int("smtp-port", 587, "SMTP submission port")
+	smtpTLS := fs.String("smtp-tls", "starttls", "SMTP TLS: implicit, starttls or none (loopback only)")
+	smtpUser := fs.String("smtp-user", "", "SMTP user name (default: the IMAP user)")
+	auth := fs.String("auth", "plain", "SASL mechanism for both: plain, login or xoauth2")
+	credential := fs.String("password-credential", "", "read the password from this systemd credential instead of the file D/password")
+	lang := fs.String("lang", "en", "policy language: en, de or nl")
+	country := fs.String("country", "DE", "country for public holidays (ISO 3166-1, e.g. DE, NL, US)")
+	region := fs.String("region", "", "region for public holidays (e.g. BY)")
+	tz := fs.String("timezone", "Europe/Berlin", "the team's time zone (IANA)")
+	rsa := fs.Bool("rsa", false, "make an RSA-4096 bot key instead of Ed25519/Curve25519")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	var missing []string
+	for flag, v := range map[string]string{"--dir": *dir, "--address": *address, "--imap-host": *imapHost, "--smtp-host": *smtpHost} {
+		if v == "" {
+			missing = append(missing, flag)
+		}
+	}
+	if len(missing) > 0 {
+		return fail(env, "init", ExitUsage, fmt.Errorf("missing %v", missing))
+	}
+	if *imapUser == "" {
+		*imapUser = *address
+	}
+	if *smtpUser == "" {
+		*smtpUser = *imapUser
+	}
+	if *org == "" {
+		*org = domainOf(*address)
+	}
+	password := `{ file = "password" }`
+	if *credential != "" {
+		password = fmt.Sprintf("{ credential = %q }", *credential)
+	}
+	cfg := fmt.Sprintf(`# mailbot configuration, written by mailbot init. See README.md.
+address = %q
+name = %q
+store = "mailbot.db"
+policy = "policy.toml"
+case_prefix = "SEC"
+
+[imap]
+host = %q
+port = %d
+tls = %q
+username = %q
+auth = %q
+password = %s
+mailbox = "INBOX"
+mode = "idle"
+after = "seen"
+
+[smtp]
+host = %q
+port = %d
+tls = %q
+username = %q
+auth = %q
+password = %s
+
+[keys]
+private = "bot-key.asc"
+
+# [[team]]
+# name = "Ann Example"
+# address = "ann@example.org"
+# key = "ann.asc"
+`, *address, *name, *imapHost, *imapPort, *imapTLS, *imapUser, *auth, password,
+		*smtpHost, *smtpPort, *smtpTLS, *smtpUser, *auth, password)
+
+	if err := os.MkdirAll(*dir, 0o750); err != nil {
+		return fail(env, "init", ExitFailure, err)
+	}
+	algo := pgp.Ed25519
+	if *rsa {
+		algo = pgp.RSA4096
+	}
+	keys, err := pgp.Generate(*name, *address, algo, time.Now())
+	if err != nil {
+		return fail(env, "init", ExitFailure, err)
+	}
+	files := []struct {
+		name string
+		mode os.FileMode
+		data func() ([]byte, error)
+	}{
+		{"mailbot.toml", 0o640, func() ([]byte, error) { return []byte(cfg), nil }},
+		{"policy.toml", 0o644, func() ([]byte, error) {
+			return []byte(starterPolicy(*org, *address, *lang, *country, *region, *tz)), nil
+		}},
+		{"bot-key.asc", 0o600, func() ([]byte, error) {
+			var b bytes.Buffer
+			err := keys.WritePrivate(&b, nil)
+			return b.Bytes(), err
+		}},
+		{"bot-key.pub.asc", 0o644, func() ([]byte, error) {
+			var b bytes.Buffer
+			err := keys.WritePublic(&b)
+			return b.Bytes(), err
+		}},
+	}
+	// Never overwrite: an admin's edits are worth more than a starter file.
+	for _, f := range files {
+		if _, err := os.Stat(filepath.Join(*dir, f.name)); err == nil {
+			return fail(env, "init", ExitFailure, fmt.Errorf("%s exists: not overwriting anything", filepath.Join(*dir, f.name)))
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fail(env, "init", ExitFailure, err)
+		}
+	}
+	for _, f := range files {
+		data, err := f.data()
+		if err != nil {
+			return fail(env, "init", ExitFailure, err)
+		}
+		if err := os.WriteFile(filepath.Join(*dir, f.name), data, f.mode); err != nil {
+			return fail(env, "init", ExitFailure, err)
+		}
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s: mailbot.toml, policy.toml, bot-key.asc (fingerprint %s)\n", *dir, keys.Fingerprint())
+	if *credential == "" {
+		fmt.Fprintf(env.Stdout, "next: put the mailbox password in %s (mode 0600), then run\n  mailbot check --config %s\n",
+			filepath.Join(*dir, "password"), filepath.Join(*dir, "mailbot.toml"))
+	} else {
+		fmt.Fprintf(env.Stdout, "next: mailbot check --config %s\n", filepath.Join(*dir, "mailbot.toml"))
+	}
+	return ExitOK
+}
+
+func domainOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == '@' {
+			return addr[i+1:]
+		}
+	}
+	return addr
+}

@@ -1,0 +1,155 @@
+package mailbot
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/emersion/go-message/mail"
+
+	"mailbot/mailbot/triage"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// outMail is one mail the bot writes, before it becomes bytes.
+type outMail struct {
+	Kind       string // outbox kind: "ack", "notice", ...
+	CaseID     uint64
+	CaseRef    string
+	To         *mail.Address
+	Subject    string // from a template: sanitised again here
+	Body       string // text/plain, UTF-8
+	InReplyTo  string
+	References []string
+}
+
+// safeMsgID accepts what may be copied from incoming mail into In-Reply-To
+// and References: RFC 5322 section 3.6.4 msg-id content without angle
+// brackets, whitespace or control characters.
+var safeMsgID = regexp.MustCompile(`^[\x21-\x3b\x3d\x3f-\x7e]{1,250}$`)
+
+// newMessageID makes a Message-ID in the bot's domain that names the case,
+// so that a reply's References lead back to it (and triage can tell our
+// own mail by its domain).
+func (d *Daemon) newMessageID(caseRef string) string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return fmt.Sprintf("%s.%s@%s", strings.ToLower(caseRef), hex.EncodeToString(b[:]), d.cfg.MsgIDDomain)
+}
+
+// build turns o into the exact bytes the outbox will send on every try.
+// Nothing from incoming mail goes into a header unsanitised: the subject and
+// names pass triage.Sanitize and go-message encodes them (RFC 2047); message
+// ids are copied only when they match safeMsgID.
+func (d *Daemon) build(o outMail) (*store.OutboxItem, error) {
+	now := d.now()
+	msgID := d.newMessageID(o.CaseRef)
+	var h mail.Header
+	h.SetDate(now)
+	h.SetAddressList("From", []*mail.Address{{Name: triage.Sanitize(d.displayName(), 100), Address: d.cfg.Address}})
+	to := &mail.Address{Name: triage.Sanitize(o.To.Name, 100), Address: o.To.Address}
+	h.SetAddressList("To", []*mail.Address{to})
+	h.SetSubject(triage.Sanitize(o.Subject, 250))
+	h.SetMessageID(msgID)
+	var refs []string
+	for _, r := range o.References {
+		if safeMsgID.MatchString(r) {
+			refs = append(refs, r)
+		}
+	}
+	if len(refs) > 20 { // RFC 5322 section 3.6.4 allows trimming; keep the first and the newest.
+		refs = append(refs[:1], refs[len(refs)-19:]...)
+	}
+	if safeMsgID.MatchString(o.InReplyTo) {
+		h.SetMsgIDList("In-Reply-To", []string{o.InReplyTo})
+		if len(refs) == 0 || refs[len(refs)-1] != o.InReplyTo {
+			refs = append(refs, o.InReplyTo)
+		}
+	}
+	if len(refs) > 0 {
+		h.SetMsgIDList("References", refs)
+	}
+	h.Set("Auto-Submitted", "auto-replied")  // RFC 3834 section 5
+	h.Set("X-Auto-Response-Suppress", "All") // keeps Exchange from answering us
+	h.Set(LoopHeader, d.cfg.Address)
+	h.Set("MIME-Version", "1.0")
+
+	var buf bytes.Buffer
+	if err := writeText(&buf, h, o.Body); err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
+	}
+	return &store.OutboxItem{
+		CaseID:      o.CaseID,
+		Kind:        o.Kind,
+		MessageID:   msgID,
+		From:        d.cfg.Address,
+		To:          []string{o.To.Address},
+		Raw:         buf.Bytes(),
+		Created:     now,
+		NextAttempt: now,
+	}, nil
+}
+
+// writeText writes a single text/plain part in quoted-printable.
+func writeText(w io.Writer, h mail.Header, body string) error {
+	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	h.Set("Content-Transfer-Encoding", "quoted-printable")
+	mw, err := mail.CreateSingleInlineWriter(w, h)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(mw, strings.ReplaceAll(body, "\n", "\r\n")); err != nil {
+		return err
+	}
+	return mw.Close()
+}
+
+func (d *Daemon) displayName() string {
+	if d.cfg.Name != "" {
+		return d.cfg.Name
+	}
+	return "Security Team"
+}
+
+// composeAck renders the acknowledgement of a new case.
+func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message) (*store.OutboxItem, error) {
+	data := d.templateData(c)
+	data.Missing = d.missingFields(in)
+	name := "ack"
+	switch {
+	case in.crypto.noKey:
+		name = "wrong-key"
+		data.KeyIDs = in.crypto.keyIDs
+	case in.crypto.damaged:
+		name = "damaged"
+	}
+	subject, body, err := d.tmpl.Render(name, []string{c.Language}, data)
+	if err != nil {
+		return nil, err
+	}
+	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
+	return d.build(outMail{Kind: "ack", CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
+		InReplyTo: in.msg.MessageID, References: in.msg.References})
+}
+
+// templateData fills what every template about case c may show.
+func (d *Daemon) templateData(c *store.Case) templates.Data {
+	data := templates.Data{
+		Organisation: d.displayName(),
+		Address:      d.cfg.Address,
+		CaseRef:      c.Ref,
+		Subject:      c.Subject,
+		ReporterName: c.ReporterName,
+		Received:     d.inZone(c.Created),
+		Fingerprint:  d.fingerprint(),
+	}
+	d.addPromises(&data, c)
+	return data
+}

@@ -1,0 +1,240 @@
+package mailbot
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"mailbot/mailbot/auth"
+	"mailbot/mailbot/config"
+	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/outbox"
+	"mailbot/mailbot/pgp"
+	"mailbot/policy"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// Options are the parts a Daemon runs with. Config, Store and Templates are
+// required; the rest have defaults.
+type Options struct {
+	Config    *config.Config
+	Store     *store.Store
+	Policy    *policy.Policy // nil: no clocks, no promised dates
+	Templates *templates.Set
+	Keys      *pgp.Keyring // nil: no OpenPGP
+	Now       func() time.Time
+	Logger    *slog.Logger
+	// Faults, when set, is called at named points ("after-case",
+	// "before-commit", "after-send") and a non-nil error aborts there, as
+	// a crash would. Tests only.
+	Faults func(point string) error
+	// InboxEvents receives the intake's events (tests, metrics).
+	InboxEvents chan<- inbox.Event
+}
+
+// Daemon is the running bot.
+type Daemon struct {
+	cfg    *config.Config
+	store  *store.Store
+	policy *policy.Policy
+	tmpl   *templates.Set
+	keys   *pgp.Keyring
+	now    func() time.Time
+	log    *slog.Logger
+	faults func(string) error
+
+	inboxEvents chan<- inbox.Event
+	sender      *outbox.Sender
+	session     *inbox.Session
+}
+
+// New checks opt and builds a Daemon; nothing runs until Run.
+func New(opt Options) (*Daemon, error) {
+	if opt.Config == nil || opt.Store == nil || opt.Templates == nil {
+		return nil, errors.New("mailbot: config, store and templates are required")
+	}
+	d := &Daemon{
+		cfg:         opt.Config,
+		store:       opt.Store,
+		policy:      opt.Policy,
+		tmpl:        opt.Templates,
+		keys:        opt.Keys,
+		now:         opt.Now,
+		log:         opt.Logger,
+		faults:      opt.Faults,
+		inboxEvents: opt.InboxEvents,
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d.sender = &outbox.Sender{
+		Store:  d.store,
+		Client: outbox.NewSMTPClient(d.smtpOptions()),
+		Now:    d.now,
+		Logger: d.log,
+		Fault:  d.fault,
+	}
+	return d, nil
+}
+
+// Store is the daemon's store (for the admin commands).
+func (d *Daemon) Store() *store.Store { return d.store }
+
+// Sender is the outbox sender.
+func (d *Daemon) Sender() *outbox.Sender { return d.sender }
+
+func (d *Daemon) wakeSender() { d.sender.Wake() }
+
+func saslFactory(s config.Server) func() (sasl.Client, error) {
+	return func() (sasl.Client, error) {
+		secret, err := auth.Secret(s.Password).Read()
+		if err != nil {
+			return nil, err
+		}
+		return auth.Client(auth.Method(s.Auth), s.Username, secret)
+	}
+}
+
+func tlsConfig(s config.Server) *tls.Config {
+	name := s.ServerName
+	if name == "" {
+		name = s.Host
+	}
+	return &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
+}
+
+func (d *Daemon) smtpOptions() outbox.SMTPOptions {
+	s := d.cfg.SMTP
+	return outbox.SMTPOptions{
+		Addr:      s.Addr(),
+		TLS:       s.TLS,
+		TLSConfig: tlsConfig(s.Server),
+		HeloName:  s.Helo,
+		SASL:      saslFactory(s.Server),
+		Timeout:   s.Timeout.Duration,
+	}
+}
+
+func (d *Daemon) inboxOptions() inbox.Options {
+	c := d.cfg.IMAP
+	return inbox.Options{
+		Addr:           c.Addr(),
+		TLS:            c.TLS,
+		TLSConfig:      tlsConfig(c.Server),
+		SASL:           saslFactory(c.Server),
+		Mailbox:        c.Mailbox,
+		Mode:           c.Mode,
+		PollInterval:   c.PollInterval.Duration,
+		FastInterval:   c.FastInterval.Duration,
+		ResyncInterval: c.ResyncInterval.Duration,
+		CommandTimeout: c.CommandTimeout.Duration,
+		MaxSize:        d.cfg.Limits.MaxMessageBytes,
+		AfterCommit:    c.After,
+		Logger:         d.log,
+		Events:         d.inboxEvents,
+	}
+}
+
+// Run runs the intake and the sender until stop is done, then finishes the
+// work in hand; abort cuts that short. It returns nil after a clean stop.
+func (d *Daemon) Run(stop, abort context.Context) error {
+	d.session = inbox.New(d.inboxOptions(), intake{d})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	run := func(name string, fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					d.log.Error("panic", "part", name, "err", p, "stack", string(debug.Stack()))
+					errs <- fmt.Errorf("mailbot: %s: panic: %v", name, p)
+				}
+			}()
+			if err := fn(); err != nil {
+				errs <- fmt.Errorf("mailbot: %s: %w", name, err)
+			}
+		}()
+	}
+	run("intake", func() error { return d.session.Run(stop) })
+	run("sender", func() error { return d.sender.Run(stop) })
+	d.log.Info("running", "mailbox", d.cfg.IMAP.Mailbox, "address", d.cfg.Address)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-abort.Done():
+		return abort.Err()
+	}
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	d.sender.Client.Close()
+	return errors.Join(all...)
+}
+
+// Poke wakes the intake at once (after `mailbot ingest`, or in tests).
+func (d *Daemon) Poke() {
+	if d.session != nil {
+		d.session.Poke()
+	}
+}
+
+// intake adapts the daemon to inbox.Handler.
+type intake struct{ d *Daemon }
+
+func (h intake) Watermark(mailbox string) (uidValidity, lastUID uint32, err error) {
+	err = h.d.store.View(func(tx *store.Tx) error {
+		st, err := tx.MailboxState(mailbox)
+		uidValidity, lastUID = st.UIDValidity, st.LastUID
+		return err
+	})
+	return uidValidity, lastUID, err
+}
+
+func (h intake) Spool(r io.Reader, size int64) (string, error) {
+	blob, err := h.d.store.SpoolRaw(r, h.d.cfg.Limits.MaxMessageBytes)
+	if err != nil {
+		return "", &TemporaryError{err}
+	}
+	return blob.Hash, nil
+}
+
+func (h intake) Process(ctx context.Context, del inbox.Delivery) error {
+	src := Source{Mailbox: del.Mailbox, UIDValidity: del.UIDValidity, UID: del.UID}
+	if del.TooLarge {
+		return h.d.tooLarge(src, del.Size)
+	}
+	_, err := h.d.Process(ctx, src, store.Blob{Hash: del.Token, Size: del.Size})
+	return err
+}
+
+// tooLarge records a message that was not downloaded: it stays on the
+// server, and the quarantine says where.
+func (d *Daemon) tooLarge(src Source, size int64) error {
+	err := d.store.Update(func(tx *store.Tx) error {
+		if err := tx.Quarantine(&store.Quarantined{Size: size, Source: src.key(""), Time: d.now(),
+			Reason: fmt.Sprintf("%d bytes is over the %d byte limit: left on the server", size, d.cfg.Limits.MaxMessageBytes)}); err != nil {
+			return err
+		}
+		return d.advance(tx, src)
+	})
+	if err != nil {
+		return &TemporaryError{err}
+	}
+	return nil
+}
