@@ -219,8 +219,11 @@ func (h intake) Process(ctx context.Context, del inbox.Delivery) error {
 	if del.TooLarge {
 		return h.d.tooLarge(src, del.Size)
 	}
-	_, err := h.d.Process(ctx, src, store.Blob{Hash: del.Token, Size: del.Size})
-	return err
+	if _, err := h.d.Process(ctx, src, store.Blob{Hash: del.Token, Size: del.Size}); err != nil {
+		return err
+	}
+	// Committed: a crash from here on must neither lose nor repeat anything.
+	return h.d.fault("after-commit")
 }
 
 // tooLarge records a message that was not downloaded: it stays on the

@@ -1,0 +1,179 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"mailbot/store"
+)
+
+// Sender sends what the outbox holds, in due order, over one reused SMTP
+// connection. Each item is sent with the same bytes and Message-ID on every
+// try: 4xx and network errors are retried with backoff, 5xx fails the item
+// with the reason on its case. A crash between the server's 250 and marking
+// the item sent makes at most one duplicate, with the same Message-ID.
+type Sender struct {
+	Store  *store.Store
+	Client *SMTPClient
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Fault is a test hook: a non-nil error at "after-send" stops as a crash
+	// between the send and marking it sent would.
+	Fault func(point string) error
+	// GiveUp is how long an item may keep failing temporarily before it is
+	// failed for good; default five days (RFC 5321 section 4.5.4.1 suggests
+	// 4-5 days).
+	GiveUp time.Duration
+
+	once sync.Once
+	wake chan struct{}
+}
+
+// Backoff is the wait after the n-th failed attempt: 1m, 2m, 4m ... at most 1h.
+func Backoff(n int) time.Duration {
+	d := time.Minute << min(n-1, 6)
+	return min(d, time.Hour)
+}
+
+func (s *Sender) init() {
+	s.once.Do(func() {
+		s.wake = make(chan struct{}, 1)
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		if s.Logger == nil {
+			s.Logger = slog.Default()
+		}
+		if s.GiveUp == 0 {
+			s.GiveUp = 5 * 24 * time.Hour
+		}
+	})
+}
+
+// Wake makes Run look at the outbox now. It never blocks.
+func (s *Sender) Wake() {
+	s.init()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends until ctx is done; the item in hand is finished first.
+func (s *Sender) Run(ctx context.Context) error {
+	s.init()
+	for {
+		next, err := s.safeRunOnce(ctx)
+		if err != nil {
+			s.Logger.Error("outbox", "err", err)
+			next = s.Now().Add(10 * time.Second)
+		}
+		var timer <-chan time.Time
+		var t *time.Timer
+		if !next.IsZero() {
+			t = time.NewTimer(max(next.Sub(s.Now()), 0))
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func (s *Sender) safeRunOnce(ctx context.Context) (next time.Time, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.Logger.Error("panic in outbox sender", "err", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("outbox: panic: %v", p)
+		}
+	}()
+	return s.RunOnce(ctx)
+}
+
+// RunOnce sends every item due now and returns when the next one falls due
+// (zero when none waits).
+func (s *Sender) RunOnce(ctx context.Context) (time.Time, error) {
+	s.init()
+	for ctx.Err() == nil {
+		var due []*store.OutboxItem
+		err := s.Store.View(func(tx *store.Tx) error {
+			var err error
+			due, err = tx.DueOutbox(s.Now(), 16)
+			return err
+		})
+		if err != nil {
+			return time.Time{}, err
+		}
+		if len(due) == 0 {
+			break
+		}
+		for _, it := range due {
+			if ctx.Err() != nil {
+				break
+			}
+			if err := s.send(ctx, it); err != nil {
+				return time.Time{}, err
+			}
+		}
+	}
+	var next time.Time
+	err := s.Store.View(func(tx *store.Tx) error {
+		if t, ok := tx.NextDue(); ok {
+			next = t
+		}
+		return nil
+	})
+	return next, err
+}
+
+// send tries one item and records the outcome. The error is the store's or
+// the fault hook's; SMTP failures are outcomes, not errors.
+func (s *Sender) send(ctx context.Context, it *store.OutboxItem) error {
+	log := s.Logger.With("case", it.CaseID, "msgid", it.MessageID)
+	// Stopping means taking no new work: a send in hand is finished (the
+	// client's own timeout bounds it), so the outbox stays consistent.
+	sendErr := s.Client.Send(context.WithoutCancel(ctx), it.From, it.To, bytes.NewReader(it.Raw), int64(len(it.Raw)))
+	if s.Fault != nil {
+		if err := s.Fault("after-send"); err != nil {
+			return err
+		}
+	}
+	now := s.Now()
+	it.Attempts++
+	ev := store.Event{Time: now, Actor: "bot"}
+	switch {
+	case sendErr == nil:
+		it.State, it.SentAt, it.LastError = "sent", now, ""
+		ev.Kind, ev.Detail = "outbox.sent", fmt.Sprintf("%s <%s> to %v", it.Kind, it.MessageID, it.To)
+		log.Info("sent", "kind", it.Kind)
+	case IsTemporary(sendErr) && now.Sub(it.Created) < s.GiveUp:
+		it.LastError = sendErr.Error()
+		it.NextAttempt = now.Add(Backoff(it.Attempts))
+		log.Warn("send deferred", "err", sendErr, "attempt", it.Attempts, "next", it.NextAttempt)
+		ev = store.Event{} // a retry is not news on the case
+	default:
+		it.State, it.LastError = "failed", sendErr.Error()
+		ev.Kind, ev.Detail = "outbox.failed", fmt.Sprintf("%s <%s> to %v: %v", it.Kind, it.MessageID, it.To, sendErr)
+		log.Error("send failed", "err", sendErr, "attempt", it.Attempts)
+	}
+	return s.Store.Update(func(tx *store.Tx) error {
+		if err := tx.PutOutbox(it); err != nil {
+			return err
+		}
+		if ev.Kind == "" || it.CaseID == 0 {
+			return nil
+		}
+		return tx.AppendEvent(it.CaseID, ev)
+	})
+}
