@@ -26,7 +26,7 @@ demo: build
 # when missing; needs root or sudo).
 e2e:
 	bash .ci/e2e-deps
-	$(GO) test -race -count=1 -tags e2e -run 'E2E|GPG' -v ./... 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e:)' ; test $${PIPESTATUS[0]} -eq 0
+	$(GO) test -race -count=1 -tags e2e -run 'E2E|GnuPG' -v ./... 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e:)' ; test $${PIPESTATUS[0]} -eq 0
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

@@ -1,0 +1,601 @@
+package inbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// bodyRate is the slowest transfer rate a body fetch is granted on top of
+// CommandTimeout.
+const bodyRate = 64 << 10 // bytes per second
+
+// softError ends a round but leaves the connection usable: a handler error, a
+// message missing from a FETCH, or a NO/BAD to a command of the round.
+type softError struct {
+	err error
+	uid uint32 // the message the round stopped at, when there is one
+}
+
+func (e *softError) Error() string { return e.err.Error() }
+func (e *softError) Unwrap() error { return e.err }
+
+// conn is one authenticated connection with the mailbox selected.
+type conn struct {
+	s           *Session
+	c           *imapclient.Client
+	wake        chan struct{} // EXISTS seen (buffered 1; filled by the reader goroutine)
+	uidValidity uint32
+	lastFull    time.Time
+}
+
+// session runs one connection: connect, then rounds and waits until an error.
+// healthy reports whether the first round completed.
+func (s *Session) session(ctx context.Context) (healthy bool, err error) {
+	cn := &conn{s: s, wake: make(chan struct{}, 1)}
+	if err := cn.connect(ctx); err != nil {
+		return false, err
+	}
+	defer cn.c.Close()
+	// Any blocked command returns as soon as ctx is done.
+	stop := context.AfterFunc(ctx, func() { closeQuietly(cn.c) })
+	defer stop()
+
+	mode := s.opt.Mode
+	if mode == "idle" && !cn.c.Caps().Has(imap.CapIdle) {
+		// go-imap's Idle does not check the capability (emersion/go-imap#543).
+		s.log.Info("inbox: server lacks IDLE, polling", "mailbox", s.opt.Mailbox)
+		mode = "poll"
+	}
+	s.event(Event{Kind: "connected"})
+
+	full := false // the mailbox was just selected by connect
+	for {
+		err := cn.round(ctx, full)
+		if ctx.Err() != nil {
+			return healthy, ctx.Err()
+		}
+		var soft *softError
+		switch {
+		case errors.As(err, &soft):
+			// The connection works: only this round stopped.
+			healthy = true
+			s.log.Warn("inbox: round stopped", "mailbox", s.opt.Mailbox, "uid", soft.uid, "err", err)
+			s.event(Event{Kind: "error", UID: soft.uid, Err: err})
+		case err != nil:
+			return healthy, err
+		default:
+			healthy = true
+		}
+		switch mode {
+		case "idle":
+			full, err = cn.waitIdle(ctx)
+		case "fast":
+			full, err = cn.waitFast(ctx)
+		default:
+			full, err = cn.waitPoll(ctx)
+		}
+		if err != nil {
+			return healthy, err
+		}
+	}
+}
+
+// guard runs fn and closes the connection (through closeFn) if fn has not
+// returned within d: go-imap waits for a response without any deadline, so a
+// silent server would hang it forever.
+func guard(closeFn func(), d time.Duration, what string, fn func() error) error {
+	var fired atomic.Bool
+	t := time.AfterFunc(d, func() {
+		defer func() { _ = recover() }()
+		fired.Store(true)
+		closeFn()
+	})
+	err := fn()
+	if !t.Stop() && fired.Load() {
+		if err == nil {
+			return fmt.Errorf("%s: %w", what, ErrTimeout)
+		}
+		return fmt.Errorf("%s: %w: %w", what, ErrTimeout, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func closeQuietly(c io.Closer) {
+	defer func() { _ = recover() }()
+	_ = c.Close()
+}
+
+func (cn *conn) guard(d time.Duration, what string, fn func() error) error {
+	return guard(func() { closeQuietly(cn.c) }, d, what, fn)
+}
+
+// connect dials, authenticates and selects the mailbox.
+func (cn *conn) connect(ctx context.Context) error {
+	s := cn.s
+	timeout := s.opt.CommandTimeout
+	host, _, err := net.SplitHostPort(s.opt.Addr)
+	if err != nil {
+		return fmt.Errorf("inbox: address: %w", err)
+	}
+	d := &net.Dialer{
+		Timeout:         timeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 15 * time.Second, Count: 4},
+	}
+	nc, err := d.DialContext(ctx, "tcp", s.opt.Addr)
+	if err != nil {
+		return fmt.Errorf("inbox: dial: %w", err)
+	}
+	var tlsCfg *tls.Config
+	if s.opt.TLSConfig != nil {
+		tlsCfg = s.opt.TLSConfig.Clone()
+	} else {
+		tlsCfg = &tls.Config{}
+	}
+	if tlsCfg.ServerName == "" {
+		tlsCfg.ServerName = host
+	}
+	opts := &imapclient.Options{
+		TLSConfig: tlsCfg,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			// Runs on the client's reader goroutine: never issue a command
+			// here, never block.
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					select {
+					case cn.wake <- struct{}{}:
+					default:
+					}
+				}
+			},
+			// A FETCH response no command claimed: most likely a server that
+			// sends UID after the literal, which go-imap cannot match. The
+			// round notices the missing UID. Runs in its own goroutine and
+			// must drain the message or the reader blocks.
+			Fetch: func(m *imapclient.FetchMessageData) {
+				defer func() { _ = recover() }()
+				for m.Next() != nil {
+				}
+			},
+		},
+	}
+
+	// Everything until the mailbox is selected is time-boxed by one watchdog
+	// that closes the socket.
+	var c *imapclient.Client
+	err = guard(func() { closeQuietly(nc) }, timeout, "inbox: connect", func() error {
+		switch s.opt.TLS {
+		case "implicit":
+			if len(tlsCfg.NextProtos) == 0 {
+				tlsCfg.NextProtos = []string{"imap"}
+			}
+			tc := tls.Client(nc, tlsCfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return fmt.Errorf("tls: %w", err)
+			}
+			c = imapclient.New(tc, opts)
+		case "starttls":
+			var err error
+			if c, err = imapclient.NewStartTLS(nc, opts); err != nil {
+				return fmt.Errorf("starttls: %w", err)
+			}
+		default:
+			c = imapclient.New(nc, opts)
+		}
+		if err := c.WaitGreeting(); err != nil {
+			return fmt.Errorf("greeting: %w", err)
+		}
+		if c.State() != imap.ConnStateNotAuthenticated {
+			return nil // PREAUTH (refused by NewStartTLS before TLS)
+		}
+		sc, err := s.opt.SASL()
+		if err != nil {
+			return fmt.Errorf("sasl: %w", err)
+		}
+		if err := c.Authenticate(sc); err != nil {
+			// A failed exchange can leave the connection hung
+			// (OAUTHBEARER): the caller redials.
+			return fmt.Errorf("authenticate: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if c != nil {
+			closeQuietly(c)
+		} else {
+			closeQuietly(nc)
+		}
+		return err
+	}
+	cn.c = c
+	if err := cn.selectMailbox(); err != nil {
+		closeQuietly(c)
+		return err
+	}
+	return nil
+}
+
+// selectMailbox (re)selects the mailbox and records its UIDVALIDITY.
+func (cn *conn) selectMailbox() error {
+	var sel *imap.SelectData
+	err := cn.guard(cn.s.opt.CommandTimeout, "inbox: select", func() (err error) {
+		sel, err = cn.c.Select(cn.s.opt.Mailbox, &imap.SelectOptions{ReadOnly: false}).Wait()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	cn.uidValidity = sel.UIDValidity
+	cn.lastFull = time.Now()
+	return nil
+}
+
+// round catches up: every UID above the committed watermark is fetched,
+// spooled and processed in UID order. full re-selects the mailbox first
+// (resync), which is how a changed UIDVALIDITY is noticed.
+func (cn *conn) round(ctx context.Context, full bool) error {
+	s := cn.s
+	if full {
+		if err := cn.selectMailbox(); err != nil {
+			return err
+		}
+	}
+	storedValidity, last, err := s.h.Watermark(s.opt.Mailbox)
+	if err != nil {
+		return &softError{err: fmt.Errorf("inbox: watermark: %w", err)}
+	}
+	if storedValidity != cn.uidValidity {
+		// RFC 9051 section 2.3.1.1: a new UIDVALIDITY invalidates every UID
+		// we know. Rescan from 1; the handler de-duplicates by content hash.
+		if storedValidity != 0 && s.validityEvent != cn.uidValidity {
+			s.validityEvent = cn.uidValidity
+			s.log.Warn("inbox: UIDVALIDITY changed, rescanning", "mailbox", s.opt.Mailbox,
+				"err", fmt.Errorf("uidvalidity %d -> %d", storedValidity, cn.uidValidity))
+			s.event(Event{Kind: "uidvalidity"})
+		}
+		last = 0
+	}
+	if last == ^uint32(0) {
+		return nil
+	}
+
+	var set imap.UIDSet
+	set.AddRange(imap.UID(last+1), 0) // 0 is "*"
+	var sd *imap.SearchData
+	err = cn.guard(s.opt.CommandTimeout, "inbox: uid search", func() (err error) {
+		sd, err = cn.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
+		return err
+	})
+	if err != nil {
+		return softIfIMAP(err)
+	}
+	var uids []uint32
+	for _, uid := range sd.AllUIDs() {
+		// RFC 3501 section 6.4.8: "N:*" always includes the highest UID,
+		// even when it is below N.
+		if uint32(uid) > last {
+			uids = append(uids, uint32(uid))
+		}
+	}
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+	for len(uids) > 0 {
+		n := min(len(uids), s.opt.BatchSize)
+		if err := cn.batch(ctx, uids[:n]); err != nil {
+			return err
+		}
+		uids = uids[n:]
+	}
+	return nil
+}
+
+// softIfIMAP marks a NO/BAD command response as soft: the connection itself
+// is fine.
+func softIfIMAP(err error) error {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return &softError{err: err}
+	}
+	return err
+}
+
+// batch handles up to BatchSize UIDs: sizes first (to refuse oversized mail
+// before downloading it), then the bodies streamed into the spool, then
+// Process in UID order once the FETCH is closed (no command may run while a
+// FETCH's literals are pending).
+func (cn *conn) batch(ctx context.Context, uids []uint32) error {
+	s := cn.s
+	timeout := s.opt.CommandTimeout
+
+	// Phase 1: RFC822.SIZE. A UID the server does not return was expunged
+	// since the search (RFC 3501 section 6.4.8: non-existent UIDs are
+	// ignored); UIDs are never reused, so skipping it is safe.
+	sizes := make(map[uint32]int64, len(uids))
+	err := cn.guard(timeout, "inbox: fetch sizes", func() error {
+		msgs, err := cn.c.Fetch(uidSet(uids), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+		for _, m := range msgs {
+			if m.UID != 0 {
+				sizes[uint32(m.UID)] = m.RFC822Size
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return softIfIMAP(err)
+	}
+
+	var want []uint32
+	var total int64
+	tooLarge := make(map[uint32]int64)
+	for _, uid := range uids {
+		size, ok := sizes[uid]
+		switch {
+		case !ok:
+			s.log.Info("inbox: message expunged before fetch", "mailbox", s.opt.Mailbox, "uid", uid)
+		case size > s.opt.MaxSize:
+			tooLarge[uid] = size
+		default:
+			want = append(want, uid)
+			total += size
+		}
+	}
+
+	// Phase 2: stream BODY.PEEK[] (\Seen untouched) into the spool.
+	tokens := make(map[uint32]string, len(want))
+	spooled := make(map[uint32]int64, len(want))
+	failed := make(map[uint32]error)
+	var fetchErr error
+	if len(want) > 0 {
+		d := timeout + time.Duration(total)*time.Second/bodyRate
+		fetchErr = cn.guard(d, "inbox: fetch bodies", func() error {
+			fetch := cn.c.Fetch(uidSet(want), &imap.FetchOptions{
+				UID:         true,
+				RFC822Size:  true,
+				BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+			})
+			stopped := false // Spool failed: drain the rest without spooling
+			for m := fetch.Next(); m != nil; m = fetch.Next() {
+				var uid uint32
+				for it := m.Next(); it != nil; it = m.Next() {
+					switch it := it.(type) {
+					case imapclient.FetchItemDataUID:
+						uid = uint32(it.UID)
+					case imapclient.FetchItemDataBodySection:
+						if uid == 0 || stopped || it.Literal == nil {
+							continue // left unread: m.Next discards it
+						}
+						size := it.Literal.Size()
+						if size > s.opt.MaxSize {
+							// QUIRK: RFC822.SIZE understated the literal.
+							tooLarge[uid] = size
+							continue
+						}
+						tok, err := cn.spool(it.Literal, size)
+						if err != nil {
+							failed[uid] = fmt.Errorf("inbox: spool: %w", err)
+							stopped = true
+							continue
+						}
+						tokens[uid] = tok
+						spooled[uid] = size
+						s.event(Event{Kind: "fetched", UID: uid})
+					}
+				}
+			}
+			return fetch.Close()
+		})
+	}
+
+	// Phase 3: Process in UID order; stop at the first message that is not
+	// ready. Spooled messages are durable, so they are processed even when
+	// the FETCH failed later on.
+	for _, uid := range uids {
+		d := Delivery{Mailbox: s.opt.Mailbox, UIDValidity: cn.uidValidity, UID: uid}
+		if _, ok := sizes[uid]; !ok {
+			continue // expunged
+		}
+		if size, ok := tooLarge[uid]; ok {
+			d.Size, d.TooLarge = size, true
+		} else if tok, ok := tokens[uid]; ok {
+			d.Size, d.Token = spooled[uid], tok
+		} else {
+			if err := failed[uid]; err != nil {
+				return &softError{err, uid}
+			}
+			if fetchErr != nil {
+				return softIfIMAP(fetchErr)
+			}
+			// go-imap drops a FETCH response whose UID comes after the
+			// literal: never advance the watermark past it.
+			return &softError{fmt.Errorf("%w (uid %d)", ErrMissingUID, uid), uid}
+		}
+		if err := cn.process(ctx, d); err != nil {
+			return err
+		}
+	}
+	if fetchErr != nil {
+		return softIfIMAP(fetchErr)
+	}
+	return nil
+}
+
+// spool hands one literal to the handler and checks it consumed all of it.
+func (cn *conn) spool(lit imap.LiteralReader, size int64) (string, error) {
+	cr := &countingReader{r: lit}
+	tok, err := cn.s.h.Spool(cr, size)
+	if err != nil {
+		return "", err
+	}
+	if cr.n != size {
+		return "", fmt.Errorf("handler read %d of %d bytes", cr.n, size)
+	}
+	return tok, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// process commits one delivery. A temporary error stops the round (softError);
+// a permanent one was recorded by the handler and the round goes on.
+func (cn *conn) process(ctx context.Context, d Delivery) error {
+	s := cn.s
+	err := s.h.Process(ctx, d)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if IsTemporary(err) {
+			return &softError{fmt.Errorf("inbox: process: %w", err), d.UID}
+		}
+		s.log.Warn("inbox: message quarantined", "mailbox", s.opt.Mailbox, "uid", d.UID, "err", err)
+		s.event(Event{Kind: "error", UID: d.UID, Err: err})
+		return nil
+	}
+	if err := cn.afterCommit(d.UID); err != nil {
+		// The message is committed; a dead connection shows up at the next
+		// command.
+		s.log.Warn("inbox: after-commit action failed", "mailbox", s.opt.Mailbox, "uid", d.UID, "err", err)
+		s.event(Event{Kind: "error", UID: d.UID, Err: err})
+	}
+	s.event(Event{Kind: "processed", UID: d.UID})
+	return nil
+}
+
+func (cn *conn) afterCommit(uid uint32) error {
+	s := cn.s
+	set := imap.UIDSetNum(imap.UID(uid))
+	switch ac := s.opt.AfterCommit; {
+	case ac == "":
+		return nil
+	case ac == "seen":
+		return cn.guard(s.opt.CommandTimeout, "inbox: store seen", func() error {
+			return cn.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true,
+				Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+		})
+	default:
+		folder := strings.TrimPrefix(ac, "move:")
+		caps := cn.c.Caps()
+		if !caps.Has(imap.CapMove) && !caps.Has(imap.CapUIDPlus) {
+			// go-imap's fallback would send a plain EXPUNGE (RFC 3501
+			// section 6.4.3), removing every \Deleted message.
+			return ErrUnsafeMove
+		}
+		return cn.guard(s.opt.CommandTimeout, "inbox: move", func() error {
+			_, err := cn.c.Move(set, folder).Wait()
+			return err
+		})
+	}
+}
+
+// waitIdle waits in IDLE (RFC 2177) for an EXISTS, a poke or the resync
+// timer. It reports whether the next round must resync (re-select).
+func (cn *conn) waitIdle(ctx context.Context) (full bool, err error) {
+	s := cn.s
+	var idle *imapclient.IdleCommand
+	err = cn.guard(s.opt.CommandTimeout, "inbox: idle", func() (err error) {
+		idle, err = cn.c.Idle()
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	s.event(Event{Kind: "idle"})
+	t := time.NewTimer(max(0, s.opt.ResyncInterval-time.Since(cn.lastFull)))
+	defer t.Stop()
+	select {
+	case <-cn.wake:
+	case <-s.poke:
+		full = true
+	case <-t.C:
+		full = true
+	case <-cn.c.Closed():
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	err = cn.guard(s.opt.CommandTimeout, "inbox: idle done", func() error {
+		if err := idle.Close(); err != nil {
+			return err
+		}
+		return idle.Wait()
+	})
+	return full, err
+}
+
+// waitPoll waits PollInterval (at most ResyncInterval) or for a poke; every
+// poll is a full resync.
+func (cn *conn) waitPoll(ctx context.Context) (bool, error) {
+	s := cn.s
+	t := time.NewTimer(min(s.opt.PollInterval, s.opt.ResyncInterval))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.poke:
+	case <-cn.c.Closed():
+		return false, fmt.Errorf("inbox: poll: %w", net.ErrClosed)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	s.event(Event{Kind: "poll"})
+	return true, nil
+}
+
+// waitFast sends NOOP every FastInterval until the server reports an EXISTS,
+// a poke arrives or a resync is due.
+func (cn *conn) waitFast(ctx context.Context) (bool, error) {
+	s := cn.s
+	tk := time.NewTicker(s.opt.FastInterval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-tk.C:
+		case <-s.poke:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		err := cn.guard(s.opt.CommandTimeout, "inbox: noop", func() error {
+			return cn.c.Noop().Wait()
+		})
+		if err != nil {
+			return false, err
+		}
+		s.event(Event{Kind: "poll"})
+		select {
+		case <-cn.wake:
+			return false, nil
+		default:
+		}
+		if time.Since(cn.lastFull) >= s.opt.ResyncInterval {
+			return true, nil
+		}
+	}
+}
+
+func uidSet(uids []uint32) imap.UIDSet {
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(imap.UID(u))
+	}
+	return set
+}
