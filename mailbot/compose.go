@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
 	"mailbot/mailbot/triage"
@@ -26,6 +27,7 @@ type outMail struct {
 	Body       string // text/plain, UTF-8
 	InReplyTo  string
 	References []string
+	Encrypt    openpgp.EntityList // the recipient's key: encrypt and sign
 }
 
 // safeMsgID accepts what may be copied from incoming mail into In-Reply-To
@@ -56,7 +58,6 @@ func (d *Daemon) build(o outMail) (*store.OutboxItem, error) {
 	h.SetAddressList("From", []*mail.Address{{Name: triage.Sanitize(d.displayName(), 100), Address: d.cfg.Address}})
 	to := &mail.Address{Name: triage.Sanitize(o.To.Name, 100), Address: o.To.Address}
 	h.SetAddressList("To", []*mail.Address{to})
-	h.SetSubject(triage.Sanitize(o.Subject, 250))
 	h.SetMessageID(msgID)
 	var refs []string
 	for _, r := range o.References {
@@ -82,7 +83,7 @@ func (d *Daemon) build(o outMail) (*store.OutboxItem, error) {
 	h.Set("MIME-Version", "1.0")
 
 	var buf bytes.Buffer
-	if err := writeText(&buf, h, o.Body); err != nil {
+	if err := d.seal(&buf, h, triage.Sanitize(o.Subject, 250), o.CaseRef, o.Body, o.Encrypt); err != nil {
 		return nil, fmt.Errorf("compose: %w", err)
 	}
 	return &store.OutboxItem{
@@ -124,11 +125,17 @@ func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store
 	data.Missing = d.missingFields(in)
 	name := "ack"
 	switch {
-	case in.crypto.noKey:
+	case d.keys != nil && in.crypto.noKey:
 		name = "wrong-key"
 		data.KeyIDs = in.crypto.keyIDs
-	case in.crypto.damaged:
+	case d.keys != nil && in.crypto.damaged:
 		name = "damaged"
+	}
+	encrypt := recipientKey(tx, c.Reporter)
+	data.Encrypted = d.keys != nil && len(encrypt) > 0
+	if !data.Encrypted && (in.crypto.encrypted || d.policy != nil && !d.policy.PlaintextReplies) {
+		// Never echo what came encrypted (its protected subject) in clear.
+		data.Subject = "your report"
 	}
 	subject, body, err := d.tmpl.Render(name, []string{c.Language}, data)
 	if err != nil {
@@ -136,7 +143,7 @@ func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store
 	}
 	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
 	return d.build(outMail{Kind: "ack", CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
-		InReplyTo: in.msg.MessageID, References: in.msg.References})
+		InReplyTo: in.msg.MessageID, References: in.msg.References, Encrypt: encrypt})
 }
 
 // templateData fills what every template about case c may show.

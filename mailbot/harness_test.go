@@ -36,7 +36,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time         { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // harness is one bot on a real store, with in-process IMAP and SMTP servers.

@@ -223,10 +223,13 @@ func (d *Daemon) examine(blob store.Blob) (*incoming, error) {
 		return &incoming{parseErr: err}, nil
 	}
 	in := &incoming{msg: msg}
-	d.openCrypto(in)
-	in.verdict = triage.Classify(msg, d.self())
 	if len(msg.From) > 0 {
 		in.from = strings.ToLower(msg.From[0].Address)
+	}
+	in.verdict = triage.Classify(msg, d.self())
+	if in.verdict.Class == triage.ClassReport {
+		// Robots and our own mail are never decrypted: nothing answers them.
+		d.openCrypto(in, func() (io.ReadCloser, error) { return d.store.OpenRaw(blob.Hash) })
 	}
 	return in, nil
 }
@@ -291,6 +294,11 @@ func (d *Daemon) record(tx *store.Tx, src Source, blob store.Blob, in *incoming,
 		return d.addMessage(tx, sm, res)
 	case triage.ClassBounce, triage.ClassAutomated:
 		return d.recordAutomated(tx, sm, in, res)
+	}
+	if orig, ok, err := d.replayedCase(tx, in); err != nil {
+		return err
+	} else if ok && !contains(orig.Participants, in.from) {
+		return d.recordReplay(tx, orig, sm, in, res)
 	}
 	c, how, err := d.thread(tx, in)
 	if err != nil {
@@ -403,8 +411,39 @@ func (d *Daemon) recordFollowUp(tx *store.Tx, c *store.Case, how threadHow, sm *
 	if in.from == c.Reporter {
 		c.Clocks = d.applyClocks(c.Clocks, "reporter.replied", now)
 	}
+	if err := d.cryptoEvents(tx, c, in, sm); err != nil {
+		return err
+	}
 	c.Updated = now
 	return tx.PutCase(c)
+}
+
+// cryptoEvents records, for the team, what OpenPGP made of a message on c,
+// and remembers its keys and ciphertexts.
+func (d *Daemon) cryptoEvents(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message) error {
+	if err := d.learnKeys(tx, c, in); err != nil {
+		return err
+	}
+	if err := d.rememberCiphertexts(tx, c, in); err != nil {
+		return err
+	}
+	if in.crypto.unreadable() {
+		return tx.AppendEvent(c.ID, store.Event{Time: d.now(), Kind: "decrypt.failed", Actor: "bot", Detail: in.crypto.reason, MessageID: sm.ID})
+	}
+	return nil
+}
+
+// recordReplay puts a ciphertext sent again by someone not on its case on
+// that case, and answers nothing: its plaintext must never reach them.
+func (d *Daemon) recordReplay(tx *store.Tx, orig *store.Case, sm *store.Message, in *incoming, res *Result) error {
+	sm.CaseID = orig.ID
+	sm.Class, sm.Reason = "replay", "an OpenPGP ciphertext of this case sent again by "+in.from
+	res.Action, res.Class, res.Reason, res.Case = ActionRecorded, sm.Class, sm.Reason, orig.Ref
+	if err := d.addMessage(tx, sm, res); err != nil {
+		return err
+	}
+	return tx.AppendEvent(orig.ID, store.Event{Time: d.now(), Kind: "note", Actor: "bot", MessageID: sm.ID,
+		Detail: fmt.Sprintf("%s sent a ciphertext of this case again (a possible decryption oracle attempt): recorded, not answered", in.from)})
 }
 
 func (d *Daemon) openCase(tx *store.Tx, sm *store.Message, in *incoming, how threadHow, res *Result) error {
@@ -446,6 +485,9 @@ func (d *Daemon) openCase(tx *store.Tx, sm *store.Message, in *incoming, how thr
 		if err := tx.AppendEvent(c.ID, e); err != nil {
 			return err
 		}
+	}
+	if err := d.cryptoEvents(tx, c, in, sm); err != nil {
+		return err
 	}
 	// The case change and its acknowledgement are one transaction: a crash
 	// between them is impossible by construction; this fault point proves it.

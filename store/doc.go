@@ -1,0 +1,64 @@
+// Package store owns all persistent state of mailbot: one bbolt database file
+// plus a directory of raw messages beside it. Nothing outside this package
+// imports bbolt; callers use the typed methods on Store and Tx.
+//
+// # Files
+//
+//	<path>           the bbolt database (0600), flock'ed while open
+//	<path>.raw/      raw mail (0700), content-addressed by SHA-256:
+//	                 <path>.raw/<first 2 hex>/<64 hex>, written through a
+//	                 temp file (.spool-*) that is fsynced and renamed, so a
+//	                 file under its hash name is always complete. Big
+//	                 messages are streamed, never buffered, and never sit in bbolt.
+//
+// # Bucket layout
+//
+// Values are JSON-encoded structs (new fields can be added freely). Integers in
+// keys are 8-byte big-endian (written id8 below), so bbolt's byte order is
+// numeric order. Times in keys are 12 bytes (time12): the Unix seconds with the
+// sign bit flipped, big-endian, then 4 bytes of nanoseconds; they sort by time.
+//
+//	meta        "schema" -> decimal schema version (see SchemaVersion, migrations)
+//	settings    key -> value                              Meta, SetMeta
+//	cases       id8 -> Case                               sequence: case ids
+//	caseref     lowercase Ref -> id8                      CaseByRef
+//	refseq      decimal year ("2026") -> uint64 (8 bytes)  per-year Ref counter
+//	reporter    lowercase address 0x00 id8 -> ""          CasesByAddress
+//	msgs        id8 -> Message                            sequence: message ids
+//	msghash     sha256 (32 raw bytes) -> message id8      SeenHash, MessageByHash
+//	msgid       Message-ID (no <>) -> case id8            CaseByMessageID
+//	casemsgs    case id8 message id8 -> ""                Messages
+//	events      case id8 seq id8 -> Event                 sequence: event seq
+//	outbox      id8 -> OutboxItem (without Raw)           sequence: outbox ids
+//	outraw      id8 -> raw bytes of the outgoing mail
+//	outdue      time12(NextAttempt) id8 -> ""             queued items only: DueOutbox, NextDue
+//	mailbox     mailbox name -> MailboxState              IMAP UID watermark
+//	quarantine  id8 -> Quarantined                        sequence: quarantine ids
+//	qhash       sha256 (32 raw bytes) -> quarantine id8   SeenHash
+//	failures    source key -> {Count, Reason, Last}       Failures, RecordFailure
+//	sends       key 0x00 time12 seq8 -> ""                RecentSends, RecordSend
+//	pgpkeys     lowercase address -> armored public key   PutKey, Key
+//
+// Composite keys that start with a variable-length string (reporter, sends)
+// are matched by prefix and by exact length, so a string that contains 0x00
+// cannot alias another one.
+//
+// # Exactly once
+//
+// All writes happen in Update, one serialized bbolt read-write transaction
+// that either commits as a whole (two fdatasyncs) or leaves nothing behind.
+// The daemon processes a message by spooling the raw bytes first (SpoolRaw,
+// idempotent, content-addressed) and then, in ONE Update, writes the Message,
+// the new or updated Case, its Events, the Outbox items to send and the
+// mailbox UID watermark. A crash before the commit leaves the watermark where
+// it was, so the message is fetched again; SeenHash then tells a message that
+// did get committed from one that did not. Outgoing mail is sent from the
+// outbox after the commit, and its state is updated in a later Update.
+//
+// # Schema
+//
+// The "meta" bucket records the schema version. migrations is append-only:
+// migrations[i] upgrades version i to i+1, and Open runs the missing ones in a
+// single transaction. A file written by a newer mailbot is refused with
+// ErrNewerSchema.
+package store

@@ -1,0 +1,323 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Sentinel errors. "Not found" errors are permanent for the given key.
+var (
+	ErrCaseNotFound    = errors.New("store: case not found")
+	ErrMessageNotFound = errors.New("store: message not found")
+	ErrOutboxNotFound  = errors.New("store: outbox item not found")
+	// ErrLocked: Open timed out waiting for the flock; another process
+	// (normally the running daemon) holds the database. Temporary.
+	ErrLocked = errors.New("store: database is in use by another process")
+	// ErrNewerSchema: the file was written by a newer mailbot; the error
+	// message names both versions. Permanent for this binary.
+	ErrNewerSchema = errors.New("store: database was written by a newer mailbot")
+	// ErrTooLarge: SpoolRaw read more than the allowed bytes. Permanent.
+	ErrTooLarge = errors.New("store: message exceeds the size limit")
+	// ErrDuplicate: AddMessage was given a raw hash that is already stored.
+	// Check SeenHash first. Permanent.
+	ErrDuplicate = errors.New("store: message already stored")
+	// ErrClosed: a Tx was used after its Update or View returned.
+	ErrClosed = errors.New("store: transaction closed")
+)
+
+// SchemaVersion is the schema this package writes; it equals len(migrations).
+const SchemaVersion = 1
+
+// migrations is append-only: migrations[i] upgrades schema version i to i+1.
+// Never edit or reorder an entry once released; add a new one instead.
+var migrations = []func(*bbolt.Tx) error{
+	migrateV0toV1,
+}
+
+// Options for Open.
+type Options struct {
+	Timeout    time.Duration // flock wait; 0 means 1s (never wait forever)
+	CasePrefix string        // "SEC" -> "SEC-2026-0001"; default "SEC"
+	ReadOnly   bool
+	NoSync     bool // tests/benchmarks only: commits are not fsynced
+
+	// Now is the clock used for defaults (Case.Created, Message.Received,
+	// OutboxItem.Created, ...). Nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is an open database plus its raw mail directory. It is safe for
+// concurrent use; write transactions are serialized.
+type Store struct {
+	db     *bbolt.DB
+	path   string
+	rawDir string
+	prefix string
+	ro     bool
+	now    func() time.Time
+}
+
+// Open opens (creating if needed) the database at path and its raw directory
+// path+".raw/", and runs pending migrations. File and directory are created
+// 0600 and 0700. If another process holds the file, Open fails after
+// opt.Timeout with an error matching ErrLocked.
+func Open(path string, opt Options) (*Store, error) {
+	if opt.Timeout <= 0 {
+		opt.Timeout = time.Second
+	}
+	if opt.CasePrefix == "" {
+		opt.CasePrefix = "SEC"
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Store{
+		path:   path,
+		rawDir: path + ".raw",
+		prefix: opt.CasePrefix,
+		ro:     opt.ReadOnly,
+		now:    opt.Now,
+	}
+	if !opt.ReadOnly {
+		if err := os.MkdirAll(s.rawDir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: create raw dir: %w", err)
+		}
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+		Timeout:        opt.Timeout,
+		ReadOnly:       opt.ReadOnly,
+		NoSync:         opt.NoSync,
+		FreelistType:   bbolt.FreelistMapType,
+		NoFreelistSync: false,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s is locked after %v; another mailbot (probably the running daemon) has it open: stop it or use its admin socket", ErrLocked, path, opt.Timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s.db = db
+	if opt.ReadOnly {
+		err = db.View(checkSchema)
+	} else {
+		err = db.Update(migrate)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if !opt.ReadOnly {
+		s.cleanSpool()
+	}
+	return s, nil
+}
+
+// Close closes the database and releases the flock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Path returns the database file path given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Update runs fn in one serialized read-write transaction. If fn returns an
+// error (or panics) nothing it wrote is kept; otherwise everything is
+// committed and fsynced together. The error of fn is returned unchanged.
+//
+// Errors from the commit itself (I/O, disk full) are wrapped as
+// "store: commit: ..." and are temporary: nothing was written, retry later.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	var fnErr error
+	ran := false
+	err := s.db.Update(func(btx *bbolt.Tx) error {
+		ran = true
+		tx := &Tx{s: s, tx: btx}
+		defer func() { tx.tx = nil }()
+		fnErr = fn(tx)
+		return fnErr
+	})
+	switch {
+	case err == nil || fnErr != nil:
+		return err
+	case !ran:
+		return fmt.Errorf("store: begin: %w", err)
+	default:
+		return fmt.Errorf("store: commit: %w", err)
+	}
+}
+
+// View runs fn in a read-only transaction. Views run concurrently with each
+// other and with Update; keep them short. Never call Update from inside View
+// (bbolt deadlocks on remap).
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return s.db.View(func(btx *bbolt.Tx) error {
+		tx := &Tx{s: s, tx: btx}
+		defer func() { tx.tx = nil }()
+		return fn(tx)
+	})
+}
+
+// Backup writes a consistent copy of the database to w while the store stays
+// in use (a read transaction; writers are not blocked). The raw directory is
+// not included: copy it separately (its files never change once written).
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: backup: %w", err)
+	}
+	return n, nil
+}
+
+// Bucket names; see the package comment for key and value formats.
+var (
+	bMeta       = []byte("meta")
+	bSettings   = []byte("settings")
+	bCases      = []byte("cases")
+	bCaseRef    = []byte("caseref")
+	bRefSeq     = []byte("refseq")
+	bReporter   = []byte("reporter")
+	bMsgs       = []byte("msgs")
+	bMsgHash    = []byte("msghash")
+	bMsgID      = []byte("msgid")
+	bCaseMsgs   = []byte("casemsgs")
+	bEvents     = []byte("events")
+	bOutbox     = []byte("outbox")
+	bOutRaw     = []byte("outraw")
+	bOutDue     = []byte("outdue")
+	bMailbox    = []byte("mailbox")
+	bQuarantine = []byte("quarantine")
+	bQHash      = []byte("qhash")
+	bFailures   = []byte("failures")
+	bSends      = []byte("sends")
+	bPGPKeys    = []byte("pgpkeys")
+
+	keySchema = []byte("schema")
+)
+
+func schemaVersion(tx *bbolt.Tx) (int, error) {
+	b := tx.Bucket(bMeta)
+	if b == nil {
+		return 0, nil
+	}
+	v := b.Get(keySchema)
+	if v == nil {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("store: corrupt schema version %q", v)
+	}
+	return n, nil
+}
+
+func checkSchema(tx *bbolt.Tx) error {
+	v, err := schemaVersion(tx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v > SchemaVersion:
+		return fmt.Errorf("%w: file has schema version %d, this mailbot supports up to %d; upgrade mailbot", ErrNewerSchema, v, SchemaVersion)
+	case v < SchemaVersion:
+		return fmt.Errorf("store: database has schema version %d, this mailbot needs %d: open it read-write once to migrate", v, SchemaVersion)
+	}
+	return nil
+}
+
+// migrate runs all pending migrations in the caller's transaction, so an
+// upgrade is all or nothing.
+func migrate(tx *bbolt.Tx) error {
+	v, err := schemaVersion(tx)
+	if err != nil {
+		return err
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("%w: file has schema version %d, this mailbot supports up to %d; upgrade mailbot", ErrNewerSchema, v, SchemaVersion)
+	}
+	for i := v; i < len(migrations); i++ {
+		if err := migrations[i](tx); err != nil {
+			return fmt.Errorf("store: migrate schema %d to %d: %w", i, i+1, err)
+		}
+		meta, err := tx.CreateBucketIfNotExists(bMeta)
+		if err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+		if err := meta.Put(keySchema, []byte(strconv.Itoa(i+1))); err != nil {
+			return fmt.Errorf("store: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// migrateV0toV1 creates the buckets of schema 1.
+func migrateV0toV1(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{
+		bMeta, bSettings, bCases, bCaseRef, bRefSeq, bReporter, bMsgs, bMsgHash,
+		bMsgID, bCaseMsgs, bEvents, bOutbox, bOutRaw, bOutDue, bMailbox,
+		bQuarantine, bQHash, bFailures, bSends, bPGPKeys,
+	} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Tx is a transaction handle, valid only inside the Update or View callback
+// that received it. Values returned by its methods are copies and outlive it.
+type Tx struct {
+	s  *Store
+	tx *bbolt.Tx
+}
+
+// bucket returns a bucket of the current transaction. All buckets exist after
+// Open (migrations), so a missing one means a corrupt file.
+func (tx *Tx) bucket(name []byte) (*bbolt.Bucket, error) {
+	if tx.tx == nil {
+		return nil, ErrClosed
+	}
+	b := tx.tx.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("store: bucket %s missing", name)
+	}
+	return b, nil
+}
+
+// mustBucket is bucket for methods whose signature has no error result.
+// It returns nil when the bucket is unavailable; callers treat that as empty.
+func (tx *Tx) mustBucket(name []byte) *bbolt.Bucket {
+	b, _ := tx.bucket(name)
+	return b
+}
+
+// cleanSpool removes temp files left by a crash during SpoolRaw. Only a
+// read-write Open does this: it holds the exclusive flock, so no other
+// process is spooling.
+func (s *Store) cleanSpool() {
+	ents, err := os.ReadDir(s.rawDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), spoolPrefix) {
+			os.Remove(filepath.Join(s.rawDir, e.Name()))
+		}
+	}
+}
