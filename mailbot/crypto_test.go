@@ -1,0 +1,258 @@
+package mailbot_test
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-pgpmail"
+
+	"mailbot/mailbot"
+	"mailbot/mailbot/pgp"
+	"mailbot/store"
+)
+
+// withKeys gives the bot a key. The clock is set to the real time: the
+// test's signatures are made now, and a signature from the future of the
+// bot's clock is rightly refused.
+func withKeys(k *pgp.Keyring) option {
+	return func(h *harness, o *mailbot.Options) {
+		o.Keys = k
+		h.clock.mu.Lock()
+		h.clock.t = time.Now()
+		h.clock.mu.Unlock()
+	}
+}
+
+type pgpFixture struct {
+	bot, ada, other *pgp.Keyring
+}
+
+var fixture *pgpFixture
+
+func keysFixture(t *testing.T) *pgpFixture {
+	t.Helper()
+	if fixture != nil {
+		return fixture
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gen := func(name, addr string) *pgp.Keyring {
+		k, err := pgp.Generate(name, addr, pgp.Ed25519, now)
+		if err != nil {
+			t.Fatalf("Generate() = %v", err)
+		}
+		return k
+	}
+	fixture = &pgpFixture{bot: gen("Security", botAddr), ada: gen("Ada", ada), other: gen("Old key", botAddr)}
+	return fixture
+}
+
+func publicArmor(t *testing.T, k *pgp.Keyring) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := k.WritePublic(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// encryptedReport is a PGP/MIME report from ada to `to`, signed by ada,
+// with ada's public key attached inside the encrypted part.
+func encryptedReport(t *testing.T, f *pgpFixture, to *pgp.Keyring, subject string) []byte {
+	t.Helper()
+	var inner bytes.Buffer
+	inner.WriteString("Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"The admin panel at https://app.example.org/admin has no authentication.\r\nSteps to reproduce: open it.\r\nImpact: full takeover.\r\n" +
+		"--in\r\nContent-Type: application/pgp-keys\r\nContent-Disposition: attachment; filename=ada.asc\r\n\r\n" +
+		strings.ReplaceAll(publicArmor(t, f.ada), "\n", "\r\n") + "\r\n--in--\r\n")
+	var h mail.Header
+	h.SetAddressList("From", []*mail.Address{{Name: "Ada", Address: ada}})
+	h.SetAddressList("To", []*mail.Address{{Address: botAddr}})
+	h.SetMessageID(strings.ReplaceAll(subject, " ", "-") + "@research.example")
+	h.SetDate(time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC))
+	h.SetSubject("...")
+	var out bytes.Buffer
+	if err := pgp.Seal(&out, h, subject, &inner, to.Entities(), f.ada); err != nil {
+		t.Fatalf("Seal() = %v", err)
+	}
+	return out.Bytes()
+}
+
+// openAck decrypts an encrypted acknowledgement as ada's mail client would.
+func openAck(t *testing.T, raw []byte, ada *pgp.Keyring) (subject, body string) {
+	t.Helper()
+	ring := append(append(openpgp.EntityList{}, ada.Entities()...), fixture.bot.Entities()...)
+	r, err := pgpmail.Read(bytes.NewReader(raw), ring, nil, nil)
+	if err != nil {
+		t.Fatalf("pgpmail.Read(ack) = %v", err)
+	}
+	inner, err := io.ReadAll(r.MessageDetails.UnverifiedBody)
+	if err != nil {
+		t.Fatalf("reading the decrypted ack = %v", err)
+	}
+	if r.MessageDetails.SignatureError != nil || r.MessageDetails.SignedBy == nil {
+		t.Errorf("ack signature: signed by %v, error %v; want a good signature", r.MessageDetails.SignedBy, r.MessageDetails.SignatureError)
+	}
+	mr, err := mail.CreateReader(bytes.NewReader(inner))
+	if mr == nil {
+		t.Fatalf("inner ack: %v", err)
+	}
+	subject, _ = mr.Header.Subject()
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p.Body)
+		body += string(b)
+	}
+	return subject, body
+}
+
+func TestEncryptedReportGetsEncryptedAnswer(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	raw := encryptedReport(t, f, f.bot, "Admin panel open")
+	res := h.ingest(raw)
+	if res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest() = %+v, want opened", res)
+	}
+	c := h.cases()[0]
+	if c.Subject != "Admin panel open" {
+		t.Errorf("case subject = %q, want the protected subject (RFC 9788)", c.Subject)
+	}
+	var m *store.Message
+	h.store.View(func(tx *store.Tx) error {
+		ms, _ := tx.Messages(c.ID)
+		m = ms[0]
+		_, ok := tx.Key(ada)
+		if !ok {
+			t.Errorf("ada's key from inside the encrypted part was not remembered")
+		}
+		return nil
+	})
+	if !m.Encrypted || !m.Signed {
+		t.Errorf("stored message: encrypted %v signed %v, want both", m.Encrypted, m.Signed)
+	}
+	if m.SignatureValid {
+		t.Errorf("a first message signed by a key it carries itself is not a valid signature (unknown signer)")
+	}
+	ack := h.outbox()[0]
+	if strings.Contains(string(ack.Raw), "Admin panel") {
+		t.Errorf("the ack shows the protected subject in clear")
+	}
+	if got := header(t, ack.Raw, "Subject"); got != "[...] [SEC-2026-0001]" {
+		t.Errorf("ack outer Subject = %q, want \"[...] [SEC-2026-0001]\"", got)
+	}
+	subject, body := openAck(t, ack.Raw, f.ada)
+	if !strings.Contains(subject, "Admin panel open") || !strings.Contains(subject, "SEC-2026-0001") {
+		t.Errorf("decrypted ack Subject = %q, want the real subject and the tag", subject)
+	}
+	if !strings.Contains(body, "encrypted to yours") {
+		t.Errorf("decrypted ack body does not say it is encrypted:\n%s", body)
+	}
+
+	// A second report, signed by the key we now know, is a valid signature.
+	res = h.ingest(encryptedReport(t, f, f.bot, "Second issue"))
+	h.store.View(func(tx *store.Tx) error {
+		ms, _ := tx.Messages(h.cases()[1].ID)
+		m = ms[0]
+		return nil
+	})
+	if !m.SignatureValid || m.SignerFingerprint != f.ada.Fingerprint() {
+		t.Errorf("second report: valid %v signer %q, want valid by %s", m.SignatureValid, m.SignerFingerprint, f.ada.Fingerprint())
+	}
+}
+
+func TestWrongKeyGetsTheRightFingerprint(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	res := h.ingest(encryptedReport(t, f, f.other, "To an old key"))
+	if res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest() = %+v, want a case opened", res)
+	}
+	ack := h.outbox()[0]
+	body := string(ack.Raw)
+	fpr := f.bot.Fingerprint()
+	if !strings.Contains(strings.ReplaceAll(strings.ReplaceAll(body, " ", ""), "=\r\n", ""), fpr) {
+		t.Errorf("wrong-key answer does not name our fingerprint %s:\n%s", fpr, body)
+	}
+	if !hasEvent(h.events_(h.cases()[0]), "decrypt.failed", "key we do not hold") {
+		t.Errorf("the team is not told why the report is unreadable")
+	}
+}
+
+func TestDamagedCiphertextAsksToResend(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	raw := encryptedReport(t, f, f.bot, "Damaged")
+	// Flip a character inside the armored ciphertext.
+	i := bytes.Index(raw, []byte("-----BEGIN PGP MESSAGE-----"))
+	j := i + 200
+	for raw[j] == '\r' || raw[j] == '\n' || raw[j] == 'A' {
+		j++
+	}
+	raw[j] = 'A'
+	h.ingest(raw)
+	c := h.cases()[0]
+	if !hasEvent(h.events_(c), "decrypt.failed", "") {
+		t.Errorf("no decrypt.failed event for damaged ciphertext")
+	}
+	if subj := header(t, h.outbox()[0].Raw, "Subject"); !strings.Contains(subj, "send your report again") {
+		t.Errorf("answer to damaged data: Subject %q, want the resend request", subj)
+	}
+}
+
+func TestReplayedCiphertextIsNeverAnswered(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	raw := encryptedReport(t, f, f.bot, "Secret")
+	h.ingest(raw)
+	// Eve re-sends ada's ciphertext under her own headers (EFAIL-style oracle).
+	i := bytes.Index(raw, []byte("\r\n\r\n"))
+	body := raw[i:]
+	ct := header(t, raw, "Content-Type")
+	replay := append([]byte("From: "+eve+"\r\nTo: "+botAddr+"\r\nSubject: hello\r\nMessage-ID: <replay@elsewhere.example>\r\nMIME-Version: 1.0\r\nContent-Type: "+ct), body...)
+	res := h.ingest(replay)
+	if res.Action != mailbot.ActionRecorded || res.Case != "SEC-2026-0001" {
+		t.Errorf("Ingest(replay) = %s %s, want recorded on SEC-2026-0001", res.Action, res.Case)
+	}
+	if n := len(h.outbox()); n != 1 {
+		t.Errorf("outbox has %d items, want only ada's ack: the replay must not be answered", n)
+	}
+	if len(h.cases()) != 1 {
+		t.Errorf("the replay opened a case")
+	}
+}
+
+func TestInlinePGPReport(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	var ct bytes.Buffer
+	aw, _ := armor.Encode(&ct, "PGP MESSAGE", nil)
+	w, err := openpgp.Encrypt(aw, f.bot.Entities(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Steps to reproduce: inline secret.\n")
+	w.Close()
+	aw.Close()
+	raw := msg("Hello, see below.\n\n"+ct.String()+"\n\nThanks", "From", ada, "To", botAddr, "Subject", "inline", "Message-ID", "<inline@research.example>")
+	res := h.ingest(raw)
+	if res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest(inline) = %+v", res)
+	}
+	var m *store.Message
+	h.store.View(func(tx *store.Tx) error { ms, _ := tx.Messages(1); m = ms[0]; return nil })
+	if !m.Encrypted {
+		t.Errorf("inline PGP message not recorded as encrypted")
+	}
+	if strings.Contains(string(h.outbox()[0].Raw), "inline secret") {
+		t.Errorf("decrypted text leaked into the answer")
+	}
+}
