@@ -11,11 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-pgpmail"
 
 	"mailbot/mailbot"
 	"mailbot/mailbot/devmail"
 	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/pgp"
 	"mailbot/store"
 )
 
@@ -67,6 +70,11 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	defer srv.Close()
 
 	cfgPath, err := writeDemoConfig(dir, srv)
+	if err != nil {
+		return err
+	}
+	// The researcher's own key, as her mail client would hold it.
+	adaKey, err := pgp.Generate("Ada Lovelace", demoReporter, pgp.Ed25519, time.Now())
 	if err != nil {
 		return err
 	}
@@ -140,6 +148,19 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	if err := waitProcessed(4); err != nil {
 		return err
 	}
+	encrypted, err := demoEncryptedReport(s.keys, adaKey)
+	if err != nil {
+		return err
+	}
+	if err := step("the researcher sends a second report, PGP/MIME encrypted to the bot's key, her key inside", encrypted); err != nil {
+		return err
+	}
+	if err := waitProcessed(5); err != nil {
+		return err
+	}
+	if _, err := srv.WaitSent(wait, 2); err != nil {
+		return fmt.Errorf("waiting for the encrypted acknowledgement: %w", err)
+	}
 
 	fmt.Fprintln(out, "\n== cases")
 	var views []CaseView
@@ -160,12 +181,15 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 		fmt.Fprintln(out)
 	}
 	all := srv.Sent()
-	fmt.Fprintf(out, "== mail the bot sent (%d; robots answered: 0)\n", len(all))
+	fmt.Fprintf(out, "== mail the bot sent (%d: one acknowledgement per report; robots answered: 0)\n", len(all))
 	for _, m := range all {
 		fmt.Fprintf(out, "\n--- to %s\n%s", strings.Join(m.To, ", "), readable(m.Data))
+		if plain, ok := decryptForDemo(m.Data, adaKey, s.keys); ok {
+			fmt.Fprintf(out, "\n--- the same mail, decrypted with the researcher's key\n%s", plain)
+		}
 	}
-	if len(all) != 1 {
-		return fmt.Errorf("the bot sent %d mails, want exactly 1 acknowledgement", len(all))
+	if len(all) != 2 {
+		return fmt.Errorf("the bot sent %d mails, want exactly 2 acknowledgements", len(all))
 	}
 	if !serve {
 		return nil
@@ -186,6 +210,15 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 // writeDemoConfig writes the demo's configuration, policy and secrets into
 // dir, the way an admin would.
 func writeDemoConfig(dir string, srv *devmail.Server) (string, error) {
+	k, err := pgp.Generate("Example Security Team", demoBot, pgp.Ed25519, time.Now())
+	if err != nil {
+		return "", err
+	}
+	var kb bytes.Buffer
+	if err := k.WritePrivate(&kb, nil); err != nil {
+		return "", err
+	}
+	botKey := kb.Bytes()
 	host, port, _ := strings.Cut(srv.IMAPAddr, ":")
 	_, sport, _ := strings.Cut(srv.SMTPAddr, ":")
 	files := map[string]string{
@@ -210,8 +243,12 @@ port = %s
 tls = "none"
 username = %q
 password = { file = "password" }
+
+[keys]
+private = "bot-key.asc"
 `, demoBot, host, port, demoBot, host, sport, demoBot),
 		"policy.toml": starterPolicy("Example", demoBot, "en", "DE", "", "Europe/Berlin"),
+		"bot-key.asc": string(botKey),
 		"password":    demoPassword + "\n",
 	}
 	for name, content := range files {
@@ -290,6 +327,53 @@ func demoBounce(ackID string) []byte {
 		"--b\nContent-Type: text/rfc822-headers\n\nFrom: "+demoBot+"\nTo: ada-old@research.example\nMessage-ID: <"+ackID+">\nSubject: [SEC] Received\n\n--b--\n")
 }
 
+// demoEncryptedReport is a report as a PGP/MIME client makes it: encrypted
+// to the bot and signed by the researcher, her public key attached inside,
+// the real subject protected (RFC 9788).
+func demoEncryptedReport(bot, ada *pgp.Keyring) ([]byte, error) {
+	var pub bytes.Buffer
+	if err := ada.WritePublic(&pub); err != nil {
+		return nil, err
+	}
+	inner := "Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"The password reset token at https://app.example.org/reset is predictable (it is the time in seconds).\r\n" +
+		"Steps to reproduce: request two resets one second apart and compare the tokens.\r\n" +
+		"Impact: account takeover of any user.\r\n" +
+		"--in\r\nContent-Type: application/pgp-keys\r\nContent-Disposition: attachment; filename=ada.asc\r\n\r\n" +
+		strings.ReplaceAll(pub.String(), "\n", "\r\n") + "\r\n--in--\r\n"
+	var h mail.Header
+	h.SetAddressList("From", []*mail.Address{{Name: "Ada Lovelace", Address: demoReporter}})
+	h.SetAddressList("To", []*mail.Address{{Address: demoBot}})
+	h.SetDate(time.Now())
+	h.SetMessageID("report-3@research.example")
+	h.SetSubject("...")
+	var out bytes.Buffer
+	err := pgp.Seal(&out, h, "Predictable password reset tokens", strings.NewReader(inner), bot.Entities(), ada)
+	return out.Bytes(), err
+}
+
+// decryptForDemo opens an encrypted acknowledgement with the researcher's
+// key, as her mail client would, and shows its protected subject and text.
+func decryptForDemo(raw []byte, ada, bot *pgp.Keyring) (string, bool) {
+	if !bytes.Contains(raw, []byte("multipart/encrypted")) {
+		return "", false
+	}
+	ring := append(append(openpgp.EntityList{}, ada.Entities()...), bot.Entities()...)
+	r, err := pgpmail.Read(bytes.NewReader(raw), ring, nil, nil)
+	if err != nil {
+		return fmt.Sprintf("(cannot decrypt: %v)\n", err), true
+	}
+	inner, err := io.ReadAll(r.MessageDetails.UnverifiedBody)
+	if err != nil {
+		return fmt.Sprintf("(cannot decrypt: %v)\n", err), true
+	}
+	sig := "good signature from the bot's key"
+	if r.MessageDetails.SignedBy == nil || r.MessageDetails.SignatureError != nil {
+		sig = fmt.Sprintf("signature NOT verified: %v", r.MessageDetails.SignatureError)
+	}
+	return "(" + sig + ")\n" + readable(inner), true
+}
+
 // messageID reads the Message-ID of a raw message, without <>.
 func messageID(raw []byte) string {
 	r, err := mail.CreateReader(bytes.NewReader(raw))
@@ -322,7 +406,12 @@ func readable(raw []byte) string {
 			break
 		}
 		body, _ := io.ReadAll(io.LimitReader(p.Body, 64<<10))
-		b.Write(bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
+		body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+		if i := bytes.Index(body, []byte("-----BEGIN PGP MESSAGE-----")); i >= 0 {
+			n := bytes.Count(body[i:], []byte("\n"))
+			body = fmt.Appendf(body[:i:i], "-----BEGIN PGP MESSAGE-----\n(%d lines of ciphertext)\n-----END PGP MESSAGE-----\n", n)
+		}
+		b.Write(body)
 	}
 	return b.String()
 }
