@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,13 @@ func newHarness(t *testing.T, extraTOML string, opts ...option) *harness {
 	pol, err := filepath.Abs("../testdata/policies/002_imis_innovation.toml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if i := strings.Index(extraTOML, "policy = "); i >= 0 {
+		// The test names its own policy.
+		line := extraTOML[i:]
+		line = line[:strings.IndexByte(line, '\n')+1]
+		extraTOML = strings.Replace(extraTOML, line, "", 1)
+		fmt.Sscanf(strings.TrimPrefix(line, "policy = "), "%q", &pol)
 	}
 	ihost, iport, _ := strings.Cut(srv.IMAPAddr, ":")
 	_, sport, _ := strings.Cut(srv.SMTPAddr, ":")
@@ -290,4 +298,25 @@ func header(t *testing.T, raw []byte, key string) string {
 func isTemporary(err error) bool {
 	var t interface{ Temporary() bool }
 	return errors.As(err, &t) && t.Temporary()
+}
+
+// decodedBody is the subject and decoded text of a plain (or signed) mail.
+func decodedBody(t *testing.T, raw []byte) string {
+	t.Helper()
+	r, err := mail.CreateReader(bytes.NewReader(raw))
+	if r == nil {
+		t.Fatalf("CreateReader() = %v", err)
+	}
+	subj, _ := r.Header.Subject()
+	var b strings.Builder
+	b.WriteString(subj + "\n")
+	for {
+		p, err := r.NextPart()
+		if err != nil {
+			break
+		}
+		body, _ := io.ReadAll(p.Body)
+		b.Write(body)
+	}
+	return b.String()
 }

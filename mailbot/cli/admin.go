@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"mailbot/policy"
 	"mailbot/store"
 )
 
@@ -116,7 +117,7 @@ func optTime(t time.Time) *time.Time {
 
 // withStore loads the config, opens the store and runs fn in a read
 // transaction.
-func withStore(env *Env, name, cfgPath string, fn func(tx *store.Tx) error) int {
+func withStore(env *Env, name, cfgPath string, fn func(s *setup, tx *store.Tx) error) int {
 	s, err := load(cfgPath)
 	if err != nil {
 		return fail(env, name, ExitUsage, err)
@@ -126,7 +127,7 @@ func withStore(env *Env, name, cfgPath string, fn func(tx *store.Tx) error) int 
 		return fail(env, name, ExitFailure, err)
 	}
 	defer st.Close()
-	if err := st.View(fn); err != nil {
+	if err := st.View(func(tx *store.Tx) error { return fn(s, tx) }); err != nil {
 		return fail(env, name, ExitFailure, err)
 	}
 	return ExitOK
@@ -146,7 +147,7 @@ func cmdCases(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	var out []CaseSummary
-	code := withStore(env, "cases", *cfgPath, func(tx *store.Tx) error {
+	code := withStore(env, "cases", *cfgPath, func(_ *setup, tx *store.Tx) error {
 		var err error
 		tx.Cases(func(c *store.Case) bool {
 			var s CaseSummary
@@ -182,11 +183,14 @@ func cmdCase(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "case", ExitUsage, fmt.Errorf("want one case id (SEC-2026-0001 or a number)"))
 	}
 	var v CaseView
-	code := withStore(env, "case", *cfgPath, func(tx *store.Tx) error {
+	code := withStore(env, "case", *cfgPath, func(s *setup, tx *store.Tx) error {
 		c, err := findCase(tx, fs.Arg(0))
 		if err != nil {
 			return err
 		}
+		// Stored clocks change on events; a deadline that passed since is
+		// shown as breached now.
+		c.Clocks = refreshClocks(s.policy, c.Clocks, time.Now())
 		v, err = caseView(tx, c)
 		return err
 	})
@@ -305,7 +309,7 @@ func cmdOutbox(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	var out []OutboxView
-	code := withStore(env, "outbox", *cfgPath, func(tx *store.Tx) error {
+	code := withStore(env, "outbox", *cfgPath, func(_ *setup, tx *store.Tx) error {
 		refs := map[uint64]string{}
 		return tx.Outbox(func(o *store.OutboxItem) bool {
 			ref, ok := refs[o.CaseID]
@@ -348,4 +352,20 @@ func writeJSON(w io.Writer, v any) int {
 		return ExitFailure
 	}
 	return ExitOK
+}
+
+// refreshClocks marks running clocks past their due time as breached.
+func refreshClocks(p *policy.Policy, clocks []store.Clock, now time.Time) []store.Clock {
+	if p == nil {
+		return clocks
+	}
+	pc := make([]policy.Clock, len(clocks))
+	for i, c := range clocks {
+		pc[i] = policy.Clock(c)
+	}
+	out := make([]store.Clock, len(clocks))
+	for i, c := range p.Refresh(pc, now) {
+		out[i] = store.Clock(c)
+	}
+	return out
 }
