@@ -82,9 +82,16 @@ func newHarness(t *testing.T, extraTOML string, opts ...option) *harness {
 		extraTOML = strings.Replace(extraTOML, line, "", 1)
 		fmt.Sscanf(strings.TrimPrefix(line, "policy = "), "%q", &pol)
 	}
+	// Top-level keys of extraTOML go before the first table.
+	var top string
+	for extraTOML != "" && !strings.HasPrefix(extraTOML, "[") {
+		line, rest, _ := strings.Cut(extraTOML, "\n")
+		top += line + "\n"
+		extraTOML = rest
+	}
 	ihost, iport, _ := strings.Cut(srv.IMAPAddr, ":")
 	_, sport, _ := strings.Cut(srv.SMTPAddr, ":")
-	toml := fmt.Sprintf(`address = %q
+	toml := fmt.Sprintf(`%saddress = %q
 store = "bot.db"
 policy = %q
 [imap]
@@ -104,7 +111,7 @@ tls = "none"
 username = %q
 password = { file = "pw" }
 timeout = "5s"
-%s`, botAddr, pol, ihost, iport, botAddr, ihost, sport, botAddr, extraTOML)
+%s`, top, botAddr, pol, ihost, iport, botAddr, ihost, sport, botAddr, extraTOML)
 	cfg, err := config.Parse(filepath.Join(dir, "mailbot.toml"), []byte(toml))
 	if err != nil {
 		t.Fatalf("config.Parse() = %v", err)

@@ -247,6 +247,8 @@ func (d *Daemon) self() triage.Self {
 		Addresses:   []string{d.cfg.Address},
 		MsgIDDomain: d.cfg.MsgIDDomain,
 		LoopHeader:  LoopHeader,
+
+		TrustedSpamHeader: d.cfg.TrustSpamFlag,
 	}
 }
 

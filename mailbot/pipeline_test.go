@@ -506,3 +506,17 @@ func waitEvent(t *testing.T, h *harness, kind string) {
 		}
 	}
 }
+
+func TestSpamFlagOnlyFromATrustedMTA(t *testing.T) {
+	spam := func() []byte {
+		return report(ada, "cheap pills", "X-Spam-Flag", "YES")
+	}
+	h := newHarness(t, "")
+	if res := h.ingest(spam()); res.Action != mailbot.ActionOpened {
+		t.Errorf("untrusted X-Spam-Flag: Ingest() = %s, want opened (anyone can write that header)", res.Action)
+	}
+	h = newHarness(t, "trust_spam_flag = true\n")
+	if res := h.ingest(spam()); res.Action != mailbot.ActionRecorded {
+		t.Errorf("trusted X-Spam-Flag: Ingest() = %s, want recorded, not answered", res.Action)
+	}
+}

@@ -110,22 +110,25 @@ type Member struct {
 
 // Config is the whole file.
 type Config struct {
-	Address     string   `toml:"address"` // the security@ mailbox
-	Name        string   `toml:"name"`    // display name on outgoing mail
-	Store       string   `toml:"store"`
-	Policy      string   `toml:"policy"`
-	Templates   string   `toml:"templates"` // folder overriding the embedded templates
-	CasePrefix  string   `toml:"case_prefix"`
-	MsgIDDomain string   `toml:"msgid_domain"`
-	LogLevel    string   `toml:"log_level"`
-	Control     string   `toml:"control"`      // admin unix socket
-	SecurityTxt string   `toml:"security_txt"` // where the published security.txt lives; `mailbot check` warns before it expires
-	IMAP        IMAP     `toml:"imap"`
-	SMTP        SMTP     `toml:"smtp"`
-	Keys        Keys     `toml:"keys"`
-	Limits      Limits   `toml:"limits"`
-	Ack         Ack      `toml:"ack"`
-	Team        []Member `toml:"team"`
+	Address     string `toml:"address"` // the security@ mailbox
+	Name        string `toml:"name"`    // display name on outgoing mail
+	Store       string `toml:"store"`
+	Policy      string `toml:"policy"`
+	Templates   string `toml:"templates"` // folder overriding the embedded templates
+	CasePrefix  string `toml:"case_prefix"`
+	MsgIDDomain string `toml:"msgid_domain"`
+	LogLevel    string `toml:"log_level"`
+	Control     string `toml:"control"` // admin unix socket
+	SecurityTxt string `toml:"security_txt"`
+	// TrustSpamFlag honours X-Spam-Flag: YES as "automated": only when the
+	// receiving MTA sets (and strips any incoming) X-Spam-Flag.
+	TrustSpamFlag bool     `toml:"trust_spam_flag"` // where the published security.txt lives; `mailbot check` warns before it expires
+	IMAP          IMAP     `toml:"imap"`
+	SMTP          SMTP     `toml:"smtp"`
+	Keys          Keys     `toml:"keys"`
+	Limits        Limits   `toml:"limits"`
+	Ack           Ack      `toml:"ack"`
+	Team          []Member `toml:"team"`
 
 	// File is the path the configuration was read from.
 	File string `toml:"-"`
