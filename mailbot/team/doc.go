@@ -1,0 +1,16 @@
+// Package team owns the security team's side of the mailbox: who is on the
+// team and who is on duty (Roster, RotationConfig), what a team member's mail
+// asks the bot to do (Parse, Help, Body, TrimQuoted), and whether a mail
+// that claims to come from a team member really does (Authenticate).
+//
+// The package is pure: no network (DNS lookups are injected), no store, no
+// clock of its own. The lead wires it into the daemon: the daemon keeps the
+// replay keys Authenticate hands out and applies the parsed commands.
+//
+// Standards: OpenPGP signatures on mail (RFC 3156 section 5, RFC 9580
+// section 7 for cleartext signatures) through mailbot/pgp; DKIM (RFC 6376)
+// through github.com/emersion/go-msgauth/dkim with relaxed identifier
+// alignment as in DMARC (RFC 7489 section 3.1.1); Authentication-Results
+// (RFC 8601) through github.com/emersion/go-msgauth/authres; CVSS v3.1 and
+// v4.0 vectors through github.com/pandatix/go-cvss.
+package team
