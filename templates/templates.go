@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -32,8 +33,12 @@ var ErrNoTemplate = errors.New("templates: no such template")
 // Languages are the languages with embedded templates; the first is the fallback.
 var Languages = []string{"en", "de", "nl"}
 
-// Names are the templates every language must define.
+// Names are the templates for reporters: every language must define them.
 var Names = []string{"ack", "wrong-key", "damaged"}
+
+// TeamNames are the templates for the team: English is required, other
+// languages optional (a team reads the language it works in).
+var TeamNames = []string{}
 
 // Deadline is one promise with the date it falls due.
 type Deadline struct {
@@ -73,10 +78,11 @@ func Load(dir string) (*Set, error) {
 	var errs []error
 	load := func(fsys fs.FS, origin string) {
 		for _, lang := range Languages {
-			for _, name := range Names {
+			for _, name := range append(append([]string{}, Names...), TeamNames...) {
 				file := lang + "/" + name + ".tmpl"
 				src, err := fs.ReadFile(fsys, file)
-				if errors.Is(err, fs.ErrNotExist) && origin != "embedded" {
+				optional := origin != "embedded" || (lang != Languages[0] && !slices.Contains(Names, name))
+				if errors.Is(err, fs.ErrNotExist) && optional {
 					continue
 				}
 				if err != nil {
