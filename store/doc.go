@@ -38,6 +38,8 @@
 //	failures    source key -> {Count, Reason, Last}       Failures, RecordFailure
 //	sends       key 0x00 time12 seq8 -> ""                RecentSends, RecordSend
 //	pgpkeys     lowercase address -> armored public key   PutKey, Key
+//	reminders   case id8 key -> time (RFC 3339)           MarkSent, SentMarks (schema 2; case 0: digests)
+//	replays     key -> time (RFC 3339)                    SeenReplay, RecordReplay (schema 2)
 //
 // Composite keys that start with a variable-length string (reporter, sends)
 // are matched by prefix and by exact length, so a string that contains 0x00

@@ -35,12 +35,13 @@ var (
 )
 
 // SchemaVersion is the schema this package writes; it equals len(migrations).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations is append-only: migrations[i] upgrades schema version i to i+1.
 // Never edit or reorder an entry once released; add a new one instead.
 var migrations = []func(*bbolt.Tx) error{
 	migrateV0toV1,
+	migrateV1toV2,
 }
 
 // Options for Open.
@@ -207,6 +208,8 @@ var (
 	bFailures   = []byte("failures")
 	bSends      = []byte("sends")
 	bPGPKeys    = []byte("pgpkeys")
+	bReminders  = []byte("reminders")
+	bReplays    = []byte("replays")
 
 	keySchema = []byte("schema")
 )
@@ -273,6 +276,16 @@ func migrateV0toV1(tx *bbolt.Tx) error {
 		bMsgID, bCaseMsgs, bEvents, bOutbox, bOutRaw, bOutDue, bMailbox,
 		bQuarantine, bQHash, bFailures, bSends, bPGPKeys,
 	} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateV1toV2 adds the buckets of sent reminders and team-mail replay keys.
+func migrateV1toV2(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bReminders, bReplays} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

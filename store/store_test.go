@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,7 @@ func TestSchemaNewer(t *testing.T) {
 		if !errors.Is(err, ErrNewerSchema) {
 			t.Errorf("Open(ReadOnly=%v) = %v, want ErrNewerSchema", ro, err)
 		}
-		if !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), "1") {
+		if !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), strconv.Itoa(SchemaVersion)) {
 			t.Errorf("Open() error %q does not name both versions", err)
 		}
 	}
