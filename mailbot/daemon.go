@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/outbox"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/team"
 	"mailbot/policy"
 	"mailbot/store"
 	"mailbot/templates"
@@ -31,6 +33,9 @@ type Options struct {
 	Policy    *policy.Policy // nil: no clocks, no promised dates
 	Templates *templates.Set
 	Keys      *pgp.Keyring // nil: no OpenPGP
+	Roster    *team.Roster // nil: no team (nobody is notified)
+	// LookupTXT resolves DNS TXT records for DKIM (tests inject one).
+	LookupTXT func(name string) ([]string, error)
 	Now       func() time.Time
 	Logger    *slog.Logger
 	// Faults, when set, is called at named points ("after-case",
@@ -48,6 +53,8 @@ type Daemon struct {
 	policy *policy.Policy
 	tmpl   *templates.Set
 	keys   *pgp.Keyring
+	roster *team.Roster
+	lookup func(string) ([]string, error)
 	now    func() time.Time
 	log    *slog.Logger
 	faults func(string) error
@@ -68,6 +75,8 @@ func New(opt Options) (*Daemon, error) {
 		policy:      opt.Policy,
 		tmpl:        opt.Templates,
 		keys:        opt.Keys,
+		roster:      opt.Roster,
+		lookup:      opt.LookupTXT,
 		now:         opt.Now,
 		log:         opt.Logger,
 		faults:      opt.Faults,
@@ -75,6 +84,9 @@ func New(opt Options) (*Daemon, error) {
 	}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	if d.lookup == nil {
+		d.lookup = net.LookupTXT
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -170,6 +182,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	}
 	run("intake", func() error { return d.session.Run(stop) })
 	run("sender", func() error { return d.sender.Run(stop) })
+	run("scheduler", func() error { return d.runScheduler(stop) })
 	d.log.Info("running", "mailbox", d.cfg.IMAP.Mailbox, "address", d.cfg.Address)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

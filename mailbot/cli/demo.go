@@ -92,7 +92,7 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 		logw = env.Stderr
 	}
 	events := make(chan inbox.Event, 64)
-	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
+	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Roster: s.roster,
 		Logger: newLogger(logw, "debug"), InboxEvents: events})
 	if err != nil {
 		return err

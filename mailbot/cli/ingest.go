@@ -36,7 +36,7 @@ func cmdIngest(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "ingest", ExitTempFail, err)
 	}
 	defer st.Close()
-	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
+	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Roster: s.roster,
 		Logger: newLogger(env.Stderr, s.cfg.LogLevel)})
 	if err != nil {
 		return fail(env, "ingest", ExitFailure, err)

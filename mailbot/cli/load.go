@@ -9,6 +9,7 @@ import (
 	"mailbot/mailbot/auth"
 	"mailbot/mailbot/config"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/team"
 	"mailbot/policy"
 	"mailbot/store"
 	"mailbot/templates"
@@ -20,6 +21,7 @@ type setup struct {
 	policy *policy.Policy
 	tmpl   *templates.Set
 	keys   *pgp.Keyring // nil when no key is configured
+	roster *team.Roster // nil without a team
 }
 
 // load reads the configuration and everything it names. The error lists
@@ -42,6 +44,11 @@ func load(path string) (*setup, error) {
 	}
 	if s.keys, err = loadKeys(cfg); err != nil {
 		errs = append(errs, err)
+	}
+	if s.policy != nil {
+		if s.roster, err = loadRoster(cfg, s.policy); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return s, errors.Join(errs...)
 }
@@ -80,4 +87,34 @@ func openStore(cfg *config.Config) (*store.Store, error) {
 		return nil, fmt.Errorf("%w: is `mailbot run` running on %s? stop it first", err, cfg.Store)
 	}
 	return st, err
+}
+
+// loadRoster reads the team members' public keys and builds the duty
+// rotation on the policy's calendar.
+func loadRoster(cfg *config.Config, p *policy.Policy) (*team.Roster, error) {
+	if len(cfg.Team) == 0 {
+		return nil, nil
+	}
+	var members []team.Member
+	for i, m := range cfg.Team {
+		tm := team.Member{Name: m.Name, Address: m.Address}
+		if m.Key != "" {
+			data, err := os.ReadFile(m.Key)
+			if err != nil {
+				return nil, fmt.Errorf("%s: team[%d].key: %w", cfg.File, i, err)
+			}
+			if tm.Keys, err = pgp.ParseKeys(data); err != nil {
+				return nil, fmt.Errorf("%s: team[%d].key: %s: %w", cfg.File, i, m.Key, err)
+			}
+			if pgp.KeyForAddress(tm.Keys, m.Address) == nil {
+				return nil, fmt.Errorf("%s: team[%d].key: %s has no valid encryption key for %s", cfg.File, i, m.Key, m.Address)
+			}
+		}
+		members = append(members, tm)
+	}
+	r, err := team.NewRoster(members, cfg.Duty, p.Calendar)
+	if err != nil {
+		return nil, fmt.Errorf("%s: duty: %w", cfg.File, err)
+	}
+	return r, nil
 }

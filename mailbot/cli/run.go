@@ -29,7 +29,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	}
 	defer st.Close()
 	log := newLogger(env.Stderr, s.cfg.LogLevel)
-	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Logger: log})
+	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Roster: s.roster, Logger: log})
 	if err != nil {
 		return fail(env, "run", ExitFailure, err)
 	}

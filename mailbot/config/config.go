@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"mailbot/mailbot/team"
 	"mailbot/policy/tomlfile"
 )
 
@@ -108,6 +109,23 @@ type Member struct {
 	Key     string `toml:"key"` // armored public key file
 }
 
+// TeamMail says how team members' mail is trusted and what they receive.
+type TeamMail struct {
+	// TrustedAuthServID is the authserv-id of the receiving MTA whose topmost
+	// Authentication-Results header may vouch for a member's mail (RFC 8601).
+	TrustedAuthServID string `toml:"trusted_authserv_id"`
+	// Lead gets escalations when a deadline is breached; "" means the whole team.
+	Lead string `toml:"lead"`
+	// Plaintext sends report content to members without a key in clear;
+	// default false: they get a notice without the content.
+	Plaintext bool `toml:"plaintext"`
+	// Internal is an extra address (e.g. security-internal@) whose mail is
+	// recorded as a team-only note on its case.
+	Internal string `toml:"internal_address"`
+	// MaxAge refuses team commands older than this (replays); default 7 days.
+	MaxAge Duration `toml:"max_age"`
+}
+
 // Config is the whole file.
 type Config struct {
 	Address     string `toml:"address"` // the security@ mailbox
@@ -122,13 +140,15 @@ type Config struct {
 	SecurityTxt string `toml:"security_txt"`
 	// TrustSpamFlag honours X-Spam-Flag: YES as "automated": only when the
 	// receiving MTA sets (and strips any incoming) X-Spam-Flag.
-	TrustSpamFlag bool     `toml:"trust_spam_flag"` // where the published security.txt lives; `mailbot check` warns before it expires
-	IMAP          IMAP     `toml:"imap"`
-	SMTP          SMTP     `toml:"smtp"`
-	Keys          Keys     `toml:"keys"`
-	Limits        Limits   `toml:"limits"`
-	Ack           Ack      `toml:"ack"`
-	Team          []Member `toml:"team"`
+	TrustSpamFlag bool                `toml:"trust_spam_flag"` // where the published security.txt lives; `mailbot check` warns before it expires
+	IMAP          IMAP                `toml:"imap"`
+	SMTP          SMTP                `toml:"smtp"`
+	Keys          Keys                `toml:"keys"`
+	Limits        Limits              `toml:"limits"`
+	Ack           Ack                 `toml:"ack"`
+	Team          []Member            `toml:"team"`
+	Duty          team.RotationConfig `toml:"duty"`
+	TeamMail      TeamMail            `toml:"team_mail"`
 
 	// File is the path the configuration was read from.
 	File string `toml:"-"`
@@ -156,8 +176,9 @@ func Defaults() Config {
 			Server:  Server{Port: 587, TLS: "starttls", Auth: "plain"},
 			Timeout: Duration{2 * time.Minute},
 		},
-		Limits: Limits{MaxMessageBytes: 64 << 20, MaxParts: 500, MaxDepth: 20, MaxTries: 3},
-		Ack:    Ack{RateLimit: 5, RateWindow: Duration{time.Hour}},
+		Limits:   Limits{MaxMessageBytes: 64 << 20, MaxParts: 500, MaxDepth: 20, MaxTries: 3},
+		Ack:      Ack{RateLimit: 5, RateWindow: Duration{time.Hour}},
+		TeamMail: TeamMail{MaxAge: Duration{7 * 24 * time.Hour}},
 	}
 }
 
@@ -260,6 +281,24 @@ func (c *Config) validate(f *tomlfile.File) {
 		f.Errorf("limits.max_tries", "must be at least 1, got %d", c.Limits.MaxTries)
 	}
 	validateSecret(f, "keys.passphrase", c.Keys.Passphrase, false)
+	if c.TeamMail.Lead != "" && !isAddress(c.TeamMail.Lead) {
+		f.Errorf("team_mail.lead", "not an email address: %q", c.TeamMail.Lead)
+	}
+	if c.TeamMail.Internal != "" && !isAddress(c.TeamMail.Internal) {
+		f.Errorf("team_mail.internal_address", "not an email address: %q", c.TeamMail.Internal)
+	}
+	positive("team_mail.max_age", c.TeamMail.MaxAge)
+	var members []team.Member
+	for _, m := range c.Team {
+		members = append(members, team.Member{Name: m.Name, Address: m.Address})
+	}
+	if len(c.Team) >= 2 {
+		for _, e := range c.Duty.Validate(members) {
+			f.Errorf("duty."+e.Key, "%s", e.Msg)
+		}
+	} else if len(c.Team) == 1 {
+		f.Errorf("team", "two members are on duty at any time: list at least two, or none")
+	}
 	seen := map[string]bool{}
 	for i, m := range c.Team {
 		key := fmt.Sprintf("team[%d]", i)
@@ -344,6 +383,8 @@ func (c *Config) resolve() {
 	for i := range c.Team {
 		abs(&c.Team[i].Key)
 	}
+	c.TeamMail.Lead = strings.ToLower(c.TeamMail.Lead)
+	c.TeamMail.Internal = strings.ToLower(c.TeamMail.Internal)
 	if c.Control == "" {
 		c.Control = c.Store + ".sock"
 	}

@@ -28,6 +28,10 @@ password = { command = ["oauth2-token", "--account", "security"] }
 name = "Ann"
 address = "ann@example.org"
 key = "keys/ann.asc"
+
+[[team]]
+name = "Bob"
+address = "bob@example.org"
 `
 
 func TestParseGood(t *testing.T) {
@@ -68,7 +72,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown keys", "colour = \"blue\"\n" + good + "[imap.extra]\nx = 1\n", []string{
 			"c.toml:1: colour: unknown key",
-			"c.toml:23: imap.extra: unknown key",
+			"c.toml:27: imap.extra: unknown key",
 		}},
 		{"every bad value at once", `address = "not an address"
 case_prefix = "SEC-"
@@ -104,13 +108,20 @@ address = "ann"
 			`c.toml:18: ack.rate_limit: must be at least 1, got 0`,
 			`c.toml:21: team[0].address: not an email address: "ann"`,
 		}},
+		{"one team member", "address = \"s@example.org\"\n[[team]]\nname = \"A\"\naddress = \"a@example.org\"\n", []string{
+			"c.toml:2: team: two members are on duty at any time",
+		}},
+		{"bad duty and team_mail", good + "[duty]\nmode = \"hourly\"\n[team_mail]\nlead = \"nobody\"\n", []string{
+			"c.toml:27: duty.mode: ",
+			"c.toml:29: team_mail.lead: not an email address",
+		}},
 		{"missing required", "", []string{
 			"c.toml: address: required",
 			"c.toml: imap.host: required",
 			"c.toml: smtp.password: required: set one of file, credential or command",
 		}},
 		{"bad duration", good + "[ack]\nrate_window = \"an hour\"\n", []string{
-			`c.toml:23: ack.rate_window: not a duration`,
+			`c.toml:27: ack.rate_window: not a duration`,
 		}},
 	}
 	for _, tc := range tests {

@@ -102,6 +102,9 @@ func (f *File) Line(key string) int {
 		if l, ok := f.lines[k]; ok {
 			return l
 		}
+		if l, ok := f.lines[k+"[0]"]; ok { // an array of tables: its first table
+			return l
+		}
 		i := strings.LastIndexAny(k, ".[")
 		if i < 0 {
 			break
