@@ -63,6 +63,18 @@ type Data struct {
 	PolicyURL    string
 	KeyIDs       []string // wrong-key: the key ids the report was encrypted to
 	Encrypted    bool     // the reply is sent encrypted
+
+	// Team workflow (issue 5).
+	Kind        string    // notify: "new report", "follow-up"; status: the new status
+	Reporter    string    // the reporter's address (team mail only)
+	Member      string    // the team member concerned (name)
+	Text        string    // a report's text for the team, or a relayed reply for the reporter
+	Attachments []string  // "name (type, size)" for the team
+	Lines       []string  // confirmations of commands
+	Errors      []string  // commands that were wrong, with why
+	Severity    string    // "critical (CVSS 9.8)"
+	Expected    time.Time // expected resolution date
+	Help        string    // the command reference
 }
 
 // Set is a loaded set of templates.
