@@ -35,6 +35,10 @@ type outMail struct {
 // brackets, whitespace or control characters.
 var safeMsgID = regexp.MustCompile(`^[\x21-\x3b\x3d\x3f-\x7e]{1,250}$`)
 
+// ownMessageID matches the local part of the Message-IDs newMessageID
+// makes, so that colleagues on the bot's domain are not taken for the bot.
+var ownMessageID = regexp.MustCompile(`^[a-z0-9-]*\.[0-9a-f]{24}@`)
+
 // newMessageID makes a Message-ID in the bot's domain that names the case,
 // so that a reply's References lead back to it (and triage can tell our
 // own mail by its domain).

@@ -208,6 +208,7 @@ type incoming struct {
 	verdict  triage.Verdict
 	from     string // lowercase sender address, "" if none
 	crypto   cryptoFacts
+	team     *teamFacts // set when From is a team member
 }
 
 // examine reads the raw message from the store and parses it. It never
@@ -227,9 +228,16 @@ func (d *Daemon) examine(blob store.Blob) (*incoming, error) {
 		in.from = strings.ToLower(msg.From[0].Address)
 	}
 	in.verdict = triage.Classify(msg, d.self())
-	if in.verdict.Class == triage.ClassReport {
+	if in.verdict.Class != triage.ClassReport {
 		// Robots and our own mail are never decrypted: nothing answers them.
-		d.openCrypto(in, func() (io.ReadCloser, error) { return d.store.OpenRaw(blob.Hash) })
+		return in, nil
+	}
+	raw := func() (io.ReadCloser, error) { return d.store.OpenRaw(blob.Hash) }
+	if err := d.examineTeam(in, raw); err != nil {
+		return nil, err
+	}
+	if in.team == nil {
+		d.openCrypto(in, raw)
 	}
 	return in, nil
 }
@@ -247,6 +255,9 @@ func (d *Daemon) self() triage.Self {
 		Addresses:   []string{d.cfg.Address},
 		MsgIDDomain: d.cfg.MsgIDDomain,
 		LoopHeader:  LoopHeader,
+		OwnMessageID: func(id string) bool {
+			return ownMessageID.MatchString(id)
+		},
 
 		TrustedSpamHeader: d.cfg.TrustSpamFlag,
 	}
@@ -296,6 +307,9 @@ func (d *Daemon) record(tx *store.Tx, src Source, blob store.Blob, in *incoming,
 		return d.addMessage(tx, sm, res)
 	case triage.ClassBounce, triage.ClassAutomated:
 		return d.recordAutomated(tx, sm, in, res)
+	}
+	if in.team != nil {
+		return d.recordTeamMail(tx, sm, in, res)
 	}
 	if orig, ok, err := d.replayedCase(tx, in); err != nil {
 		return err
@@ -412,6 +426,9 @@ func (d *Daemon) recordFollowUp(tx *store.Tx, c *store.Case, how threadHow, sm *
 	}
 	if in.from == c.Reporter {
 		c.Clocks = d.applyClocks(c.Clocks, "reporter.replied", now)
+		if err := d.notifyTeam(tx, c, in, "follow-up"); err != nil {
+			return err
+		}
 	}
 	if err := d.cryptoEvents(tx, c, in, sm); err != nil {
 		return err
@@ -497,7 +514,10 @@ func (d *Daemon) openCase(tx *store.Tx, sm *store.Message, in *incoming, how thr
 		return err
 	}
 	res.Action = ActionOpened
-	return d.queueAck(tx, c, in, sm, res)
+	if err := d.queueAck(tx, c, in, sm, res); err != nil {
+		return err
+	}
+	return d.notifyTeam(tx, c, in, "new report")
 }
 
 func (d *Daemon) queueAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message, res *Result) error {

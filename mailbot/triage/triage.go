@@ -36,6 +36,9 @@ const (
 type Self struct {
 	Addresses         []string // the bot's mailbox address(es)
 	MsgIDDomain       string   // domain of Message-IDs the bot generates
+	// OwnMessageID, when set, tells the bot's own Message-IDs from others in
+	// MsgIDDomain: colleagues on the same domain are not the bot.
+	OwnMessageID func(id string) bool
 	LoopHeader        string   // e.g. "X-Mailbot-Loop", value = mailbox address; set on all the bot's mail
 	TrustedSpamHeader bool     // X-Spam-Flag: YES is honoured only when the receiving MTA is trusted
 }
@@ -117,7 +120,8 @@ func Classify(m *parse.Message, self Self) Verdict {
 
 func own(m *parse.Message, self Self) (Verdict, bool) {
 	if d := strings.TrimSpace(self.MsgIDDomain); d != "" && m.MessageID != "" {
-		if i := strings.LastIndexByte(m.MessageID, '@'); i >= 0 && strings.EqualFold(m.MessageID[i+1:], d) {
+		if i := strings.LastIndexByte(m.MessageID, '@'); i >= 0 && strings.EqualFold(m.MessageID[i+1:], d) &&
+			(self.OwnMessageID == nil || self.OwnMessageID(m.MessageID)) {
 			return Verdict{ClassOwn, "Message-ID in our domain"}, true
 		}
 	}

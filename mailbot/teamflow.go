@@ -1,0 +1,601 @@
+package mailbot
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/emersion/go-message/mail"
+
+	"mailbot/mailbot/parse"
+	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/team"
+	"mailbot/mailbot/triage"
+	"mailbot/policy"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// teamFacts is what examine learned about a mail from a team member.
+type teamFacts struct {
+	member   team.Member
+	verdict  team.Verdict
+	internal bool // sent to the internal address: a team-only note
+}
+
+// examineTeam authenticates a mail whose From is a team member, outside any
+// transaction (DKIM needs DNS). An encrypted mail is decrypted first and
+// counts when signed inside by the member's own key for that address.
+func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) error {
+	m, ok := d.isTeam(in.from)
+	if !ok && in.msg.FromCount > 1 {
+		// Any From field naming a member makes it team mail, to be refused
+		// for its extra From fields: never a reporter's follow-up.
+		for _, v := range in.msg.Header.Values("From") {
+			if as, err := mail.ParseAddressList(v); err == nil {
+				for _, a := range as {
+					if m, ok = d.isTeam(a.Address); ok {
+						break
+					}
+				}
+			}
+			if ok {
+				break
+			}
+		}
+	}
+	if !ok {
+		return nil
+	}
+	tf := &teamFacts{member: m}
+	in.team = tf
+	if d.cfg.TeamMail.Internal != "" {
+		for _, a := range append(append([]parse.Address{}, in.msg.To...), in.msg.Cc...) {
+			if strings.EqualFold(a.Address, d.cfg.TeamMail.Internal) {
+				tf.internal = true
+			}
+		}
+	}
+	opts := team.Options{
+		TrustedAuthServID: d.cfg.TeamMail.TrustedAuthServID,
+		LookupTXT:         d.lookup,
+		MaxAge:            d.cfg.TeamMail.MaxAge.Duration,
+		Now:               d.now,
+		MaxSize:           d.cfg.Limits.MaxMessageBytes,
+		Seen: func(key string) (seen bool) {
+			d.store.View(func(tx *store.Tx) error { seen = tx.SeenReplay(key); return nil })
+			return seen
+		},
+	}
+	if v, ok := d.decryptTeamMail(in, m, opts); ok {
+		tf.verdict = v
+	} else {
+		tf.verdict = team.Authenticate(in.msg, raw, d.roster, opts)
+		if v.Text != "" && tf.verdict.OK {
+			tf.verdict.Text = v.Text // the decrypted text of a mail authenticated by DKIM or Authentication-Results
+		}
+	}
+	if tf.verdict.Temporary {
+		return &TemporaryError{fmt.Errorf("team mail from %s: %s", in.from, tf.verdict.Reason)}
+	}
+	return nil
+}
+
+// decryptTeamMail handles a member's mail encrypted to the bot (their mail
+// client encrypts replies to encrypted notifications). ok is true when it
+// decided; else the outer message is authenticated as usual, with v.Text
+// holding the decrypted text if any.
+func (d *Daemon) decryptTeamMail(in *incoming, m team.Member, opts team.Options) (v team.Verdict, ok bool) {
+	if d.keys == nil || len(in.msg.PGP) == 0 {
+		return v, false
+	}
+	var texts []string
+	var signedBy string
+	var hashes []string
+	for _, b := range in.msg.PGP {
+		res, err := d.keys.Decrypt(b.Data, m.Keys, pgp.Options{MaxSize: d.parseLimits().MaxPGPBytes, Now: d.now})
+		if err != nil {
+			return team.Verdict{Member: m, Reason: "cannot decrypt: " + err.Error()}, true
+		}
+		sum := sha256.Sum256(b.Data)
+		hashes = append(hashes, hex.EncodeToString(sum[:]))
+		text := string(res.Plaintext)
+		if b.Kind == "pgp-mime" || b.Kind == "mixed-up" {
+			inner, err := parse.Parse(bytes.NewReader(res.Plaintext), d.parseLimits())
+			if err != nil {
+				return team.Verdict{Member: m, Reason: "the decrypted part is unreadable: " + err.Error()}, true
+			}
+			text = inner.Text
+		}
+		texts = append(texts, text)
+		if res.SignatureValid {
+			signedBy = res.SignerFingerprint
+		}
+	}
+	v = team.Verdict{Member: m, Text: strings.Join(texts, "\n\n")}
+	e := pgp.KeyForAddress(m.Keys, in.from)
+	if signedBy == "" || e == nil || !strings.EqualFold(fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), signedBy) {
+		return v, false
+	}
+	v.OK, v.Method, v.Reason = true, "pgp", "signed and encrypted by "+signedBy
+	v.ReplayKey = "pgpenc:" + strings.Join(hashes, ",")
+	if opts.Seen != nil && opts.Seen(v.ReplayKey) {
+		return team.Verdict{Member: m, Reason: "a command mail seen before (replay)"}, true
+	}
+	return v, true
+}
+
+// recordTeamMail handles an authenticated (or refused) mail from a member.
+func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, res *Result) error {
+	now := d.now()
+	tf := in.team
+	v := tf.verdict
+	caseOf := func() (*store.Case, error) {
+		for _, id := range triage.ThreadIDs(in.msg) {
+			if cid, ok := tx.CaseByMessageID(id); ok {
+				return tx.Case(cid)
+			}
+		}
+		if ref, ok := triage.SubjectTag(in.msg.Subject, d.cfg.CasePrefix); ok {
+			c, err := tx.CaseByRef(ref)
+			if errors.Is(err, store.ErrCaseNotFound) {
+				return nil, nil
+			}
+			return c, err
+		}
+		return nil, nil
+	}
+	c, err := caseOf()
+	if err != nil {
+		return err
+	}
+	if !v.OK {
+		// Refused: nothing relayed, the case untouched, the team warned.
+		sm.Class, sm.Reason = "team-refused", v.Reason
+		res.Action, res.Class, res.Reason = ActionRecorded, sm.Class, v.Reason
+		if err := d.addMessage(tx, sm, res); err != nil {
+			return err
+		}
+		return d.warnTeam(tx, c, in, v.Reason)
+	}
+	if err := tx.RecordReplay(v.ReplayKey, now, d.cfg.TeamMail.MaxAge.Duration+time.Hour); err != nil {
+		return err
+	}
+	sm.Class, sm.Reason = "team", "from "+v.Member.Address+" ("+v.Method+")"
+	res.Class, res.Reason, res.Action = sm.Class, sm.Reason, ActionRecorded
+	cmds, perrs := team.Parse(v.Text)
+	out := &teamOutcome{member: v.Member}
+	for _, e := range perrs {
+		out.errors = append(out.errors, e.Error())
+	}
+	if c == nil {
+		if err := d.addMessage(tx, sm, res); err != nil {
+			return err
+		}
+		help := slices.ContainsFunc(cmds, func(c team.Command) bool { return c.Name == team.CmdHelp })
+		if !help {
+			out.errors = append(out.errors, "no case found: reply to a case mail, or put [REF] in the subject")
+		}
+		return d.confirmToMember(tx, nil, in, out, help)
+	}
+	sm.CaseID = c.ID
+	res.Case = c.Ref
+	if err := d.addMessage(tx, sm, res); err != nil {
+		return err
+	}
+	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.mail", Actor: v.Member.Address, Detail: sm.Reason, MessageID: sm.ID}); err != nil {
+		return err
+	}
+	// Status changes go last: their notices show what the other commands of
+	// the same mail set (the expected resolution date).
+	slices.SortStableFunc(cmds, func(a, b team.Command) int {
+		return boolInt(a.Name == team.CmdStatus) - boolInt(b.Name == team.CmdStatus)
+	})
+	help := false
+	for _, cmd := range cmds {
+		if cmd.Name == team.CmdHelp {
+			help = true
+			continue
+		}
+		if err := d.applyCommand(tx, c, cmd, in, out); err != nil {
+			return err
+		}
+	}
+	body := team.Body(v.Text)
+	switch {
+	case tf.internal || team.TeamOnly(cmds):
+		note := body
+		for _, cmd := range cmds {
+			if cmd.Name == team.CmdNote {
+				note = strings.TrimSpace(cmd.Arg + "\n" + body)
+			}
+		}
+		if note != "" {
+			if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "note", Actor: v.Member.Address, Detail: triage.Sanitize(note, 4000), MessageID: sm.ID}); err != nil {
+				return err
+			}
+			out.lines = append(out.lines, "recorded as an internal note (not sent to the reporter)")
+		}
+	case strings.TrimSpace(body) != "":
+		if err := d.relay(tx, c, body, v.Member); err != nil {
+			return err
+		}
+		out.lines = append(out.lines, "your reply was relayed to the reporter from "+d.cfg.Address)
+		res.Acks++
+	}
+	c.Updated = now
+	if err := tx.PutCase(c); err != nil {
+		return err
+	}
+	if len(cmds) > 0 || len(out.errors) > 0 {
+		return d.confirmToMember(tx, c, in, out, help)
+	}
+	return nil
+}
+
+// teamOutcome collects what a team mail did, for the confirmation.
+type teamOutcome struct {
+	member team.Member
+	lines  []string
+	errors []string
+}
+
+// applyCommand applies one command to c and queues what the seeds' process
+// asks for: a claim tells the other on-duty member, high or critical
+// severity alerts the whole team, a status change tells the reporter.
+func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in *incoming, out *teamOutcome) error {
+	now := d.now()
+	if c.Fields == nil {
+		c.Fields = map[string]string{}
+	}
+	set := func(field, value, line string) {
+		c.Fields[field] = value
+		out.lines = append(out.lines, line)
+	}
+	event := func(detail string) error {
+		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "command", Actor: out.member.Address, Detail: detail})
+	}
+	switch cmd.Name {
+	case team.CmdClaim:
+		set("assignee", out.member.Address, "claimed: you are the assignee")
+		if err := d.tellOthersClaimed(tx, c, out.member); err != nil {
+			return err
+		}
+	case team.CmdAssign:
+		m, ok := d.roster.Lookup(cmd.Arg)
+		if !ok {
+			out.errors = append(out.errors, fmt.Sprintf("assign %s: not a team member", cmd.Arg))
+			return nil
+		}
+		set("assignee", m.Address, "assigned to "+m.Name)
+	case team.CmdStatus:
+		old := c.Status
+		c.Status = cmd.Arg
+		c.Clocks = d.applyClocks(c.Clocks, policy.Event("status."+cmd.Arg), now)
+		out.lines = append(out.lines, fmt.Sprintf("status: %s (was %s)", cmd.Arg, old))
+		switch cmd.Arg {
+		case "triaged", "confirmed", "fixed", "disclosed":
+			if err := d.statusNotice(tx, c, cmd.Arg); err != nil {
+				return err
+			}
+			out.lines = append(out.lines, "the reporter was told")
+		}
+	case team.CmdSeverity:
+		s := cmd.Severity
+		level := s.Level
+		if s.Vector != "" {
+			c.Fields["cvss"] = s.Vector
+			level = fmt.Sprintf("%s (CVSS %.1f)", s.Level, s.Score)
+		}
+		set("severity", s.Level, "severity: "+level)
+		if s.Level == "high" || s.Level == "critical" {
+			if err := d.alertTeam(tx, c, out.member, level); err != nil {
+				return err
+			}
+			out.lines = append(out.lines, "the whole team was alerted")
+		}
+	case team.CmdExpected:
+		set("expected", cmd.Date.Format(time.DateOnly), "expected resolution: "+cmd.Date.Format(time.DateOnly))
+		c.Clocks = d.applyClocks(c.Clocks, policy.EventAssessmentSent, now)
+	case team.CmdDisclose:
+		set("disclosure", cmd.Date.Format(time.DateOnly), "disclosure date: "+cmd.Date.Format(time.DateOnly))
+	case team.CmdExtend:
+		if d.policy != nil && !d.policy.Disclosure.Extendable {
+			out.errors = append(out.errors, "extend: the policy does not allow extending the disclosure date")
+			return nil
+		}
+		base := d.disclosure(c)
+		if base.IsZero() {
+			out.errors = append(out.errors, "extend: the case has no disclosure date")
+			return nil
+		}
+		if d.policy != nil && d.policy.Disclosure.MaxExtensionDays > 0 {
+			orig := d.policy.DisclosureDate(c.Created)
+			if base.AddDate(0, 0, cmd.Days).Sub(orig) > time.Duration(d.policy.Disclosure.MaxExtensionDays)*24*time.Hour {
+				out.errors = append(out.errors, fmt.Sprintf("extend %d: more than the policy's %d days of extension", cmd.Days, d.policy.Disclosure.MaxExtensionDays))
+				return nil
+			}
+		}
+		t := base.AddDate(0, 0, cmd.Days)
+		set("disclosure", t.Format(time.DateOnly), "disclosure date: "+t.Format(time.DateOnly))
+	case team.CmdCVE:
+		set("cve", cmd.Arg, "CVE: "+cmd.Arg)
+	case team.CmdCredit:
+		v := cmd.Arg
+		if cmd.Anonymous {
+			v = "anonymous"
+		}
+		set("credit", v, "credit: "+v)
+	case team.CmdReward:
+		set("reward", cmd.Arg, "reward: "+cmd.Arg)
+	case team.CmdLanguage:
+		c.Language = cmd.Arg
+		out.lines = append(out.lines, "language of mail to the reporter: "+cmd.Arg)
+	case team.CmdMerge:
+		return d.merge(tx, c, cmd.Arg, out)
+	case team.CmdNote, team.CmdInternal:
+		return nil
+	default:
+		out.errors = append(out.errors, fmt.Sprintf("line %d: %s: not supported", cmd.Line, cmd.Name))
+		return nil
+	}
+	return event(out.lines[len(out.lines)-1])
+}
+
+// disclosure is the case's planned disclosure date: set by the team, else
+// the policy's window from the report.
+func (d *Daemon) disclosure(c *store.Case) time.Time {
+	if s := c.Fields["disclosure"]; s != "" {
+		if t, err := time.ParseInLocation(time.DateOnly, s, d.inZone(time.Now()).Location()); err == nil {
+			return t
+		}
+	}
+	if d.policy != nil {
+		return d.policy.DisclosureDate(c.Created)
+	}
+	return time.Time{}
+}
+
+// merge folds c into the case named ref: c becomes a duplicate pointing at
+// it, the reporter is added to its participants, and each keeps its credit.
+func (d *Daemon) merge(tx *store.Tx, c *store.Case, ref string, out *teamOutcome) error {
+	into, err := tx.CaseByRef(ref)
+	if errors.Is(err, store.ErrCaseNotFound) || (err == nil && into.ID == c.ID) {
+		out.errors = append(out.errors, fmt.Sprintf("merge %s: no such other case", ref))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := d.now()
+	c.Status = "duplicate"
+	c.Fields["merged_into"] = into.Ref
+	c.Clocks = d.applyClocks(c.Clocks, policy.EventDuplicate, now)
+	if !slices.Contains(into.Participants, c.Reporter) {
+		into.Participants = append(into.Participants, c.Reporter)
+	}
+	if into.Fields == nil {
+		into.Fields = map[string]string{}
+	}
+	credits := into.Fields["credits"]
+	if credit := c.Fields["credit"]; credit != "" || c.ReporterName != "" {
+		if credit == "" {
+			credit = c.ReporterName
+		}
+		credits = strings.TrimPrefix(credits+"; "+c.Ref+": "+credit, "; ")
+		into.Fields["credits"] = credits
+	}
+	into.Updated = now
+	if err := tx.PutCase(into); err != nil {
+		return err
+	}
+	out.lines = append(out.lines, fmt.Sprintf("merged into %s as a duplicate (the reporter keeps their credit)", into.Ref))
+	return tx.AppendEvent(into.ID, store.Event{Time: now, Kind: "merged", Actor: out.member.Address, Detail: c.Ref + " merged into this case"})
+}
+
+// memberMail queues a mail to one member, encrypted when they have a key.
+func (d *Daemon) memberMail(tx *store.Tx, c *store.Case, m team.Member, name string, data templates.Data, inReplyTo string) error {
+	subject, body, err := d.tmpl.Render(name, []string{"en"}, data)
+	if err != nil {
+		return err
+	}
+	o := outMail{Kind: "team", To: &mail.Address{Name: m.Name, Address: m.Address}, Subject: subject, Body: body, InReplyTo: inReplyTo}
+	if c != nil {
+		o.CaseID, o.CaseRef = c.ID, c.Ref
+	}
+	if e := pgp.KeyForAddress(m.Keys, m.Address); e != nil && d.keys != nil {
+		o.Encrypt = openpgp.EntityList{e}
+	}
+	item, err := d.build(o)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		item.CaseID = 0
+	}
+	return tx.Enqueue(item)
+}
+
+// notifyTeam tells the on-duty pair (or, for a follow-up, the assignee)
+// about a reporter's mail. Members with a key get the content encrypted;
+// the others a notice without it, unless team_mail.plaintext is set.
+func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind string) error {
+	if d.roster == nil {
+		return nil
+	}
+	target := policy.RemindOnDuty
+	if kind == "follow-up" {
+		target = policy.RemindAssignee
+	}
+	data := d.templateData(c)
+	data.Kind, data.Reporter = kind, c.Reporter
+	data.Received = d.inZone(d.now())
+	data.Subject = c.Subject
+	if in.crypto.unreadable() {
+		data.Text = "(the message could not be decrypted: " + in.crypto.reason + ")"
+	} else {
+		data.Text = in.text()[len(in.msg.Subject)+1:]
+	}
+	for _, a := range in.msg.Attachments {
+		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
+	}
+	for _, m := range d.teamRecipients(target, c, d.now()) {
+		name := "notify"
+		if (len(m.Keys) == 0 || d.keys == nil) && !d.cfg.TeamMail.Plaintext {
+			name = "notice"
+		}
+		if err := d.memberMail(tx, c, m, name, data, ""); err != nil {
+			return err
+		}
+	}
+	return tx.AppendEvent(c.ID, store.Event{Time: d.now(), Kind: "team.notified", Actor: "bot", Detail: kind + " to " + target})
+}
+
+// relay sends a member's reply to the reporter from the security address:
+// threaded to the reporter's last message, encrypted when their key is known,
+// never showing the member's address.
+func (d *Daemon) relay(tx *store.Tx, c *store.Case, body string, m team.Member) error {
+	now := d.now()
+	data := d.templateData(c)
+	data.Text = strings.TrimSpace(body)
+	encrypt := recipientKey(tx, c.Reporter)
+	if d.keys == nil {
+		encrypt = nil
+	}
+	subject, text, err := d.tmpl.Render("relay", []string{c.Language}, data)
+	if err != nil {
+		return err
+	}
+	inReplyTo, refs := d.reporterThread(tx, c)
+	item, err := d.build(outMail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+		Subject: subject, Body: text, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
+	if err != nil {
+		return err
+	}
+	if err := tx.Enqueue(item); err != nil {
+		return err
+	}
+	c.Clocks = d.applyClocks(c.Clocks, policy.EventTeamReplied, now)
+	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "relay.queued", Actor: m.Address, Detail: "<" + item.MessageID + "> to the reporter"})
+}
+
+// reporterThread is the Message-ID to answer and the References for a mail
+// to the reporter: the reporter's newest message on the case.
+func (d *Daemon) reporterThread(tx *store.Tx, c *store.Case) (string, []string) {
+	msgs, err := tx.Messages(c.ID)
+	if err != nil {
+		return "", nil
+	}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if m := msgs[i]; m.Direction == "in" && m.From == c.Reporter && m.MessageID != "" {
+			return m.MessageID, m.References
+		}
+	}
+	return "", nil
+}
+
+// statusNotice tells the reporter about a status change, in the case's
+// language.
+func (d *Daemon) statusNotice(tx *store.Tx, c *store.Case, status string) error {
+	data := d.templateData(c)
+	data.Kind = status
+	if s := c.Fields["expected"]; s != "" {
+		data.Expected, _ = time.Parse(time.DateOnly, s)
+	}
+	if t := d.disclosure(c); !t.IsZero() {
+		data.Disclosure = t
+	}
+	subject, body, err := d.tmpl.Render("status", []string{c.Language}, data)
+	if err != nil {
+		return err
+	}
+	encrypt := recipientKey(tx, c.Reporter)
+	if d.keys == nil {
+		encrypt = nil
+	}
+	inReplyTo, refs := d.reporterThread(tx, c)
+	item, err := d.build(outMail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
+	if err != nil {
+		return err
+	}
+	return tx.Enqueue(item)
+}
+
+// alertTeam tells everyone at once about a high or critical case.
+func (d *Daemon) alertTeam(tx *store.Tx, c *store.Case, by team.Member, severity string) error {
+	data := d.templateData(c)
+	data.Member, data.Severity = by.Name, severity
+	for _, m := range d.teamRecipients(policy.RemindTeam, c, d.now()) {
+		if err := d.memberMail(tx, c, m, "alert", data, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tellOthersClaimed tells the other on-duty member that by took c.
+func (d *Daemon) tellOthersClaimed(tx *store.Tx, c *store.Case, by team.Member) error {
+	data := d.templateData(c)
+	data.Member = by.Name
+	for _, m := range d.teamRecipients(policy.RemindOnDuty, c, d.now()) {
+		if m.Address == by.Address {
+			continue
+		}
+		if err := d.memberMail(tx, c, m, "claimed", data, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// confirmToMember answers a member's command mail with what was applied and
+// what was wrong (and the command reference for help).
+func (d *Daemon) confirmToMember(tx *store.Tx, c *store.Case, in *incoming, out *teamOutcome, help bool) error {
+	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Lines: out.lines, Errors: out.errors}
+	if c != nil {
+		data = d.templateData(c)
+		data.Lines, data.Errors = out.lines, out.errors
+	}
+	if help {
+		data.Help = team.Help("en")
+	}
+	return d.memberMail(tx, c, out.member, "confirm", data, in.msg.MessageID)
+}
+
+// warnTeam tells the on-duty pair that a mail claiming to be a member's was
+// refused. At most ten warnings an hour, so a forger cannot flood the team.
+func (d *Daemon) warnTeam(tx *store.Tx, c *store.Case, in *incoming, reason string) error {
+	now := d.now()
+	n, err := tx.RecentSends("team-warning", now.Add(-time.Hour))
+	if err != nil || n >= 10 {
+		return err
+	}
+	if err := tx.RecordSend("team-warning", now); err != nil {
+		return err
+	}
+	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Member: in.from, Text: reason}
+	if c != nil {
+		data.CaseRef = c.Ref
+	}
+	for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
+		if err := d.memberMail(tx, nil, m, "refused", data, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
