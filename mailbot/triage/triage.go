@@ -34,13 +34,13 @@ const (
 
 // Self describes the bot, to recognise its own mail.
 type Self struct {
-	Addresses         []string // the bot's mailbox address(es)
-	MsgIDDomain       string   // domain of Message-IDs the bot generates
+	Addresses   []string // the bot's mailbox address(es)
+	MsgIDDomain string   // domain of Message-IDs the bot generates
 	// OwnMessageID, when set, tells the bot's own Message-IDs from others in
 	// MsgIDDomain: colleagues on the same domain are not the bot.
-	OwnMessageID func(id string) bool
-	LoopHeader        string   // e.g. "X-Mailbot-Loop", value = mailbox address; set on all the bot's mail
-	TrustedSpamHeader bool     // X-Spam-Flag: YES is honoured only when the receiving MTA is trusted
+	OwnMessageID      func(id string) bool
+	LoopHeader        string // e.g. "X-Mailbot-Loop", value = mailbox address; set on all the bot's mail
+	TrustedSpamHeader bool   // X-Spam-Flag: YES is honoured only when the receiving MTA is trusted
 }
 
 // Verdict is the class and a short reason, fit for a log line or a case note.
