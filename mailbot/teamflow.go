@@ -255,12 +255,13 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 	if c.Fields == nil {
 		c.Fields = map[string]string{}
 	}
+	first := len(out.lines)
 	set := func(field, value, line string) {
 		c.Fields[field] = value
 		out.lines = append(out.lines, line)
 	}
-	event := func(detail string) error {
-		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "command", Actor: out.member.Address, Detail: detail})
+	event := func() error {
+		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "command", Actor: out.member.Address, Detail: strings.Join(out.lines[first:], "; ")})
 	}
 	switch cmd.Name {
 	case team.CmdClaim:
@@ -346,7 +347,7 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 		out.errors = append(out.errors, fmt.Sprintf("line %d: %s: not supported", cmd.Line, cmd.Name))
 		return nil
 	}
-	return event(out.lines[len(out.lines)-1])
+	return event()
 }
 
 // disclosure is the case's planned disclosure date: set by the team, else

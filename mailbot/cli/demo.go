@@ -30,6 +30,8 @@ const (
 	demoDomain   = "example.org"
 	demoBot      = "security@example.org"
 	demoReporter = "ada@research.example"
+	demoAnn      = "ann@example.org" // on duty, with an OpenPGP key
+	demoBob      = "bob@example.org" // on duty, without a key
 	demoPassword = "demo"
 )
 
@@ -62,14 +64,18 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 		dir = tmp
 	}
 	srv, err := devmail.Start(devmail.Options{Domain: demoDomain, Users: map[string]string{
-		demoBot: demoPassword, demoReporter: demoPassword,
+		demoBot: demoPassword, demoReporter: demoPassword, demoAnn: demoPassword, demoBob: demoPassword,
 	}})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
-	cfgPath, err := writeDemoConfig(dir, srv)
+	annKey, err := pgp.Generate("Ann Example", demoAnn, pgp.Ed25519, time.Now())
+	if err != nil {
+		return err
+	}
+	cfgPath, err := writeDemoConfig(dir, srv, annKey)
 	if err != nil {
 		return err
 	}
@@ -131,9 +137,27 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	if err := waitProcessed(1); err != nil {
 		return err
 	}
-	sent, err := srv.WaitSent(wait, 1)
+	// waitMail waits until n mails to addr were sent.
+	waitMail := func(addr string, n int) ([]devmail.Mail, error) {
+		for {
+			var to []devmail.Mail
+			all := srv.Sent()
+			for _, m := range all {
+				if len(m.To) == 1 && m.To[0] == addr {
+					to = append(to, m)
+				}
+			}
+			if len(to) >= n {
+				return to, nil
+			}
+			if _, err := srv.WaitSent(wait, len(all)+1); err != nil {
+				return nil, fmt.Errorf("waiting for mail %d to %s: %w", n, addr, err)
+			}
+		}
+	}
+	sent, err := waitMail(demoReporter, 1)
 	if err != nil {
-		return fmt.Errorf("waiting for the acknowledgement: %w", err)
+		return err
 	}
 	ackID := messageID(sent[0].Data)
 	if err := step("the researcher replies to the acknowledgement", demoFollowUp(ackID)); err != nil {
@@ -158,8 +182,34 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	if err := waitProcessed(5); err != nil {
 		return err
 	}
-	if _, err := srv.WaitSent(wait, 2); err != nil {
-		return fmt.Errorf("waiting for the encrypted acknowledgement: %w", err)
+	if _, err := waitMail(demoReporter, 2); err != nil {
+		return err
+	}
+	toAnn, err := waitMail(demoAnn, 1)
+	if err != nil {
+		return err
+	}
+	reply, err := demoTeamReply(messageID(toAnn[0].Data), annKey)
+	if err != nil {
+		return err
+	}
+	if err := step("Ann, on duty, answers her (encrypted) notification, signed with her key:\n"+
+		"     \"status confirmed\", \"expected <date>\" and a note for the researcher", reply); err != nil {
+		return err
+	}
+	if err := waitProcessed(6); err != nil {
+		return err
+	}
+	if _, err := waitMail(demoReporter, 4); err != nil {
+		return err
+	}
+	if _, err := waitMail(demoAnn, 4); err != nil { // three notifications and the confirmation of her commands
+		return err
+	}
+	// The sender marks mail sent just after the server's 250: let the
+	// outbox settle before showing the cases (bounded).
+	for i := 0; i < 100 && queued(st) > 0; i++ {
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	fmt.Fprintln(out, "\n== cases")
@@ -181,15 +231,32 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 		fmt.Fprintln(out)
 	}
 	all := srv.Sent()
-	fmt.Fprintf(out, "== mail the bot sent (%d: one acknowledgement per report; robots answered: 0)\n", len(all))
-	for _, m := range all {
+	toAda, err := waitMail(demoReporter, 4)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "== mail to the researcher (%d: two acknowledgements, Ann's relayed reply, a status notice; robots answered: 0)\n", len(toAda))
+	for _, m := range toAda {
 		fmt.Fprintf(out, "\n--- to %s\n%s", strings.Join(m.To, ", "), readable(m.Data))
 		if plain, ok := decryptForDemo(m.Data, adaKey, s.keys); ok {
 			fmt.Fprintf(out, "\n--- the same mail, decrypted with the researcher's key\n%s", plain)
 		}
 	}
-	if len(all) != 2 {
-		return fmt.Errorf("the bot sent %d mails, want exactly 2 acknowledgements", len(all))
+	fmt.Fprintf(out, "\n== mail to the team (%d)\n", len(all)-len(toAda))
+	for _, m := range all {
+		if m.To[0] == demoReporter {
+			continue
+		}
+		subject := "(encrypted: " + headerOf(m.Data, "Subject") + ")"
+		if plain, ok := decryptForDemo(m.Data, annKey, s.keys); ok {
+			subject = headerOf([]byte(plain[strings.IndexByte(plain, '\n')+1:]), "Subject") + " (decrypted with Ann's key)"
+		} else if !bytes.Contains(m.Data, []byte("multipart/encrypted")) {
+			subject = headerOf(m.Data, "Subject")
+		}
+		fmt.Fprintf(out, "  to %-18s %s\n", m.To[0], subject)
+	}
+	if len(toAda) != 4 {
+		return fmt.Errorf("the bot sent %d mails to the researcher, want 4", len(toAda))
 	}
 	if !serve {
 		return nil
@@ -209,7 +276,7 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 
 // writeDemoConfig writes the demo's configuration, policy and secrets into
 // dir, the way an admin would.
-func writeDemoConfig(dir string, srv *devmail.Server) (string, error) {
+func writeDemoConfig(dir string, srv *devmail.Server, ann *pgp.Keyring) (string, error) {
 	k, err := pgp.Generate("Example Security Team", demoBot, pgp.Ed25519, time.Now())
 	if err != nil {
 		return "", err
@@ -219,6 +286,11 @@ func writeDemoConfig(dir string, srv *devmail.Server) (string, error) {
 		return "", err
 	}
 	botKey := kb.Bytes()
+	var ab bytes.Buffer
+	if err := ann.WritePublic(&ab); err != nil {
+		return "", err
+	}
+	annPub := ab.Bytes()
 	host, port, _ := strings.Cut(srv.IMAPAddr, ":")
 	_, sport, _ := strings.Cut(srv.SMTPAddr, ":")
 	files := map[string]string{
@@ -246,10 +318,20 @@ password = { file = "password" }
 
 [keys]
 private = "bot-key.asc"
-`, demoBot, host, port, demoBot, host, sport, demoBot),
+
+[[team]]
+name = "Ann Example"
+address = %q
+key = "ann.asc"
+
+[[team]]
+name = "Bob Example"
+address = %q
+`, demoBot, host, port, demoBot, host, sport, demoBot, demoAnn, demoBob),
 		"policy.toml": starterPolicy("Example", demoBot, "en", "DE", "", "Europe/Berlin"),
 		"bot-key.asc": string(botKey),
 		"password":    demoPassword + "\n",
+		"ann.asc":     string(annPub),
 	}
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
@@ -372,6 +454,50 @@ func decryptForDemo(raw []byte, ada, bot *pgp.Keyring) (string, bool) {
 		sig = fmt.Sprintf("signature NOT verified: %v", r.MessageDetails.SignatureError)
 	}
 	return "(" + sig + ")\n" + readable(inner), true
+}
+
+// demoTeamReply is Ann's answer to her notification: two commands, then
+// a note for the researcher, signed with her key (PGP/MIME).
+func demoTeamReply(inReplyTo string, ann *pgp.Keyring) ([]byte, error) {
+	var h mail.Header
+	h.SetAddressList("From", []*mail.Address{{Name: "Ann Example", Address: demoAnn}})
+	h.SetAddressList("To", []*mail.Address{{Address: demoBot}})
+	h.SetSubject("Re: [SEC-2026-0001] New report")
+	h.SetDate(time.Now())
+	h.SetMessageID("ann-1@example.org")
+	h.SetMsgIDList("In-Reply-To", []string{inReplyTo})
+	expected := time.Now().AddDate(0, 0, 21).Format(time.DateOnly)
+	body := "Content-Type: text/plain; charset=utf-8\r\n\r\nstatus confirmed\r\nexpected " + expected + "\r\n\r\n" +
+		"Thank you, Ada: we reproduced the stored XSS and are fixing it.\r\n\r\nAnn\r\n\r\n" +
+		"On Monday, the bot wrote:\r\n> A new report opened case SEC-2026-0001.\r\n"
+	var b bytes.Buffer
+	err := pgp.Sign(&b, h, strings.NewReader(body), ann)
+	return b.Bytes(), err
+}
+
+// queued counts outbox items not yet sent.
+func queued(st *store.Store) (n int) {
+	st.View(func(tx *store.Tx) error {
+		return tx.Outbox(func(o *store.OutboxItem) bool {
+			if o.State == "queued" {
+				n++
+			}
+			return true
+		})
+	})
+	return n
+}
+
+func headerOf(raw []byte, key string) string {
+	r, _ := mail.CreateReader(bytes.NewReader(raw))
+	if r == nil {
+		return ""
+	}
+	if key == "Subject" {
+		s, _ := r.Header.Subject()
+		return s
+	}
+	return r.Header.Get(key)
 }
 
 // messageID reads the Message-ID of a raw message, without <>.
