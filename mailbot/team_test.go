@@ -330,3 +330,85 @@ func TestPGPSignedTeamMailIsAccepted(t *testing.T) {
 	}
 	_ = openpgp.EntityList{}
 }
+
+func TestEveryCommandChangesTheCase(t *testing.T) {
+	h := newTeamHarness(t, "")
+	h.ingest(report(ada, "first"))
+	h.ingest(report(eve, "second, the same bug"))
+	id := outboxTo(h, bob)[0].MessageID
+	h.ingest(teamReply(h, bob, id, "Re: [SEC-2026-0001]", strings.Join([]string{
+		"assign ann",
+		"cve CVE-2026-12345",
+		"credit Ada L.",
+		"reward yes",
+		"language de",
+		"disclose 2026-05-01",
+		"extend 30",
+	}, "\n")+"\n", true))
+	c := h.cases()[0]
+	want := map[string]string{"assignee": ann, "cve": "CVE-2026-12345", "credit": "Ada L.", "reward": "yes", "disclosure": "2026-05-01"}
+	for k, v := range want {
+		if c.Fields[k] != v {
+			t.Errorf("field %s = %q, want %q (all: %v)", k, c.Fields[k], v, c.Fields)
+		}
+	}
+	if c.Language != "de" {
+		t.Errorf("language = %q, want de", c.Language)
+	}
+	conf := outboxTo(h, bob)
+	if body := decodedBody(t, conf[len(conf)-1].Raw); !strings.Contains(body, "does not allow extending") {
+		t.Errorf("extend under a policy without extensions was not refused:\n%s", body)
+	}
+	// Merge the second case into the first: a duplicate that keeps its credit.
+	id2 := outboxTo(h, bob)[len(outboxTo(h, bob))-2].MessageID // Bob's notification of case 2 precedes the confirmation
+	for _, o := range outboxTo(h, bob) {
+		if o.CaseID == h.cases()[1].ID {
+			id2 = o.MessageID
+			break
+		}
+	}
+	if res := h.ingest(teamReply(h, bob, id2, "Re: [SEC-2026-0002]", "merge SEC-2026-0001\n", true)); res.Case != "SEC-2026-0002" {
+		t.Fatalf("merge mail: %+v", res)
+	}
+	cs := h.cases()
+	if cs[1].Status != "duplicate" || cs[1].Fields["merged_into"] != "SEC-2026-0001" {
+		t.Errorf("merged case: status %q, merged_into %q", cs[1].Status, cs[1].Fields["merged_into"])
+	}
+	if !strings.Contains(cs[0].Fields["credits"], "SEC-2026-0002") || len(cs[0].Participants) != 2 {
+		t.Errorf("target case: credits %q, participants %v; want the duplicate's reporter kept", cs[0].Fields["credits"], cs[0].Participants)
+	}
+	// Now a relay to the German-speaking case goes out in German.
+	h.ingest(teamReply(h, ann, id, "Re: [SEC-2026-0001]", "Danke, wir sind dran.\n", true))
+	var relay []byte
+	for _, o := range outboxTo(h, ada) {
+		if o.Kind == "relay" {
+			relay = o.Raw
+		}
+	}
+	if relay == nil || !strings.Contains(decodedBody(t, relay), "Vorgang SEC-2026-0001") {
+		t.Errorf("relay after `language de` is not German:\n%s", relay)
+	}
+}
+
+func TestRelayToAReporterWithAKeyIsEncrypted(t *testing.T) {
+	f := keysFixture(t)
+	h := newTeamHarness(t, "")
+	h.ingest(encryptedReport(t, f, f.bot, "Encrypted one"))
+	id := outboxTo(h, bob)[0].MessageID
+	h.ingest(teamReply(h, bob, id, "Re: [SEC-2026-0001]", "We will fix it next week.\n", true))
+	var relay []byte
+	for _, o := range outboxTo(h, ada) {
+		if o.Kind == "relay" {
+			relay = o.Raw
+		}
+	}
+	if relay == nil {
+		t.Fatal("no relay to the reporter")
+	}
+	if bytes.Contains(relay, []byte("fix it next week")) {
+		t.Errorf("the relay to a reporter with a key is in clear")
+	}
+	if _, body := openAck(t, relay, f.ada); !strings.Contains(body, "fix it next week") {
+		t.Errorf("decrypted relay lacks the reply:\n%s", body)
+	}
+}

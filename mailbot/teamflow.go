@@ -386,13 +386,14 @@ func (d *Daemon) merge(tx *store.Tx, c *store.Case, ref string, out *teamOutcome
 		into.Fields = map[string]string{}
 	}
 	credits := into.Fields["credits"]
-	if credit := c.Fields["credit"]; credit != "" || c.ReporterName != "" {
-		if credit == "" {
-			credit = c.ReporterName
-		}
-		credits = strings.TrimPrefix(credits+"; "+c.Ref+": "+credit, "; ")
-		into.Fields["credits"] = credits
+	credit := c.Fields["credit"] // the reporter's credit, else their name, else their address
+	if credit == "" {
+		credit = c.ReporterName
 	}
+	if credit == "" {
+		credit = c.Reporter
+	}
+	into.Fields["credits"] = strings.TrimPrefix(credits+"; "+c.Ref+": "+credit, "; ")
 	into.Updated = now
 	if err := tx.PutCase(into); err != nil {
 		return err

@@ -287,7 +287,7 @@ func editDistance(a, b string) int {
 
 var (
 	cveRE    = regexp.MustCompile(`^(?i)CVE-([0-9]{4})-([0-9]{4,19})$`)
-	caseRE   = regexp.MustCompile(`^\[?([A-Za-z0-9]{1,10}-[0-9]{1,9})\]?$`)
+	caseRE   = regexp.MustCompile(`^\[?([A-Za-z0-9]{1,10}(?:-[0-9]{1,9}){1,2})\]?$`) // SEC-12 or SEC-2026-0001
 	extendRE = regexp.MustCompile(`^(?i)([0-9]{1,6})\s*(d|days?)?$`)
 )
 
@@ -402,12 +402,12 @@ func parseArg(verb, arg string) (Command, string) {
 		}
 		c.Arg = strings.ToUpper(arg)
 	case CmdMerge:
-		if e := one("a case id such as SEC-12"); e != "" {
+		if e := one("a case id such as SEC-2026-0001"); e != "" {
 			return c, e
 		}
 		m := caseRE.FindStringSubmatch(arg)
 		if m == nil {
-			return c, fmt.Sprintf("invalid case id %q, want e.g. SEC-12", shorten(arg))
+			return c, fmt.Sprintf("invalid case id %q, want e.g. SEC-2026-0001", shorten(arg))
 		}
 		c.Arg = strings.ToUpper(m[1])
 	}
