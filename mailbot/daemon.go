@@ -17,6 +17,7 @@ import (
 	"mailbot/mailbot/auth"
 	"mailbot/mailbot/config"
 	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
 	"mailbot/mailbot/pgp"
 	"mailbot/mailbot/team"
@@ -44,6 +45,8 @@ type Options struct {
 	Faults func(point string) error
 	// InboxEvents receives the intake's events (tests, metrics).
 	InboxEvents chan<- inbox.Event
+	// Metrics, when set, is fed by the pipeline and the sender.
+	Metrics *metrics.Metrics
 }
 
 // Daemon is the running bot.
@@ -60,6 +63,7 @@ type Daemon struct {
 	faults func(string) error
 
 	inboxEvents chan<- inbox.Event
+	metrics     *metrics.Metrics
 	sender      *outbox.Sender
 	session     *inbox.Session
 }
@@ -81,6 +85,7 @@ func New(opt Options) (*Daemon, error) {
 		log:         opt.Logger,
 		faults:      opt.Faults,
 		inboxEvents: opt.InboxEvents,
+		metrics:     opt.Metrics,
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -97,6 +102,13 @@ func New(opt Options) (*Daemon, error) {
 		Now:    d.now,
 		Logger: d.log,
 		Fault:  d.fault,
+	}
+	if m := d.metrics; m != nil {
+		d.sender.OnResult = func(state string) {
+			if state == "failed" {
+				m.OutboxFailures.Inc()
+			}
+		}
 	}
 	return d, nil
 }
@@ -183,6 +195,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	run("intake", func() error { return d.session.Run(stop) })
 	run("sender", func() error { return d.sender.Run(stop) })
 	run("scheduler", func() error { return d.runScheduler(stop) })
+	run("retention", func() error { return d.runRetention(stop) })
 	d.log.Info("running", "mailbox", d.cfg.IMAP.Mailbox, "address", d.cfg.Address)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/triage"
@@ -99,6 +100,7 @@ func (d *Daemon) Process(ctx context.Context, src Source, blob store.Blob) (res 
 	if err == nil || IsTemporary(err) {
 		if err == nil {
 			log.Info("processed", "action", res.Action, "case", res.Case, "class", res.Class, "took", d.now().Sub(start))
+			d.count(res, d.now().Sub(start))
 		}
 		return res, err
 	}
@@ -563,4 +565,25 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// count feeds the metrics with one processed message.
+func (d *Daemon) count(res Result, took time.Duration) {
+	m := d.metrics
+	if m == nil {
+		return
+	}
+	class := res.Class
+	if class == "" {
+		class = res.Action
+	}
+	m.Messages.WithLabelValues(class).Inc()
+	m.Processing.Observe(took.Seconds())
+	switch res.Action {
+	case ActionOpened:
+		m.Acknowledgements.Inc()
+	}
+	if res.Class == "team" && res.Acks > 0 {
+		m.Relays.Inc()
+	}
 }

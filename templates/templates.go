@@ -134,8 +134,10 @@ func parse(name, src string) (*template.Template, error) {
 		}
 	}
 	// A dry run with empty data finds references to fields that do not exist.
-	if err := t.ExecuteTemplate(&bytes.Buffer{}, "body", Data{}); err != nil {
-		return nil, err
+	for _, def := range []string{"subject", "body"} {
+		if err := t.ExecuteTemplate(&bytes.Buffer{}, def, Data{}); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }

@@ -22,5 +22,17 @@ func main() {
 		<-sigs
 		abortNow()
 	}()
-	os.Exit(cli.Run(stop, os.Args[1:], &cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Abort: abort}))
+	// SIGHUP reloads config, policy, templates and keys (`mailbot run`).
+	hups := make(chan os.Signal, 1)
+	reload := make(chan struct{}, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	go func() {
+		for range hups {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	os.Exit(cli.Run(stop, os.Args[1:], &cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Abort: abort, Reload: reload}))
 }

@@ -101,7 +101,7 @@ type OutboxView struct {
 type CaseView struct {
 	CaseSummary
 	Participants []string          `json:"participants"`
-	Fields       map[string]string `json:"fields,omitempty"`
+	Fields       map[string]string `json:"fields"`
 	Clocks       []ClockView       `json:"clocks"`
 	Timeline     []MessageView     `json:"messages"`
 	Events       []EventView       `json:"events"`
@@ -113,24 +113,6 @@ func optTime(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
-}
-
-// withStore loads the config, opens the store and runs fn in a read
-// transaction.
-func withStore(env *Env, name, cfgPath string, fn func(s *setup, tx *store.Tx) error) int {
-	s, err := load(cfgPath)
-	if err != nil {
-		return fail(env, name, ExitUsage, err)
-	}
-	st, err := openStore(s.cfg)
-	if err != nil {
-		return fail(env, name, ExitFailure, err)
-	}
-	defer st.Close()
-	if err := st.View(func(tx *store.Tx) error { return fn(s, tx) }); err != nil {
-		return fail(env, name, ExitFailure, err)
-	}
-	return ExitOK
 }
 
 func summary(tx *store.Tx, c *store.Case) (CaseSummary, error) {
@@ -147,17 +129,7 @@ func cmdCases(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	var out []CaseSummary
-	code := withStore(env, "cases", *cfgPath, func(_ *setup, tx *store.Tx) error {
-		var err error
-		tx.Cases(func(c *store.Case) bool {
-			var s CaseSummary
-			s, err = summary(tx, c)
-			out = append(out, s)
-			return err == nil
-		})
-		return err
-	})
-	if code != ExitOK {
+	if code := query(ctx, env, "cases", *cfgPath, nil, &out); code != ExitOK {
 		return code
 	}
 	if *asJSON {
@@ -172,6 +144,19 @@ func cmdCases(ctx context.Context, env *Env, args []string) int {
 	return ExitOK
 }
 
+// queryCases lists every case.
+func queryCases(_ *setup, tx *store.Tx, _ []string) (any, error) {
+	var out []CaseSummary
+	var err error
+	tx.Cases(func(c *store.Case) bool {
+		var s CaseSummary
+		s, err = summary(tx, c)
+		out = append(out, s)
+		return err == nil
+	})
+	return orEmpty(out), err
+}
+
 func cmdCase(ctx context.Context, env *Env, args []string) int {
 	fs := flags(env, "case")
 	cfgPath := fs.String("config", "", "configuration `file`")
@@ -183,18 +168,7 @@ func cmdCase(ctx context.Context, env *Env, args []string) int {
 		return fail(env, "case", ExitUsage, fmt.Errorf("want one case id (SEC-2026-0001 or a number)"))
 	}
 	var v CaseView
-	code := withStore(env, "case", *cfgPath, func(s *setup, tx *store.Tx) error {
-		c, err := findCase(tx, fs.Arg(0))
-		if err != nil {
-			return err
-		}
-		// Stored clocks change on events; a deadline that passed since is
-		// shown as breached now.
-		c.Clocks = refreshClocks(s.policy, c.Clocks, time.Now())
-		v, err = caseView(tx, c)
-		return err
-	})
-	if code != ExitOK {
+	if code := query(ctx, env, "case", *cfgPath, fs.Args(), &v); code != ExitOK {
 		return code
 	}
 	if *asJSON {
@@ -202,6 +176,20 @@ func cmdCase(ctx context.Context, env *Env, args []string) int {
 	}
 	printCase(env.Stdout, v)
 	return ExitOK
+}
+
+// queryCase is one case with its timeline. Stored clocks change on events;
+// a deadline that passed since is shown as breached now.
+func queryCase(s *setup, tx *store.Tx, args []string) (any, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("want one case id")
+	}
+	c, err := findCase(tx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	c.Clocks = refreshClocks(s.policy, c.Clocks, time.Now())
+	return caseView(tx, c)
 }
 
 func findCase(tx *store.Tx, id string) (*store.Case, error) {
@@ -216,7 +204,11 @@ func caseView(tx *store.Tx, c *store.Case) (CaseView, error) {
 	if err != nil {
 		return CaseView{}, err
 	}
-	v := CaseView{CaseSummary: s, Participants: c.Participants, Fields: c.Fields,
+	fields := c.Fields
+	if fields == nil {
+		fields = map[string]string{}
+	}
+	v := CaseView{CaseSummary: s, Participants: c.Participants, Fields: fields,
 		Clocks: []ClockView{}, Timeline: []MessageView{}, Events: []EventView{}, Outbox: []OutboxView{}}
 	for _, cl := range c.Clocks {
 		v.Clocks = append(v.Clocks, ClockView{Name: cl.Name, State: cl.State, Started: cl.Started, Due: cl.Due, Stopped: optTime(cl.Stopped)})
@@ -309,21 +301,7 @@ func cmdOutbox(ctx context.Context, env *Env, args []string) int {
 		return code
 	}
 	var out []OutboxView
-	code := withStore(env, "outbox", *cfgPath, func(_ *setup, tx *store.Tx) error {
-		refs := map[uint64]string{}
-		return tx.Outbox(func(o *store.OutboxItem) bool {
-			ref, ok := refs[o.CaseID]
-			if !ok && o.CaseID != 0 {
-				if c, err := tx.Case(o.CaseID); err == nil {
-					ref = c.Ref
-				}
-				refs[o.CaseID] = ref
-			}
-			out = append(out, outboxView(o, ref))
-			return true
-		})
-	})
-	if code != ExitOK {
+	if code := query(ctx, env, "outbox", *cfgPath, nil, &out); code != ExitOK {
 		return code
 	}
 	if *asJSON {
@@ -336,6 +314,24 @@ func cmdOutbox(ctx context.Context, env *Env, args []string) int {
 	}
 	tw.Flush()
 	return ExitOK
+}
+
+// queryOutbox lists outgoing mail.
+func queryOutbox(_ *setup, tx *store.Tx, _ []string) (any, error) {
+	var out []OutboxView
+	refs := map[uint64]string{}
+	err := tx.Outbox(func(o *store.OutboxItem) bool {
+		ref, ok := refs[o.CaseID]
+		if !ok && o.CaseID != 0 {
+			if c, err := tx.Case(o.CaseID); err == nil {
+				ref = c.Ref
+			}
+			refs[o.CaseID] = ref
+		}
+		out = append(out, outboxView(o, ref))
+		return true
+	})
+	return orEmpty(out), err
 }
 
 func orEmpty[T any](s []T) []T {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"mailbot/mailbot/auth"
+	"mailbot/mailbot/config"
 	"mailbot/policy"
 )
 
@@ -22,6 +24,10 @@ func cmdCheck(ctx context.Context, env *Env, args []string) int {
 	}
 	s, err := load(*cfgPath)
 	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	if err := checkSecrets(s); err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage
 	}
@@ -53,6 +59,11 @@ func warnings(s *setup) []string {
 			}
 		}
 	}
+	for key, sec := range map[string]config.Secret{"imap.password": s.cfg.IMAP.Password, "smtp.password": s.cfg.SMTP.Password} {
+		if sec.Credential != "" && os.Getenv("CREDENTIALS_DIRECTORY") == "" {
+			w = append(w, fmt.Sprintf("%s: credential %q not checked: $CREDENTIALS_DIRECTORY is set only under systemd", key, sec.Credential))
+		}
+	}
 	if len(s.cfg.Team) == 0 {
 		w = append(w, "no team members configured")
 	}
@@ -73,4 +84,20 @@ func checkSecurityTxt(s *setup) error {
 		return fmt.Errorf("%s: %w", s.cfg.SecurityTxt, err)
 	}
 	return nil
+}
+
+// checkSecrets reads the IMAP and SMTP passwords (files must be 0600 or
+// stricter; credentials need $CREDENTIALS_DIRECTORY). Token commands are not
+// run: a check should have no side effects.
+func checkSecrets(s *setup) error {
+	var errs []error
+	for key, sec := range map[string]config.Secret{"imap.password": s.cfg.IMAP.Password, "smtp.password": s.cfg.SMTP.Password} {
+		if len(sec.Command) > 0 || sec.Credential != "" && os.Getenv("CREDENTIALS_DIRECTORY") == "" {
+			continue // a command is not run; a credential exists only under systemd (see warnings)
+		}
+		if _, err := auth.Secret(sec).Read(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", s.cfg.File, key, err))
+		}
+	}
+	return errors.Join(errs...)
 }

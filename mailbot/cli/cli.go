@@ -31,6 +31,8 @@ type Env struct {
 	Abort context.Context
 	// Getenv reads the environment (tests replace it).
 	Getenv func(string) string
+	// Reload receives a value for each SIGHUP (`mailbot run` reloads).
+	Reload <-chan struct{}
 }
 
 type command struct {

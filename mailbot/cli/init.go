@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"mailbot/mailbot/config"
+	"mailbot/policy"
+	"mailbot/policy/tomlfile"
 
 	"mailbot/mailbot/pgp"
 )
@@ -161,6 +166,28 @@ private = "bot-key.asc"
 `, *address, *name, *imapHost, *imapPort, *imapTLS, *imapUser, *auth, password,
 		*smtpHost, *smtpPort, *smtpTLS, *smtpUser, *auth, password)
 
+	// What init writes must pass check: refuse bad flags before writing.
+	starter := starterPolicy(*org, *address, *lang, *country, *region, *tz)
+	var bad []error
+	if _, err := config.Parse(filepath.Join(*dir, "mailbot.toml"), []byte(cfg)); err != nil {
+		var te tomlfile.Errors
+		if errors.As(err, &te) {
+			// Secrets are written by the admin after init: ignore only that.
+			for _, e := range te {
+				if !strings.HasSuffix(e.Key, ".password") {
+					bad = append(bad, e)
+				}
+			}
+		} else {
+			bad = append(bad, err)
+		}
+	}
+	if _, err := policy.Parse(filepath.Join(*dir, "policy.toml"), []byte(starter)); err != nil {
+		bad = append(bad, err)
+	}
+	if len(bad) > 0 {
+		return fail(env, "init", ExitUsage, fmt.Errorf("the flags make an invalid configuration, nothing written:\n%w", errors.Join(bad...)))
+	}
 	if err := os.MkdirAll(*dir, 0o750); err != nil {
 		return fail(env, "init", ExitFailure, err)
 	}
@@ -178,9 +205,7 @@ private = "bot-key.asc"
 		data func() ([]byte, error)
 	}{
 		{"mailbot.toml", 0o640, func() ([]byte, error) { return []byte(cfg), nil }},
-		{"policy.toml", 0o644, func() ([]byte, error) {
-			return []byte(starterPolicy(*org, *address, *lang, *country, *region, *tz)), nil
-		}},
+		{"policy.toml", 0o644, func() ([]byte, error) { return []byte(starter), nil }},
 		{"bot-key.asc", 0o600, func() ([]byte, error) {
 			var b bytes.Buffer
 			err := keys.WritePrivate(&b, nil)

@@ -2,15 +2,30 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
 
 	"mailbot/mailbot"
+	"mailbot/mailbot/control"
+	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/metrics"
+	"mailbot/store"
 )
 
 func init() {
 	register(command{"run", "--config F", "run the daemon", cmdRun})
 }
 
+// cmdRun is the daemon. It owns the database for its whole life and serves
+// the admin commands on the control socket. SIGHUP (env.Reload) reloads
+// config, policy, templates and keys: the running bot is replaced only when
+// all of them are valid; otherwise it keeps going with the old ones and the
+// log says why. The first SIGTERM finishes the work in hand.
 func cmdRun(ctx context.Context, env *Env, args []string) int {
 	fs := flags(env, "run")
 	cfgPath := fs.String("config", "", "configuration `file`")
@@ -23,19 +38,124 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 		// RestartPreventExitStatus=2 keeps it from restarting in a loop.
 		return fail(env, "run", ExitUsage, err)
 	}
+	log := newLogger(env.Stderr, s.cfg.LogLevel)
 	st, err := openStore(s.cfg)
 	if err != nil {
 		return fail(env, "run", ExitFailure, err)
 	}
 	defer st.Close()
-	log := newLogger(env.Stderr, s.cfg.LogLevel)
-	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Roster: s.roster, Logger: log})
+
+	var current atomic.Pointer[setup]
+	current.Store(s)
+	ln, err := control.Listen(s.cfg.Control)
 	if err != nil {
-		return fail(env, "run", ExitFailure, err)
+		return fail(env, "run", ExitFailure, fmt.Errorf("control socket %s: %w", s.cfg.Control, err))
 	}
-	if err := d.Run(ctx, env.Abort); err != nil {
-		return fail(env, "run", ExitFailure, fmt.Errorf("stopped: %w", err))
+	srv := &control.Server{Handlers: adminHandlers(current.Load, st), Logger: log}
+	go srv.Serve(ctx, ln)
+
+	m := metrics.New(metrics.Options{Logger: log, AliveTimeout: 2*s.cfg.IMAP.ResyncInterval.Duration + 2*s.cfg.IMAP.CommandTimeout.Duration + time.Minute})
+	if s.cfg.Metrics != "" {
+		go func() {
+			if err := m.Serve(ctx, s.cfg.Metrics); err != nil && ctx.Err() == nil {
+				log.Error("metrics listener", "err", err)
+			}
+		}()
 	}
-	log.Info("stopped")
-	return ExitOK
+	events := make(chan inbox.Event, 256)
+	go watchIntake(ctx, events, m)
+	go watchdog(ctx, st, m, log)
+
+	for {
+		d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
+			Roster: s.roster, Logger: log, InboxEvents: events, Metrics: m})
+		if err != nil {
+			return fail(env, "run", ExitFailure, err)
+		}
+		runCtx, stopRun := context.WithCancel(ctx)
+		defer stopRun() // one per reload: few
+		done := make(chan error, 1)
+		go func() { done <- d.Run(runCtx, env.Abort) }()
+		m.SetReady(true)
+		daemon.SdNotify(false, daemon.SdNotifyReady)
+		reloaded := false
+		for !reloaded {
+			select {
+			case err := <-done:
+				stopRun()
+				daemon.SdNotify(false, daemon.SdNotifyStopping)
+				if err != nil {
+					return fail(env, "run", ExitFailure, fmt.Errorf("stopped: %w", err))
+				}
+				log.Info("stopped")
+				return ExitOK
+			case <-env.Reload:
+				next, err := load(*cfgPath)
+				if err == nil && next.cfg.Store != s.cfg.Store {
+					err = errors.New("store: the database cannot move on reload; restart instead")
+				}
+				if err != nil {
+					log.Error("reload refused, keeping the running configuration", "err", err)
+					continue
+				}
+				daemon.SdNotify(false, daemon.SdNotifyReloading)
+				log.Info("reloading")
+				stopRun()
+				if err := <-done; err != nil {
+					log.Error("stopping for reload", "err", err)
+				}
+				s = next
+				current.Store(s)
+				reloaded = true
+			}
+		}
+	}
+}
+
+// watchIntake turns the intake's events into liveness and metrics.
+func watchIntake(ctx context.Context, events <-chan inbox.Event, m *metrics.Metrics) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-events:
+			m.Alive()
+			if e.Kind == "reconnect" {
+				m.IMAPReconnects.Inc()
+			}
+		}
+	}
+}
+
+// watchdog feeds systemd's watchdog (WatchdogSec=) while the store answers
+// and the intake loop is alive, so a hung daemon is restarted.
+func watchdog(ctx context.Context, st *store.Store, m *metrics.Metrics, log *slog.Logger) {
+	every, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || every <= 0 {
+		return
+	}
+	t := time.NewTicker(every / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var depth int
+		err := st.View(func(tx *store.Tx) error {
+			return tx.Outbox(func(o *store.OutboxItem) bool {
+				if o.State == "queued" {
+					depth++
+				}
+				return true
+			})
+		})
+		m.OutboxDepth.Set(float64(depth))
+		if ok, why := m.Healthy(); err != nil || !ok {
+			log.Warn("watchdog not fed", "err", err, "health", why)
+			continue
+		}
+		daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+	}
 }

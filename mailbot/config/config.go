@@ -138,6 +138,11 @@ type Config struct {
 	LogLevel    string `toml:"log_level"`
 	Control     string `toml:"control"` // admin unix socket
 	SecurityTxt string `toml:"security_txt"`
+	// Metrics is a local listen address for /metrics and /healthz; "" for none.
+	Metrics string `toml:"metrics"`
+	// RetentionDays purges the raw mail of closed cases this many days after
+	// their last change; 0 keeps it.
+	RetentionDays int `toml:"retention_days"`
 	// TrustSpamFlag honours X-Spam-Flag: YES as "automated": only when the
 	// receiving MTA sets (and strips any incoming) X-Spam-Flag.
 	TrustSpamFlag bool                `toml:"trust_spam_flag"` // where the published security.txt lives; `mailbot check` warns before it expires
@@ -264,6 +269,14 @@ func (c *Config) validate(f *tomlfile.File) {
 	positive("ack.rate_window", c.Ack.RateWindow)
 	if c.IMAP.ResyncInterval.Duration > 29*time.Minute {
 		f.Errorf("imap.resync_interval", "must be at most 29m (RFC 2177 section 3: servers may drop IDLE after 30 minutes)")
+	}
+	if c.RetentionDays < 0 {
+		f.Errorf("retention_days", "must be 0 (keep) or more, got %d", c.RetentionDays)
+	}
+	if c.Metrics != "" {
+		if host, _, err := net.SplitHostPort(c.Metrics); err != nil || !isLoopback(host) {
+			f.Errorf("metrics", "must be a loopback host:port such as 127.0.0.1:9120, got %q", c.Metrics)
+		}
 	}
 	if c.Ack.RateLimit < 1 {
 		f.Errorf("ack.rate_limit", "must be at least 1, got %d", c.Ack.RateLimit)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,9 @@ type conn struct {
 	wake        chan struct{} // EXISTS seen (buffered 1; filled by the reader goroutine)
 	uidValidity uint32
 	lastFull    time.Time
+	// busy is held while a delivery is committed and flagged: stopping
+	// waits for the message in hand instead of cutting its \Seen.
+	busy sync.Mutex
 }
 
 // session runs one connection: connect, then rounds and waits until an error.
@@ -47,8 +51,13 @@ func (s *Session) session(ctx context.Context) (healthy bool, err error) {
 		return false, err
 	}
 	defer cn.c.Close()
-	// Any blocked command returns as soon as ctx is done.
-	stop := context.AfterFunc(ctx, func() { closeQuietly(cn.c) })
+	// Any blocked command returns as soon as ctx is done, except the
+	// message in hand, which is finished first (busy).
+	stop := context.AfterFunc(ctx, func() {
+		cn.busy.Lock()
+		defer cn.busy.Unlock()
+		closeQuietly(cn.c)
+	})
 	defer stop()
 
 	mode := s.opt.Mode
@@ -422,7 +431,13 @@ func (cn *conn) batch(ctx context.Context, uids []uint32) error {
 			// literal: never advance the watermark past it.
 			return &softError{fmt.Errorf("%w (uid %d)", ErrMissingUID, uid), uid}
 		}
-		if err := cn.process(ctx, d); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping: take no new message
+		}
+		cn.busy.Lock()
+		err := cn.process(ctx, d)
+		cn.busy.Unlock()
+		if err != nil {
 			return err
 		}
 	}

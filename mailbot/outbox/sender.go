@@ -29,6 +29,9 @@ type Sender struct {
 	// failed for good; default five days (RFC 5321 section 4.5.4.1 suggests
 	// 4-5 days).
 	GiveUp time.Duration
+	// OnResult, when set, is told each attempt's outcome: "sent",
+	// "deferred" or "failed" (metrics).
+	OnResult func(state string)
 
 	once sync.Once
 	wake chan struct{}
@@ -166,6 +169,14 @@ func (s *Sender) send(ctx context.Context, it *store.OutboxItem) error {
 		it.State, it.LastError = "failed", sendErr.Error()
 		ev.Kind, ev.Detail = "outbox.failed", fmt.Sprintf("%s <%s> to %v: %v", it.Kind, it.MessageID, it.To, sendErr)
 		log.Error("send failed", "err", sendErr, "attempt", it.Attempts)
+	}
+	if s.OnResult != nil {
+		switch {
+		case it.State == "queued":
+			s.OnResult("deferred")
+		default:
+			s.OnResult(it.State)
+		}
 	}
 	return s.Store.Update(func(tx *store.Tx) error {
 		if err := tx.PutOutbox(it); err != nil {

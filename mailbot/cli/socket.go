@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"mailbot/mailbot/control"
+	"mailbot/store"
+)
+
+// queries are the read-only admin commands, answered the same way by the
+// daemon over its socket and by the CLI from the file when no daemon runs.
+var queries = map[string]func(s *setup, tx *store.Tx, args []string) (any, error){
+	"cases":  queryCases,
+	"case":   queryCase,
+	"outbox": queryOutbox,
+	"stats":  queryStats,
+}
+
+// query runs the admin query name: over the daemon's control socket when a
+// daemon answers there (it owns the database), else on the file. The result
+// is decoded into out.
+func query(ctx context.Context, env *Env, name, cfgPath string, args []string, out any) int {
+	s, err := load(cfgPath)
+	if err != nil {
+		return fail(env, name, ExitUsage, err)
+	}
+	var raw []byte
+	if control.Available(s.cfg.Control) {
+		raw, err = control.Call(ctx, s.cfg.Control, control.Request{Command: name, Args: args})
+	} else {
+		raw, err = queryFile(s, name, args)
+	}
+	if err != nil {
+		return fail(env, name, ExitFailure, err)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fail(env, name, ExitFailure, fmt.Errorf("reading the answer: %w", err))
+	}
+	return ExitOK
+}
+
+func queryFile(s *setup, name string, args []string) ([]byte, error) {
+	st, err := openStore(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	var v any
+	err = st.View(func(tx *store.Tx) (err error) {
+		v, err = queries[name](s, tx, args)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// adminHandlers serve the admin commands on the daemon's socket.
+func adminHandlers(s func() *setup, st *store.Store) map[string]control.Handler {
+	h := map[string]control.Handler{}
+	for name, q := range queries {
+		h[name] = func(ctx context.Context, req control.Request, w io.Writer) error {
+			var v any
+			err := st.View(func(tx *store.Tx) (err error) {
+				v, err = q(s(), tx, req.Args)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			return json.NewEncoder(w).Encode(v)
+		}
+	}
+	h["backup"] = func(ctx context.Context, req control.Request, w io.Writer) error {
+		_, err := st.Backup(w)
+		return err
+	}
+	h["forget"] = func(ctx context.Context, req control.Request, w io.Writer) error {
+		if len(req.Args) != 1 {
+			return fmt.Errorf("want one address")
+		}
+		rep, err := forget(st, req.Args[0], time.Now())
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(w).Encode(rep)
+	}
+	return h
+}
+
+// forget erases a reporter's personal data and then their raw mail files.
+func forget(st *store.Store, addr string, now time.Time) (store.ForgetReport, error) {
+	var rep store.ForgetReport
+	err := st.Update(func(tx *store.Tx) (err error) {
+		rep, err = tx.Forget(addr, now)
+		return err
+	})
+	if err != nil {
+		return rep, err
+	}
+	for _, h := range rep.Raw {
+		if err := st.RemoveRaw(h); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }
