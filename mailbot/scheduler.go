@@ -1,10 +1,508 @@
 package mailbot
 
-import "context"
+// The scheduler (issue 6): reminders and escalations to the team, the daily
+// digest, and the progress notes and disclosure notices the policy promises
+// the reporter. The planning is mailbot/remind (pure); this file fills its
+// input from the store and writes its output to the outbox.
+//
+// Idempotency: each tick plans and writes in ONE store transaction, and
+// every queued mail is recorded with tx.MarkSent under its action's key in
+// that same transaction. A crash before the commit leaves neither mail nor
+// mark; after it, both. The next plan (after any restart) sees the marks
+// and never plans the action again.
 
-// runScheduler sends reminders, escalations and digests (issue 6). It is
-// being written; until then it only waits for stop.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/emersion/go-message/mail"
+
+	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/remind"
+	"mailbot/mailbot/team"
+	"mailbot/policy"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// schedulerEvery is how often the scheduler wakes without being poked.
+const schedulerEvery = time.Minute
+
+// metaLastRun is the store Meta key holding the time of the previous
+// scheduler run (RFC 3339), which tells a catch-up after downtime from a
+// normal tick.
+const metaLastRun = "remind.lastrun"
+
+// schedPokes holds the poke channel of each running scheduler.
+// TODO(lead): this belongs in Daemon as a field (schedPoke chan struct{},
+// made in New); it lives here only because daemon.go is not this file's.
+var schedPokes sync.Map // *Daemon -> chan struct{}
+
+// pokeScheduler makes a running scheduler plan at once, e.g. after a team
+// command assigned a case or moved the disclosure date. It never blocks.
+func (d *Daemon) pokeScheduler() {
+	if ch, ok := schedPokes.Load(d); ok {
+		select {
+		case ch.(chan struct{}) <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// runScheduler plans and queues the due mails at start, then every minute
+// and whenever poked, until ctx is done. A failing or panicking tick is
+// logged and the next one tries again: every tick derives what is due from
+// the store afresh.
 func (d *Daemon) runScheduler(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	poke := make(chan struct{}, 1)
+	schedPokes.Store(d, poke)
+	defer schedPokes.Delete(d)
+	t := time.NewTicker(schedulerEvery)
+	defer t.Stop()
+	for {
+		d.schedulerTick()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-poke:
+		}
+	}
+}
+
+// schedulerTick is one run of the scheduler, panics recovered.
+func (d *Daemon) schedulerTick() {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("panic in scheduler", "err", p, "stack", string(debug.Stack()))
+		}
+	}()
+	if _, err := d.remindOnce(d.now()); err != nil {
+		d.log.Error("scheduler", "err", err)
+	}
+}
+
+// RemindNow runs the scheduler once as of now and returns how many mails it
+// queued (for the demo and tests; the daemon's loop calls the same code).
+func (d *Daemon) RemindNow(now time.Time) (int, error) { return d.remindOnce(now) }
+
+// remindSettings are the scheduler's settings.
+// TODO(lead): read them from config ([remind] lead_times, escalate_every,
+// digest_at, disclosure_lead, catch_up_after) and check them with
+// remind.Settings.Check at load.
+func (d *Daemon) remindSettings() remind.Settings { return remind.DefaultSettings() }
+
+// Plan returns what the scheduler would send at now, without sending or
+// recording anything: remind.Plan then remind.Summarize over the stored
+// cases. It is empty without a policy and outside working hours.
+func (d *Daemon) Plan(now time.Time) ([]remind.Action, error) {
+	var acts []remind.Action
+	err := d.store.View(func(tx *store.Tx) error {
+		var err error
+		acts, _, err = d.planTx(tx, now)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remind: plan: %w", err)
+	}
+	return acts, nil
+}
+
+// planTx builds the planner's input from tx and plans. It also returns the
+// cases it read, by id, for composing.
+func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint64]*store.Case, error) {
+	if d.policy == nil || d.policy.Calendar == nil {
+		return nil, nil, nil
+	}
+	cases := map[uint64]*store.Case{}
+	var order []uint64
+	err := tx.Cases(func(c *store.Case) bool {
+		// Disclosed, rejected, duplicate and spam cases get nothing; fixed
+		// ones may still have clocks and a disclosure date.
+		if remind.Open(c.Status) || c.Status == "fixed" {
+			cases[c.ID] = c
+			order = append(order, c.ID)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	// The newest mail to each reporter, and whether the acknowledgement
+	// (which told them the planned disclosure date) went out.
+	// TODO(store): a scan without Raw, or an index by case, once outboxes grow.
+	last := map[uint64]time.Time{}
+	acked := map[uint64]bool{}
+	err = tx.Outbox(func(o *store.OutboxItem) bool {
+		c := cases[o.CaseID]
+		if c == nil || o.State == store.OutboxFailed || !slices.Contains(o.To, c.Reporter) {
+			return true
+		}
+		if o.Created.After(last[c.ID]) {
+			last[c.ID] = o.Created
+		}
+		if o.Kind == "ack" {
+			acked[c.ID] = true
+		}
+		return true
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	states := make([]remind.CaseState, 0, len(order)+1)
+	for _, id := range order {
+		c := cases[id]
+		marks, err := tx.SentMarks(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		st := remind.CaseState{
+			ID:             id,
+			Ref:            c.Ref,
+			Status:         c.Status,
+			Assignee:       c.Fields["assignee"],
+			Disclosure:     d.disclosureDate(c),
+			LastToReporter: c.Created,
+			Sent:           sentMarks(marks),
+		}
+		if t := last[id]; t.After(st.LastToReporter) {
+			st.LastToReporter = t
+		}
+		for _, cl := range c.Clocks {
+			st.Clocks = append(st.Clocks, policy.Clock(cl))
+			if cl.State == policy.StatePaused {
+				st.WaitingOnReporter = true
+			}
+		}
+		if acked[id] {
+			st.DisclosureTold = d.policy.DisclosureDate(c.Created)
+		}
+		if t, ok := disclosureTold(marks); ok {
+			st.DisclosureTold = t
+		}
+		states = append(states, st)
+	}
+	global, err := tx.SentMarks(0)
+	if err != nil {
+		return nil, nil, err
+	}
+	states = append(states, remind.Global(sentMarks(global)))
+	var lastRun time.Time
+	if v, ok := tx.Meta(metaLastRun); ok {
+		lastRun, _ = time.Parse(time.RFC3339Nano, v) // QUIRK: garbage counts as never: a catch-up
+	}
+	acts := remind.Summarize(remind.Plan(d.policy, d.remindSettings(), states, lastRun, now))
+	return acts, cases, nil
+}
+
+func sentMarks(ms []store.SentMark) []remind.SentMark {
+	out := make([]remind.SentMark, len(ms))
+	for i, m := range ms {
+		out[i] = remind.SentMark(m)
+	}
+	return out
+}
+
+// disclosureTold is the date the newest disclosure-moved notice announced,
+// read back from its mark ("disclosure-moved:REF:OLD>NEW").
+func disclosureTold(marks []store.SentMark) (time.Time, bool) {
+	var told, at time.Time
+	for _, m := range marks {
+		if !strings.HasPrefix(m.Key, remind.KindDisclosureMoved+":") || m.At.Before(at) {
+			continue
+		}
+		_, to, ok := strings.Cut(m.Key, ">")
+		if t, err := time.Parse("20060102T150405Z", to); ok && err == nil {
+			told, at = t, m.At
+		}
+	}
+	return told, !told.IsZero()
+}
+
+// disclosureDate is the planned disclosure date of c: Fields["disclosure"]
+// (YYYY-MM-DD, at the local clock time the report came in, so that setting
+// the policy's own date is no move) when set, else the policy's window.
+func (d *Daemon) disclosureDate(c *store.Case) time.Time {
+	if v := c.Fields["disclosure"]; v != "" {
+		loc := d.policy.Calendar.Location()
+		day, err := time.ParseInLocation("2006-01-02", strings.TrimSpace(v), loc)
+		if err == nil {
+			cr := c.Created.In(loc)
+			return time.Date(day.Year(), day.Month(), day.Day(), cr.Hour(), cr.Minute(), cr.Second(), 0, loc)
+		}
+		// QUIRK: an unreadable date set by hand falls back to the policy's.
+		d.log.Warn("unreadable disclosure date", "case", c.Ref, "err", err)
+	}
+	return d.policy.DisclosureDate(c.Created)
+}
+
+// remindOnce plans at now and, in one transaction, queues every due mail,
+// records its marks and the time of this run. It returns the number of
+// mails queued. An action whose mail cannot be composed (a template or key
+// problem) is logged and left unmarked, so it is tried again next tick;
+// store errors abort the whole run (temporary: nothing was written).
+func (d *Daemon) remindOnce(now time.Time) (int, error) {
+	// Most ticks find nothing due: plan under the read lock first, and hold
+	// the write lock (which stalls the intake) only to note the run.
+	acts, err := d.Plan(now)
+	if err != nil {
+		return 0, &TemporaryError{err}
+	}
+	if len(acts) == 0 {
+		err := d.store.Update(func(tx *store.Tx) error {
+			return tx.SetMeta(metaLastRun, now.UTC().Format(time.RFC3339Nano))
+		})
+		if err != nil {
+			return 0, &TemporaryError{fmt.Errorf("remind: %w", err)}
+		}
+		return 0, nil
+	}
+	queued := 0
+	err = d.store.Update(func(tx *store.Tx) error {
+		// Planned again inside the transaction: what it writes is exactly
+		// what its own snapshot says is due.
+		queued = 0
+		acts, cases, err := d.planTx(tx, now)
+		if err != nil {
+			return err
+		}
+		for _, a := range acts {
+			items, err := d.composeAction(tx, a, cases, now)
+			if err != nil {
+				d.log.Error("reminder not queued", "case", a.CaseID, "kind", a.Kind, "err", err)
+				continue
+			}
+			for _, it := range items {
+				if err := tx.Enqueue(it); err != nil {
+					return err
+				}
+			}
+			if err := d.recordAction(tx, a, items, now); err != nil {
+				return err
+			}
+			queued += len(items)
+		}
+		return tx.SetMeta(metaLastRun, now.UTC().Format(time.RFC3339Nano))
+	})
+	if err != nil {
+		return 0, &TemporaryError{fmt.Errorf("remind: %w", err)}
+	}
+	if queued > 0 {
+		d.log.Info("reminders queued", "n", queued)
+		d.wakeSender()
+	}
+	return queued, nil
+}
+
+// recordAction marks a and every action folded into it as sent (each on its
+// own case; digests and summaries on case 0) and notes the mail on each
+// case's timeline.
+func (d *Daemon) recordAction(tx *store.Tx, a remind.Action, items []*store.OutboxItem, now time.Time) error {
+	var to []string
+	for _, it := range items {
+		to = append(to, it.To...)
+	}
+	detail := "nobody to send to"
+	if len(to) > 0 {
+		detail = "to " + strings.Join(to, ", ")
+	}
+	var record func(a remind.Action) error
+	record = func(a remind.Action) error {
+		if err := tx.MarkSent(a.CaseID, a.Key, now); err != nil {
+			return err
+		}
+		if a.CaseID != 0 {
+			ev := store.Event{Time: now, Kind: "scheduler." + a.Kind, Actor: "bot", Detail: detail + ": " + a.Summary}
+			if err := tx.AppendEvent(a.CaseID, ev); err != nil {
+				return err
+			}
+		}
+		for _, p := range a.Parts {
+			if err := record(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return record(a)
+}
+
+// errNoCase: an action names a case that the plan did not read.
+var errNoCase = errors.New("remind: action for an unknown case")
+
+// composeAction makes the outbox items of a: one per team member it
+// concerns, or one to the reporter. It writes nothing.
+func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*store.Case, now time.Time) ([]*store.OutboxItem, error) {
+	if a.To == remind.ToReporter {
+		c := cases[a.CaseID]
+		if c == nil {
+			return nil, fmt.Errorf("%w: %d", errNoCase, a.CaseID)
+		}
+		it, err := d.composeReporterNote(tx, a, c)
+		if err != nil {
+			return nil, err
+		}
+		return []*store.OutboxItem{it}, nil
+	}
+	// Who gets which part: a summary to "assignee" folds cases of
+	// different assignees, and each is told only about their own.
+	parts := a.Parts
+	if len(parts) == 0 {
+		parts = []remind.Action{a}
+	}
+	type share struct {
+		m     team.Member
+		parts []remind.Action
+	}
+	var shares []*share
+	byAddr := map[string]*share{}
+	for _, p := range parts {
+		for _, m := range d.teamRecipients(p.To, cases[p.CaseID], now) {
+			addr := strings.ToLower(m.Address)
+			s := byAddr[addr]
+			if s == nil {
+				s = &share{m: m}
+				byAddr[addr] = s
+				shares = append(shares, s)
+			}
+			s.parts = append(s.parts, p)
+		}
+	}
+	if len(shares) == 0 {
+		d.log.Info("reminder has nobody to go to", "case", a.CaseID, "kind", a.Kind)
+	}
+	var items []*store.OutboxItem
+	for _, s := range shares {
+		it, err := d.composeTeamMail(a, s.parts, s.m, cases)
+		if err != nil {
+			return nil, fmt.Errorf("to %s: %w", s.m.Address, err)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// composeTeamMail renders the team template of a (English unless
+// overridden) for member m, encrypted to m's key when both sides have
+// keys. Report content (the subject) is shown only to members who get it
+// encrypted, or when team_mail.plaintext allows it.
+func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.Member, cases map[uint64]*store.Case) (*store.OutboxItem, error) {
+	var encrypt openpgp.EntityList
+	if e := pgp.KeyForAddress(m.Keys, m.Address); e != nil && d.keys != nil {
+		encrypt = openpgp.EntityList{e}
+	}
+	data := templates.Data{
+		Organisation: d.displayName(),
+		Address:      d.cfg.Address,
+		Fingerprint:  d.fingerprint(),
+		Encrypted:    len(encrypt) > 0,
+	}
+	if d.policy != nil && d.policy.Organisation != "" {
+		data.Organisation = d.policy.Organisation
+	}
+	ref := a.Kind // names the Message-ID of mail about no case
+	var caseID uint64
+	if c := cases[a.CaseID]; c != nil {
+		ref, caseID = c.Ref, c.ID
+		data.CaseRef = c.Ref
+		data.ReporterName = c.ReporterName
+		data.Received = d.inZone(c.Created)
+		if data.Encrypted || d.cfg.TeamMail.Plaintext {
+			data.Subject = c.Subject
+		}
+	}
+	switch a.Kind {
+	case remind.KindRemind, remind.KindEscalate:
+		c := cases[a.CaseID]
+		if c == nil {
+			return nil, fmt.Errorf("%w: %d", errNoCase, a.CaseID)
+		}
+		for _, cl := range c.Clocks {
+			if cl.Name != a.Clock {
+				continue
+			}
+			title := cl.Name
+			if cm, ok := d.policy.Commitment(cl.Name); ok {
+				title = d.pick(cm.Title, "en", cl.Name)
+			}
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: cl.Name, Title: title, Due: d.inZone(cl.Due)})
+		}
+	case remind.KindDisclosureSoon:
+		c := cases[a.CaseID]
+		if c == nil {
+			return nil, fmt.Errorf("%w: %d", errNoCase, a.CaseID)
+		}
+		data.Disclosure = d.inZone(d.disclosureDate(c))
+	case remind.KindDigest:
+		// "digest: 2 open (A, B); due today: none; ..." one line each.
+		for _, line := range strings.Split(strings.TrimPrefix(a.Summary, "digest: "), "; ") {
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: a.Kind, Title: line, Due: d.inZone(a.Due)})
+		}
+	case remind.KindSummary:
+		for _, p := range parts {
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: p.Kind, Title: p.Summary, Due: d.inZone(p.Due)})
+		}
+	}
+	subject, body, err := d.tmpl.Render(a.Kind, []string{"en"}, data)
+	if err != nil {
+		return nil, err
+	}
+	return d.build(outMail{Kind: a.Kind, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
+		Subject: subject, Body: body, Encrypt: encrypt})
+}
+
+// composeReporterNote renders a keep-informed note or a disclosure-moved
+// notice to the reporter of c, in the case's language, threaded to their
+// report and encrypted when their key is known.
+func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Case) (*store.OutboxItem, error) {
+	data := d.templateData(c)
+	// The promises still open, without the keep-informed clock itself (this
+	// note is that promise kept).
+	data.Deadlines = slices.DeleteFunc(data.Deadlines, func(dl templates.Deadline) bool { return dl.Name == policy.KeepInformedName })
+	data.Disclosure = time.Time{}
+	if t := d.disclosureDate(c); !t.IsZero() {
+		data.Disclosure = d.inZone(t)
+	}
+	msgs, err := tx.Messages(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	var first, newest *store.Message
+	for _, m := range msgs {
+		if m.Direction != "in" || m.From != c.Reporter || m.MessageID == "" {
+			continue
+		}
+		if first == nil {
+			first = m
+		}
+		newest = m
+	}
+	var refs []string
+	var inReplyTo string
+	encryptedReport := false
+	if first != nil {
+		refs = []string{first.MessageID}
+		inReplyTo = newest.MessageID
+		encryptedReport = first.Encrypted
+	}
+	encrypt := recipientKey(tx, c.Reporter)
+	data.Encrypted = d.keys != nil && len(encrypt) > 0
+	if !data.Encrypted && (encryptedReport || !d.policy.PlaintextReplies) {
+		// Never echo in clear what came encrypted or is not to be sent so.
+		data.Subject = "your report"
+	}
+	subject, body, err := d.tmpl.Render(a.Kind, []string{c.Language}, data)
+	if err != nil {
+		return nil, err
+	}
+	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
+	return d.build(outMail{Kind: a.Kind, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
+		InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
 }
