@@ -1,0 +1,52 @@
+package mailbot_test
+
+import (
+	"testing"
+	"time"
+
+	"mailbot/store"
+)
+
+func TestRetentionPurgesRawMailOfClosedCasesOnly(t *testing.T) {
+	h := newHarness(t, "retention_days = 30\n")
+	h.ingest(report(ada, "closed long ago"))
+	h.ingest(report(eve, "still open"))
+	cs := h.cases()
+	closed, open := cs[0], cs[1]
+	closed.Status = "fixed"
+	if err := h.store.Update(func(tx *store.Tx) error { return tx.PutCase(closed) }); err != nil {
+		t.Fatal(err)
+	}
+	hashOf := func(c *store.Case) string {
+		var hsh string
+		h.store.View(func(tx *store.Tx) error { ms, _ := tx.Messages(c.ID); hsh = ms[0].Hash; return nil })
+		return hsh
+	}
+	hc, ho := hashOf(closed), hashOf(open)
+
+	// Not yet: the case was closed just now.
+	if n, err := h.d.PurgeRaw(h.clock.Now()); err != nil || n != 0 {
+		t.Fatalf("PurgeRaw(now) = %d, %v; want nothing before the retention time", n, err)
+	}
+	n, err := h.d.PurgeRaw(h.clock.Now().Add(31 * 24 * time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PurgeRaw(+31 days) = %d, %v; want the closed case's one message", n, err)
+	}
+	if _, err := h.store.OpenRaw(hc); err == nil {
+		t.Errorf("the closed case's raw mail is still there")
+	}
+	if rc, err := h.store.OpenRaw(ho); err != nil {
+		t.Errorf("the open case's raw mail is gone: %v", err)
+	} else {
+		rc.Close()
+	}
+	if !hasEvent(h.events_(closed), store.EventRawPurged, "") {
+		t.Errorf("the purge is not on the case log")
+	}
+	h.store.View(func(tx *store.Tx) error {
+		if _, ok := tx.SeenHash(hc); !ok {
+			t.Errorf("after the purge the message would be processed again if offered (SeenHash false)")
+		}
+		return nil
+	})
+}
