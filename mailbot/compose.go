@@ -28,6 +28,7 @@ type outMail struct {
 	InReplyTo  string
 	References []string
 	Encrypt    openpgp.EntityList // the recipient's key: encrypt and sign
+	Generated  bool               // not an answer but the bot's own initiative (reminders, digests)
 }
 
 // safeMsgID accepts what may be copied from incoming mail into In-Reply-To
@@ -81,7 +82,11 @@ func (d *Daemon) build(o outMail) (*store.OutboxItem, error) {
 	if len(refs) > 0 {
 		h.SetMsgIDList("References", refs)
 	}
-	h.Set("Auto-Submitted", "auto-replied")  // RFC 3834 section 5
+	if o.Generated {
+		h.Set("Auto-Submitted", "auto-generated") // RFC 3834 section 5: not a response
+	} else {
+		h.Set("Auto-Submitted", "auto-replied") // RFC 3834 section 5
+	}
 	h.Set("X-Auto-Response-Suppress", "All") // keeps Exchange from answering us
 	h.Set(LoopHeader, d.cfg.Address)
 	h.Set("MIME-Version", "1.0")

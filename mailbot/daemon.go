@@ -64,6 +64,7 @@ type Daemon struct {
 
 	inboxEvents chan<- inbox.Event
 	metrics     *metrics.Metrics
+	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
 	session     *inbox.Session
 }
@@ -86,6 +87,7 @@ func New(opt Options) (*Daemon, error) {
 		faults:      opt.Faults,
 		inboxEvents: opt.InboxEvents,
 		metrics:     opt.Metrics,
+		schedPoke:   make(chan struct{}, 1),
 	}
 	if d.now == nil {
 		d.now = time.Now

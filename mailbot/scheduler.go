@@ -15,10 +15,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mailbot/mailbot/config"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -40,19 +40,12 @@ const schedulerEvery = time.Minute
 // normal tick.
 const metaLastRun = "remind.lastrun"
 
-// schedPokes holds the poke channel of each running scheduler.
-// TODO(lead): this belongs in Daemon as a field (schedPoke chan struct{},
-// made in New); it lives here only because daemon.go is not this file's.
-var schedPokes sync.Map // *Daemon -> chan struct{}
-
 // pokeScheduler makes a running scheduler plan at once, e.g. after a team
 // command assigned a case or moved the disclosure date. It never blocks.
 func (d *Daemon) pokeScheduler() {
-	if ch, ok := schedPokes.Load(d); ok {
-		select {
-		case ch.(chan struct{}) <- struct{}{}:
-		default:
-		}
+	select {
+	case d.schedPoke <- struct{}{}:
+	default:
 	}
 }
 
@@ -61,9 +54,7 @@ func (d *Daemon) pokeScheduler() {
 // logged and the next one tries again: every tick derives what is due from
 // the store afresh.
 func (d *Daemon) runScheduler(ctx context.Context) error {
-	poke := make(chan struct{}, 1)
-	schedPokes.Store(d, poke)
-	defer schedPokes.Delete(d)
+	poke := d.schedPoke
 	t := time.NewTicker(schedulerEvery)
 	defer t.Stop()
 	for {
@@ -97,7 +88,19 @@ func (d *Daemon) RemindNow(now time.Time) (int, error) { return d.remindOnce(now
 // TODO(lead): read them from config ([remind] lead_times, escalate_every,
 // digest_at, disclosure_lead, catch_up_after) and check them with
 // remind.Settings.Check at load.
-func (d *Daemon) remindSettings() remind.Settings { return remind.DefaultSettings() }
+func (d *Daemon) remindSettings() remind.Settings {
+	r := d.cfg.Remind
+	return remind.Settings{LeadTimes: durations(r.LeadTimes), EscalateEvery: r.EscalateEvery.Duration, DigestAt: r.DigestAt,
+		DisclosureLead: durations(r.DisclosureLead), CatchUpAfter: r.CatchUpAfter.Duration}
+}
+
+func durations(ds []config.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Duration
+	}
+	return out
+}
 
 // Plan returns what the scheduler would send at now, without sending or
 // recording anything: remind.Plan then remind.Summarize over the stored
@@ -345,6 +348,9 @@ func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*
 		if c == nil {
 			return nil, fmt.Errorf("%w: %d", errNoCase, a.CaseID)
 		}
+		if c.Reporter == "" {
+			return nil, nil // forgotten (store.Forget): nobody to tell
+		}
 		it, err := d.composeReporterNote(tx, a, c)
 		if err != nil {
 			return nil, err
@@ -454,7 +460,7 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 	if err != nil {
 		return nil, err
 	}
-	return d.build(outMail{Kind: a.Kind, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
+	return d.build(outMail{Kind: a.Kind, Generated: true, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
 		Subject: subject, Body: body, Encrypt: encrypt})
 }
 
@@ -503,6 +509,6 @@ func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Cas
 		return nil, err
 	}
 	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
-	return d.build(outMail{Kind: a.Kind, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
+	return d.build(outMail{Kind: a.Kind, Generated: true, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
 		InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
 }

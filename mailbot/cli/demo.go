@@ -98,8 +98,9 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 		logw = env.Stderr
 	}
 	events := make(chan inbox.Event, 64)
+	clock := newDemoClock(time.Now()) // the reminder step moves it forward
 	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Roster: s.roster,
-		Logger: newLogger(logw, "debug"), InboxEvents: events})
+		Logger: newLogger(logw, "debug"), InboxEvents: events, Now: clock.Now})
 	if err != nil {
 		return err
 	}
@@ -137,13 +138,14 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	if err := waitProcessed(1); err != nil {
 		return err
 	}
-	// waitMail waits until n mails to addr were sent.
-	waitMail := func(addr string, n int) ([]devmail.Mail, error) {
+	// waitMail waits until n mails to addr (whose subject contains tag)
+	// were sent.
+	waitTagged := func(addr, tag string, n int) ([]devmail.Mail, error) {
 		for {
 			var to []devmail.Mail
 			all := srv.Sent()
 			for _, m := range all {
-				if len(m.To) == 1 && m.To[0] == addr {
+				if len(m.To) == 1 && m.To[0] == addr && strings.Contains(headerOf(m.Data, "Subject"), tag) {
 					to = append(to, m)
 				}
 			}
@@ -155,6 +157,7 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 			}
 		}
 	}
+	waitMail := func(addr string, n int) ([]devmail.Mail, error) { return waitTagged(addr, "", n) }
 	sent, err := waitMail(demoReporter, 1)
 	if err != nil {
 		return err
@@ -185,7 +188,9 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	if _, err := waitMail(demoReporter, 2); err != nil {
 		return err
 	}
-	toAnn, err := waitMail(demoAnn, 1)
+	// Her notification of the first case (the scheduler may also have sent
+	// the on-duty pair their daily digest).
+	toAnn, err := waitTagged(demoAnn, "[SEC-2026-0001]", 1)
 	if err != nil {
 		return err
 	}
@@ -203,7 +208,7 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	if _, err := waitMail(demoReporter, 4); err != nil {
 		return err
 	}
-	if _, err := waitMail(demoAnn, 4); err != nil { // three notifications and the confirmation of her commands
+	if _, err := waitTagged(demoAnn, "[SEC-2026-0001]", 3); err != nil { // report, follow-up, and the confirmation of her commands
 		return err
 	}
 	// The sender marks mail sent just after the server's 250: let the
@@ -257,6 +262,9 @@ func runDemo(ctx context.Context, env *Env, dir string, serve, verbose bool) err
 	}
 	if len(toAda) != 4 {
 		return fmt.Errorf("the bot sent %d mails to the researcher, want 4", len(toAda))
+	}
+	if err := demoReminder(ctx, out, d, st, s.policy, clock, srv); err != nil {
+		return fmt.Errorf("reminder: %w", err)
 	}
 	if !serve {
 		return nil

@@ -126,6 +126,15 @@ type TeamMail struct {
 	MaxAge Duration `toml:"max_age"`
 }
 
+// Remind configures reminders, escalations and digests.
+type Remind struct {
+	LeadTimes      []Duration `toml:"lead_times"`      // before a deadline: ["24h", "2h"]
+	EscalateEvery  Duration   `toml:"escalate_every"`  // repeat escalations of a breach
+	DigestAt       string     `toml:"digest_at"`       // "09:00" policy time; "" for no digest
+	DisclosureLead []Duration `toml:"disclosure_lead"` // before the disclosure date: ["168h", "24h"]
+	CatchUpAfter   Duration   `toml:"catch_up_after"`  // a longer gap is downtime: one summary
+}
+
 // Config is the whole file.
 type Config struct {
 	Address     string `toml:"address"` // the security@ mailbox
@@ -154,6 +163,7 @@ type Config struct {
 	Team          []Member            `toml:"team"`
 	Duty          team.RotationConfig `toml:"duty"`
 	TeamMail      TeamMail            `toml:"team_mail"`
+	Remind        Remind              `toml:"remind"`
 
 	// File is the path the configuration was read from.
 	File string `toml:"-"`
@@ -184,6 +194,8 @@ func Defaults() Config {
 		Limits:   Limits{MaxMessageBytes: 64 << 20, MaxParts: 500, MaxDepth: 20, MaxTries: 3},
 		Ack:      Ack{RateLimit: 5, RateWindow: Duration{time.Hour}},
 		TeamMail: TeamMail{MaxAge: Duration{7 * 24 * time.Hour}},
+		Remind: Remind{LeadTimes: []Duration{{24 * time.Hour}, {2 * time.Hour}}, EscalateEvery: Duration{4 * time.Hour},
+			DigestAt: "09:00", DisclosureLead: []Duration{{7 * 24 * time.Hour}, {24 * time.Hour}}, CatchUpAfter: Duration{time.Hour}},
 	}
 }
 
@@ -301,6 +313,18 @@ func (c *Config) validate(f *tomlfile.File) {
 		f.Errorf("team_mail.internal_address", "not an email address: %q", c.TeamMail.Internal)
 	}
 	positive("team_mail.max_age", c.TeamMail.MaxAge)
+	positive("remind.escalate_every", c.Remind.EscalateEvery)
+	positive("remind.catch_up_after", c.Remind.CatchUpAfter)
+	for i, d := range append(append([]Duration{}, c.Remind.LeadTimes...), c.Remind.DisclosureLead...) {
+		if d.Duration <= 0 {
+			f.Errorf("remind", "durations must be positive, got %s (entry %d)", d, i)
+		}
+	}
+	if c.Remind.DigestAt != "" {
+		if _, err := time.Parse("15:04", c.Remind.DigestAt); err != nil {
+			f.Errorf("remind.digest_at", "want a time like \"09:00\", got %q", c.Remind.DigestAt)
+		}
+	}
 	var members []team.Member
 	for _, m := range c.Team {
 		members = append(members, team.Member{Name: m.Name, Address: m.Address})
