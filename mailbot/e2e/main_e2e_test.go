@@ -22,7 +22,7 @@ var mailbotBin string
 var missing []string
 
 func TestMain(m *testing.M) {
-	for _, tool := range []string{"dovecot", "doveadm", "postfix", "gpg", "gpgconf"} {
+	for _, tool := range []string{"dovecot", "postfix", "postqueue", "gpg", "gpgconf"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if _, err := os.Stat("/usr/sbin/" + tool); err != nil {
 				missing = append(missing, tool)

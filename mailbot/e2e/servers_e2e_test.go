@@ -226,16 +226,6 @@ func (d *dovecot) stop(t *testing.T) {
 	}
 }
 
-// doveadm runs a doveadm command against this instance.
-func (d *dovecot) doveadm(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("doveadm", append([]string{"-c", d.conf}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("doveadm %s = %v: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 // postfix is one Postfix instance: SMTP on a loopback port, delivering
 // example.org over LMTP into Dovecot and nothing anywhere else.
 type postfix struct {
