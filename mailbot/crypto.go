@@ -26,6 +26,7 @@ type cryptoFacts struct {
 	signer         string   // fingerprint of a known signer
 	noKey          bool     // encrypted to a key we do not hold
 	damaged        bool     // integrity or format failure
+	tooLarge       bool     // an encrypted part over the decryption limit
 	keyIDs         []string // recipients of undecryptable data
 	reason         string   // why decryption failed, for the team
 	plainText      string   // text of the decrypted parts, kept apart from the rest (EFAIL)
@@ -33,7 +34,7 @@ type cryptoFacts struct {
 	keys           [][]byte // public keys offered by the sender (attached, Autocrypt, or inside the encrypted part)
 }
 
-func (c cryptoFacts) unreadable() bool { return c.noKey || c.damaged }
+func (c cryptoFacts) unreadable() bool { return c.noKey || c.damaged || c.tooLarge }
 
 func (c cryptoFacts) apply(m *store.Message) {
 	m.Encrypted = c.encrypted
@@ -92,6 +93,11 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 		}
 	}
 	verify := d.senderKeys(in.from)
+	if m.PGPDropped > 0 {
+		// Never silently: the team must learn that part of it stayed unread.
+		c.encrypted, c.tooLarge = true, true
+		c.reason = fmt.Sprintf("%d encrypted part(s) over the %d byte decryption limit: not decrypted", m.PGPDropped, d.parseLimits().MaxPGPBytes)
+	}
 	if len(m.PGP) == 0 {
 		if m.Signed {
 			d.verifySigned(in, raw, verify)

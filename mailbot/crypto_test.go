@@ -256,3 +256,24 @@ func TestInlinePGPReport(t *testing.T) {
 		t.Errorf("decrypted text leaked into the answer")
 	}
 }
+
+func TestEncryptedPartOverTheLimitIsNeverSilent(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	// A ciphertext bigger than the parser keeps for decryption: build the
+	// message so its armored block exceeds the limit by construction.
+	big := strings.Repeat("wcBMA0xQ1A3ScyHqAQf/"+strings.Repeat("A", 43)+"\r\n", (33<<20)/66)
+	raw := msg("see attached\n", "From", ada, "To", botAddr, "Subject", "huge", "Message-ID", "<huge@research.example>",
+		"MIME-Version", "1.0")
+	raw = bytes.Replace(raw, []byte("Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n"),
+		[]byte("Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=b\r\n\r\n--b\r\n"+
+			"Content-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: application/octet-stream\r\n\r\n"+
+			"-----BEGIN PGP MESSAGE-----\r\n\r\n"+big+"-----END PGP MESSAGE-----\r\n--b--\r\n"), 1)
+	res := h.ingest(raw)
+	if res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest(huge encrypted) = %+v, want a case", res)
+	}
+	if !hasEvent(h.events_(h.cases()[0]), "decrypt.failed", "decryption limit") {
+		t.Errorf("the team is not told that the encrypted part was too large to decrypt")
+	}
+}

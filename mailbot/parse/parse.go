@@ -143,6 +143,7 @@ type Message struct {
 	Report          *Report  // multipart/report (RFC 6522)
 	Parts, Depth    int      // MIME entities seen (root included); deepest multipart nesting
 	Warnings        []string // tolerated defects, each a short reason
+	PGPDropped      int      // OpenPGP blocks over MaxPGPBytes: encrypted, but not kept for decryption
 }
 
 // Report is the machine-readable part of an RFC 6522 multipart/report.

@@ -364,6 +364,7 @@ func (p *parser) capture(r io.Reader, what string) ([]byte, bool) {
 	}
 	if int64(len(data)) > p.pgpBudget {
 		p.msg.warn("%s: over the OpenPGP limit, dropped", what)
+		p.msg.PGPDropped++
 		io.Copy(io.Discard, r)
 		return nil, false
 	}
@@ -527,6 +528,7 @@ func (lp *lineProc) add(l []byte) {
 	}
 	if int64(len(lp.pgp)+len(l)) > lp.p.pgpBudget {
 		lp.p.msg.warn("inline pgp: over the OpenPGP limit, dropped")
+		lp.p.msg.PGPDropped++
 		lp.dropped, lp.pgp = true, nil
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -286,12 +287,24 @@ func SubjectTag(subject, prefix string) (ref string, ok bool) {
 	if prefix == "" {
 		return "", false
 	}
-	re := regexp.MustCompile(`(?i)\[(` + regexp.QuoteMeta(prefix) + `)-([0-9A-Za-z][0-9A-Za-z-]{0,` + fmt.Sprint(maxRefLen-1) + `})\]`)
-	sm := re.FindStringSubmatch(subject)
+	sm := tagRE(prefix).FindStringSubmatch(subject)
 	if sm == nil {
 		return "", false
 	}
 	return prefix + "-" + sm[2], true
+}
+
+// tagREs caches the case-tag regexp of each prefix: compiling it cost most
+// of the time of threading a message.
+var tagREs sync.Map // prefix -> *regexp.Regexp
+
+func tagRE(prefix string) *regexp.Regexp {
+	if re, ok := tagREs.Load(prefix); ok {
+		return re.(*regexp.Regexp)
+	}
+	re := regexp.MustCompile(`(?i)\[(` + regexp.QuoteMeta(prefix) + `)-([0-9A-Za-z][0-9A-Za-z-]{0,` + fmt.Sprint(maxRefLen-1) + `})\]`)
+	tagREs.Store(prefix, re)
+	return re
 }
 
 // maxSubject bounds a subject TagSubject returns, in runes.
