@@ -30,7 +30,7 @@ demo: build
 # the exit status of go test travels through the pipe as the log's last line.
 e2e:
 	bash .ci/e2e-deps
-	{ $(GO) test -tags e2e -race -count=1 -v ./mailbot/e2e/ ./mailbot/pgp/ 2>&1; echo "e2e-exit $$?"; } \
+	{ $(GO) test -tags e2e -race -count=1 -v ./mailbot/e2e/ ./mailbot/pgp/ ./cmd/mailbot/ 2>&1; echo "e2e-exit $$?"; } \
 	  | tee e2e.log \
 	  | grep --line-buffered -E '^(--- |ok |FAIL|PASS$$|e2e:|panic:)|^ +(--- FAIL|[^ ]+\.go:[0-9]+: )'
 	@tail -n 1 e2e.log | grep -qx 'e2e-exit 0' || { echo "e2e: FAILED (the whole output is in e2e.log)"; exit 1; }

@@ -267,11 +267,11 @@ func (d *Daemon) remindOnce(now time.Time) (int, error) {
 		}
 		return 0, nil
 	}
-	queued := 0
+	queued, escalated := 0, 0
 	err = d.store.Update(func(tx *store.Tx) error {
 		// Planned again inside the transaction: what it writes is exactly
 		// what its own snapshot says is due.
-		queued = 0
+		queued, escalated = 0, 0
 		acts, cases, err := d.planTx(tx, now)
 		if err != nil {
 			return err
@@ -291,6 +291,9 @@ func (d *Daemon) remindOnce(now time.Time) (int, error) {
 				return err
 			}
 			queued += len(items)
+			if a.Kind == remind.KindEscalate {
+				escalated++
+			}
 		}
 		return tx.SetMeta(metaLastRun, now.UTC().Format(time.RFC3339Nano))
 	})
@@ -300,6 +303,9 @@ func (d *Daemon) remindOnce(now time.Time) (int, error) {
 	if queued > 0 {
 		d.log.Info("reminders queued", "n", queued)
 		d.wakeSender()
+	}
+	if d.metrics != nil && escalated > 0 {
+		d.metrics.DeadlineBreaches.Add(float64(escalated))
 	}
 	return queued, nil
 }

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"mailbot/mailbot"
+	"mailbot/mailbot/control"
 	"mailbot/mailbot/remind"
+	"mailbot/store"
 )
 
 func init() {
@@ -39,17 +40,20 @@ func cmdRemind(ctx context.Context, env *Env, args []string) int {
 	if err != nil {
 		return fail(env, "remind", ExitUsage, err)
 	}
-	st, err := openStore(s.cfg)
-	if err != nil {
-		return fail(env, "remind", ExitFailure, err)
+	var acts []remind.Action
+	if control.Available(s.cfg.Control) {
+		// The daemon owns the database: ask it.
+		var raw []byte
+		if raw, err = control.Call(ctx, s.cfg.Control, control.Request{Command: "remind", Args: []string{now.Format(time.RFC3339)}}); err == nil {
+			err = jsonUnmarshal(raw, &acts)
+		}
+	} else {
+		var st *store.Store
+		if st, err = openStore(s.cfg); err == nil {
+			acts, err = planAt(s, st, now)
+			st.Close()
+		}
 	}
-	defer st.Close()
-	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys, Roster: s.roster,
-		Now: func() time.Time { return now }, Logger: newLogger(env.Stderr, s.cfg.LogLevel)})
-	if err != nil {
-		return fail(env, "remind", ExitFailure, err)
-	}
-	acts, err := d.Plan(now)
 	if err != nil {
 		return fail(env, "remind", ExitFailure, err)
 	}

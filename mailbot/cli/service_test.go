@@ -101,6 +101,11 @@ func TestServiceAdminSocketReloadBackupForget(t *testing.T) {
 		t.Errorf("stats over the socket = %+v", stats)
 	}
 
+	// remind asks the daemon too (it holds the file).
+	if r := mustRun(t, cli.ExitOK, nil, "remind", "--config", f.cfg, "--json", "--at", "2026-12-01 10:00"); !strings.HasPrefix(strings.TrimSpace(r.stdout), "[") {
+		t.Errorf("remind over the socket = %q, want a JSON list", r.stdout)
+	}
+
 	// A hot backup while the daemon writes is a consistent database.
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -7,7 +7,9 @@ import (
 	"io"
 	"time"
 
+	"mailbot/mailbot"
 	"mailbot/mailbot/control"
+	"mailbot/mailbot/remind"
 	"mailbot/store"
 )
 
@@ -76,6 +78,21 @@ func adminHandlers(s func() *setup, st *store.Store) map[string]control.Handler 
 			return json.NewEncoder(w).Encode(v)
 		}
 	}
+	h["remind"] = func(ctx context.Context, req control.Request, w io.Writer) error {
+		cur := s()
+		at := time.Now()
+		if len(req.Args) == 1 {
+			var err error
+			if at, err = time.Parse(time.RFC3339, req.Args[0]); err != nil {
+				return err
+			}
+		}
+		acts, err := planAt(cur, st, at)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(w).Encode(acts)
+	}
 	h["backup"] = func(ctx context.Context, req control.Request, w io.Writer) error {
 		_, err := st.Backup(w)
 		return err
@@ -112,3 +129,18 @@ func forget(st *store.Store, addr string, now time.Time) (store.ForgetReport, er
 }
 
 func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+// planAt lists what the scheduler would send at `at`, without sending: a
+// daemon that is never run plans over the store.
+func planAt(s *setup, st *store.Store, at time.Time) ([]remind.Action, error) {
+	d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
+		Roster: s.roster, Now: func() time.Time { return at }})
+	if err != nil {
+		return nil, err
+	}
+	acts, err := d.Plan(at)
+	if acts == nil {
+		acts = []remind.Action{}
+	}
+	return acts, err
+}
