@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
 	"mailbot/mailbot"
@@ -328,7 +327,6 @@ func TestPGPSignedTeamMailIsAccepted(t *testing.T) {
 	if res := h.ingest(b.Bytes()); res.Class != "team-refused" {
 		t.Errorf("Ann's signature on Bob's From: %+v, want refused", res)
 	}
-	_ = openpgp.EntityList{}
 }
 
 func TestEveryCommandChangesTheCase(t *testing.T) {
