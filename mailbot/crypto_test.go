@@ -277,3 +277,32 @@ func TestEncryptedPartOverTheLimitIsNeverSilent(t *testing.T) {
 		t.Errorf("the team is not told that the encrypted part was too large to decrypt")
 	}
 }
+
+// TestExchangeMixedUpPGPMIMEIsDecrypted: Exchange rewrites
+// multipart/encrypted into multipart/mixed with an empty text part, the
+// "Version: 1" part and the ciphertext as an attachment ("mixed-up").
+func TestExchangeMixedUpPGPMIMEIsDecrypted(t *testing.T) {
+	f := keysFixture(t)
+	h := newHarness(t, "", withKeys(f.bot))
+	sealed := encryptedReport(t, f, f.bot, "Mangled by Exchange")
+	i := bytes.Index(sealed, []byte("-----BEGIN PGP MESSAGE-----"))
+	j := bytes.Index(sealed, []byte("-----END PGP MESSAGE-----")) + len("-----END PGP MESSAGE-----")
+	ct := sealed[i:j]
+	raw := []byte("From: Ada <" + ada + ">\r\nTo: " + botAddr + "\r\nSubject: ...\r\nMessage-ID: <mixed@research.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n" +
+		"--x\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\r\n" +
+		"--x\r\nContent-Type: application/pgp-encrypted\r\nContent-Disposition: attachment\r\n\r\nVersion: 1\r\n" +
+		"--x\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\nContent-Disposition: attachment; filename=\"encrypted.asc\"\r\n\r\n" +
+		string(ct) + "\r\n--x--\r\n")
+	res := h.ingest(raw)
+	if res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest(mixed-up) = %+v", res)
+	}
+	c := h.cases()[0]
+	if c.Subject != "Mangled by Exchange" {
+		t.Errorf("case subject = %q, want the protected subject from the decrypted part", c.Subject)
+	}
+	if hasEvent(h.events_(c), "decrypt.failed", "") {
+		t.Errorf("the mixed-up message was not decrypted")
+	}
+}
