@@ -162,7 +162,7 @@ func Sign(w io.Writer, h mail.Header, body io.Reader, signer *Keyring) error {
 		return err
 	}
 	part.Write(ent.body)
-	signed := toCRLF(part.Bytes())
+	signed := ToCRLF(part.Bytes())
 
 	var sig bytes.Buffer
 	if err := openpgp.DetachSign(&sig, signer.entities[0], bytes.NewReader(signed), sendConfig()); err != nil {
@@ -209,7 +209,7 @@ func Sign(w io.Writer, h mail.Header, body io.Reader, signer *Keyring) error {
 	if err := aw.Close(); err != nil {
 		return err
 	}
-	out.Write(toCRLF(arm.Bytes()))
+	out.Write(ToCRLF(arm.Bytes()))
 	out.WriteString("\r\n--" + boundary + "--\r\n")
 	_, err = w.Write(out.Bytes())
 	return err

@@ -50,7 +50,7 @@ func verifyDetached(signed io.Reader, sig []byte, keys openpgp.EntityList, max i
 		}
 		return nil, fmt.Errorf("pgp: read signed data: %w", err)
 	}
-	data = toCRLF(data)
+	data = ToCRLF(data)
 	sigBin, err := sigPackets(sig)
 	if err != nil {
 		return nil, err
@@ -224,7 +224,7 @@ func VerifyMessage(raw io.Reader, keys openpgp.EntityList, maxSize int64) (*Resu
 	}
 	// RFC 3156 section 5: the signed entity is hashed in canonical CRLF form.
 	// QUIRK: mail stored with bare LF is converted first.
-	data = toCRLF(data)
+	data = ToCRLF(data)
 	if bytes.HasPrefix(data, []byte("From ")) {
 		// QUIRK: an mbox "From " separator line before the header.
 		if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
@@ -295,7 +295,7 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) (*Result, e
 			}
 		}
 	case strings.HasPrefix(t, "text/"):
-		text, err := decodeCTE(h.Get("Content-Transfer-Encoding"), body)
+		text, err := DecodeCTE(h.Get("Content-Transfer-Encoding"), body)
 		if err != nil || !bytes.Contains(text, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
 			return nil, nil
 		}
@@ -335,15 +335,15 @@ func (w *walker) pgpMIME(boundary string, body io.Reader) (*Result, error) {
 	if t, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); !strings.EqualFold(t, "application/pgp-signature") {
 		return nil, fmt.Errorf("%w: multipart/signed: second part is %q, not application/pgp-signature", ErrDamaged, truncate(t, 60))
 	}
-	sig, err := decodeCTE(p.Header.Get("Content-Transfer-Encoding"), p)
+	sig, err := DecodeCTE(p.Header.Get("Content-Transfer-Encoding"), p)
 	if err != nil {
 		return nil, fmt.Errorf("%w: multipart/signed: signature part: %v", ErrDamaged, err)
 	}
 	return verifyDetached(&signed, sig, w.keys, DefaultMaxSize, w.now)
 }
 
-// decodeCTE undoes a Content-Transfer-Encoding. The input is already bounded.
-func decodeCTE(cte string, r io.Reader) ([]byte, error) {
+// DecodeCTE undoes a Content-Transfer-Encoding. The input is already bounded.
+func DecodeCTE(cte string, r io.Reader) ([]byte, error) {
 	switch strings.ToLower(strings.TrimSpace(cte)) {
 	case "quoted-printable":
 		return io.ReadAll(quotedprintable.NewReader(r))
@@ -375,8 +375,9 @@ func (s *skipSpace) Read(p []byte) (int, error) {
 	}
 }
 
-// toCRLF converts bare LF (and bare CR) line endings to CRLF.
-func toCRLF(b []byte) []byte {
+// ToCRLF converts bare LF (and bare CR) line endings to CRLF: the canonical
+// form signed text is hashed in (RFC 3156 section 5).
+func ToCRLF(b []byte) []byte {
 	if !bytes.ContainsAny(b, "\r\n") {
 		return b
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"strconv"
 	"strings"
 	"time"
@@ -284,7 +283,7 @@ func checkPGP(data []byte, member Member, from string, now time.Time, maxAge tim
 // the signer's key only, and returns the signature packet and the signed
 // text.
 func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*packet.Signature, string, error) {
-	data = crlf(data)
+	data = pgp.ToCRLF(data)
 	if bytes.HasPrefix(data, []byte("From ")) {
 		// QUIRK: an mbox "From " line, as VerifyMessage skips it.
 		if i := bytes.Index(data, []byte("\r\n")); i >= 0 {
@@ -414,7 +413,7 @@ func (f *sigFinder) walk(h textproto.Header, body io.Reader, depth int) {
 		if err != nil {
 			return
 		}
-		sig, err := decodeCTE(p.Header.Get("Content-Transfer-Encoding"), p)
+		sig, err := pgp.DecodeCTE(p.Header.Get("Content-Transfer-Encoding"), p)
 		if err != nil {
 			return
 		}
@@ -432,47 +431,12 @@ func (f *sigFinder) walk(h textproto.Header, body io.Reader, depth int) {
 			f.walk(p.Header, p, depth+1)
 		}
 	case strings.HasPrefix(t, "text/"):
-		text, err := decodeCTE(h.Get("Content-Transfer-Encoding"), body)
+		text, err := pgp.DecodeCTE(h.Get("Content-Transfer-Encoding"), body)
 		if err == nil && bytes.Contains(text, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
 			f.found = true
 			f.clear = text
 		}
 	}
-}
-
-func decodeCTE(cte string, r io.Reader) ([]byte, error) {
-	switch strings.ToLower(strings.TrimSpace(cte)) {
-	case "quoted-printable":
-		return io.ReadAll(quotedprintable.NewReader(r))
-	case "base64":
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, err
-		}
-		// QUIRK: line breaks inside base64.
-		return base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(b)), ""))
-	}
-	return io.ReadAll(r)
-}
-
-// crlf converts bare LF and bare CR line endings to CRLF, as
-// pgp.VerifyMessage does before hashing (RFC 3156 section 5).
-func crlf(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/32)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // aligned reports relaxed identifier alignment: d is the From domain or a
