@@ -29,6 +29,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
@@ -560,7 +561,10 @@ func MsgIDs(v string) []string {
 	seen := map[string]bool{}
 	add := func(id string) {
 		id = strings.Join(strings.Fields(id), "")
-		if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) || seen[id] {
+		// An id never holds angle brackets or control characters (RFC 5322
+		// section 3.6.4); a word that does is garbage, not an id.
+		if id == "" || len(id) > maxIDLen || !utf8.ValidString(id) || seen[id] ||
+			strings.ContainsAny(id, "<>") || strings.ContainsFunc(id, unicode.IsControl) {
 			return
 		}
 		seen[id] = true
