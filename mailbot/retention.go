@@ -6,11 +6,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	"mailbot/mailbot/remind"
 	"mailbot/store"
 )
-
-// closedStatus are the statuses after which a case's raw mail may go.
-var closedStatus = map[string]bool{"fixed": true, "disclosed": true, "rejected": true, "duplicate": true, "spam": true}
 
 // PurgeRaw removes the raw mail of cases closed and untouched for
 // retention_days, recording it on each case (store.PurgeRaw); the files go
@@ -23,7 +21,7 @@ func (d *Daemon) PurgeRaw(now time.Time) (int, error) {
 	var hashes []string
 	err := d.store.Update(func(tx *store.Tx) error {
 		var err error
-		hashes, err = tx.PurgeRaw(before, func(c *store.Case) bool { return closedStatus[c.Status] && c.Updated.Before(before) })
+		hashes, err = tx.PurgeRaw(before, func(c *store.Case) bool { return !remind.Open(c.Status) && c.Updated.Before(before) })
 		return err
 	})
 	if err != nil {

@@ -233,6 +233,9 @@ func disclosureTold(marks []store.SentMark) (time.Time, bool) {
 // (YYYY-MM-DD, at the local clock time the report came in, so that setting
 // the policy's own date is no move) when set, else the policy's window.
 func (d *Daemon) disclosureDate(c *store.Case) time.Time {
+	if d.policy == nil {
+		return time.Time{}
+	}
 	if v := c.Fields["disclosure"]; v != "" {
 		loc := d.policy.Calendar.Location()
 		day, err := time.ParseInLocation("2006-01-02", strings.TrimSpace(v), loc)

@@ -315,7 +315,7 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 			out.errors = append(out.errors, "extend: the policy does not allow extending the disclosure date")
 			return nil
 		}
-		base := d.disclosure(c)
+		base := d.disclosureDate(c)
 		if base.IsZero() {
 			out.errors = append(out.errors, "extend: the case has no disclosure date")
 			return nil
@@ -351,20 +351,6 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 		return nil
 	}
 	return event()
-}
-
-// disclosure is the case's planned disclosure date: set by the team, else
-// the policy's window from the report.
-func (d *Daemon) disclosure(c *store.Case) time.Time {
-	if s := c.Fields["disclosure"]; s != "" {
-		if t, err := time.ParseInLocation(time.DateOnly, s, d.inZone(time.Now()).Location()); err == nil {
-			return t
-		}
-	}
-	if d.policy != nil {
-		return d.policy.DisclosureDate(c.Created)
-	}
-	return time.Time{}
 }
 
 // merge folds c into the case named ref: c becomes a duplicate pointing at
@@ -514,7 +500,7 @@ func (d *Daemon) statusNotice(tx *store.Tx, c *store.Case, status string) error 
 	if s := c.Fields["expected"]; s != "" {
 		data.Expected, _ = time.Parse(time.DateOnly, s)
 	}
-	if t := d.disclosure(c); !t.IsZero() {
+	if t := d.disclosureDate(c); !t.IsZero() {
 		data.Disclosure = t
 	}
 	subject, body, err := d.tmpl.Render("status", []string{c.Language}, data)

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"mailbot/mailbot/remind"
 	"mailbot/store"
 )
 
@@ -81,7 +82,7 @@ func queryStats(s *setup, tx *store.Tx, _ []string) (any, error) {
 	}
 	err := tx.Cases(func(c *store.Case) bool {
 		v.Cases++
-		if !closedStatus(c.Status) {
+		if remind.Open(c.Status) {
 			v.Open++
 		}
 		for _, cl := range refreshClocks(s.policy, c.Clocks, now) {
@@ -123,12 +124,4 @@ func percentile(xs []float64, p float64) float64 {
 	sort.Float64s(xs)
 	i := int(p*float64(len(xs))+0.999999) - 1
 	return xs[min(max(i, 0), len(xs)-1)]
-}
-
-func closedStatus(s string) bool {
-	switch s {
-	case "fixed", "disclosed", "rejected", "duplicate", "spam":
-		return true
-	}
-	return false
 }
