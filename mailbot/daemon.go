@@ -176,7 +176,7 @@ func (d *Daemon) inboxOptions() inbox.Options {
 // Run runs the intake and the sender until stop is done, then finishes the
 // work in hand; abort cuts that short. It returns nil after a clean stop.
 func (d *Daemon) Run(stop, abort context.Context) error {
-	d.session = inbox.New(d.inboxOptions(), intake{d})
+	d.session = inbox.New(d.inboxOptions(), &intake{d: d})
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	run := func(name string, fn func() error) {
@@ -222,10 +222,14 @@ func (d *Daemon) Poke() {
 	}
 }
 
-// intake adapts the daemon to inbox.Handler.
-type intake struct{ d *Daemon }
+// intake adapts the daemon to inbox.Handler. It is used by the intake
+// session's goroutine only.
+type intake struct {
+	d     *Daemon
+	spool *store.Spool // this FETCH batch, written but not yet flushed
+}
 
-func (h intake) Watermark(mailbox string) (uidValidity, lastUID uint32, err error) {
+func (h *intake) Watermark(mailbox string) (uidValidity, lastUID uint32, err error) {
 	err = h.d.store.View(func(tx *store.Tx) error {
 		st, err := tx.MailboxState(mailbox)
 		uidValidity, lastUID = st.UIDValidity, st.LastUID
@@ -234,38 +238,61 @@ func (h intake) Watermark(mailbox string) (uidValidity, lastUID uint32, err erro
 	return uidValidity, lastUID, err
 }
 
-func (h intake) Spool(r io.Reader, size int64) (string, error) {
-	blob, err := h.d.store.SpoolRaw(r, h.d.cfg.Limits.MaxMessageBytes)
+// Spool writes the message without waiting for the disk: Process flushes
+// the whole batch at once before it commits anything that refers to it.
+func (h *intake) Spool(r io.Reader, size int64) (string, error) {
+	if h.spool == nil {
+		h.spool = h.d.store.NewSpool()
+	}
+	blob, err := h.spool.Add(r, h.d.cfg.Limits.MaxMessageBytes)
 	if err != nil {
 		return "", &TemporaryError{err}
 	}
 	return blob.Hash, nil
 }
 
-func (h intake) Process(ctx context.Context, del inbox.Delivery) error {
-	src := Source{Mailbox: del.Mailbox, UIDValidity: del.UIDValidity, UID: del.UID}
-	if del.TooLarge {
-		return h.d.tooLarge(src, del.Size)
+func (h *intake) Process(ctx context.Context, ds []inbox.Delivery) (int, error) {
+	if h.spool != nil && h.spool.Len() > 0 {
+		// Durable before anything refers to it; on failure (disk full)
+		// the batch is fetched again later.
+		if err := h.spool.Commit(); err != nil {
+			h.spool.Discard()
+			return 0, &TemporaryError{err}
+		}
 	}
-	if _, err := h.d.Process(ctx, src, store.Blob{Hash: del.Token, Size: del.Size}); err != nil {
-		return err
+	items := make([]item, len(ds))
+	for i, del := range ds {
+		items[i] = item{
+			src:      Source{Mailbox: del.Mailbox, UIDValidity: del.UIDValidity, UID: del.UID},
+			blob:     store.Blob{Hash: del.Token, Size: del.Size},
+			tooLarge: del.TooLarge,
+		}
 	}
-	// Committed: a crash from here on must neither lose nor repeat anything.
-	return h.d.fault("after-commit")
+	n, err := h.d.processBatch(ctx, items)
+	if n > 0 {
+		// Committed: a crash from here on must neither lose nor repeat
+		// anything (the after-commit action is re-applied at resync).
+		if ferr := h.d.fault("after-commit"); ferr != nil {
+			return 0, ferr
+		}
+	}
+	return n, err
 }
 
 // tooLarge records a message that was not downloaded: it stays on the
 // server, and the quarantine says where.
 func (d *Daemon) tooLarge(src Source, size int64) error {
-	err := d.store.Update(func(tx *store.Tx) error {
-		if err := tx.Quarantine(&store.Quarantined{Size: size, Source: src.key(""), Time: d.now(),
-			Reason: fmt.Sprintf("%d bytes is over the %d byte limit: left on the server", size, d.cfg.Limits.MaxMessageBytes)}); err != nil {
-			return err
-		}
-		return d.advance(tx, src)
-	})
+	err := d.store.Update(func(tx *store.Tx) error { return d.recordTooLarge(tx, src, size) })
 	if err != nil {
 		return &TemporaryError{err}
 	}
 	return nil
+}
+
+func (d *Daemon) recordTooLarge(tx *store.Tx, src Source, size int64) error {
+	if err := tx.Quarantine(&store.Quarantined{Size: size, Source: src.key(""), Time: d.now(),
+		Reason: fmt.Sprintf("%d bytes is over the %d byte limit: left on the server", size, d.cfg.Limits.MaxMessageBytes)}); err != nil {
+		return err
+	}
+	return d.advance(tx, src)
 }

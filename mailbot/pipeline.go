@@ -68,13 +68,25 @@ func IsTemporary(err error) bool {
 // errCrash is what a fault point returns to simulate a crash in tests.
 var errCrash = errors.New("mailbot: simulated crash")
 
-// fault runs the test hook for a named point in the pipeline.
+// fault runs the test hook for a named point in the pipeline. Its error
+// stands for the process dying there.
 func (d *Daemon) fault(point string) error {
 	if d.faults == nil {
 		return nil
 	}
-	return d.faults(point)
+	if err := d.faults(point); err != nil {
+		return &faultError{point: point, err: err}
+	}
+	return nil
 }
+
+type faultError struct {
+	point string
+	err   error
+}
+
+func (e *faultError) Error() string { return "fault at " + e.point + ": " + e.err.Error() }
+func (e *faultError) Unwrap() error { return e.err }
 
 // Ingest spools r and processes it, as `mailbot ingest` does for mail handed
 // over by an MTA.

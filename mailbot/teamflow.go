@@ -156,6 +156,11 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 	if err != nil {
 		return err
 	}
+	if v.OK && v.ReplayKey != "" && tx.SeenReplay(v.ReplayKey) {
+		// Checked again inside the transaction: examine looked before an
+		// earlier mail of the same batch recorded the key.
+		v = team.Verdict{Member: v.Member, Reason: "a command mail seen before (replay)"}
+	}
 	if !v.OK {
 		// Refused: nothing relayed, the case untouched, the team warned.
 		sm.Class, sm.Reason = "team-refused", v.Reason

@@ -41,6 +41,47 @@ func (w hashWriter) Write(p []byte) (int, error) {
 // returns the bytes survive a crash. Spooling the same bytes again is a no-op.
 // Errors other than ErrTooLarge (disk full, I/O) are temporary.
 func (s *Store) SpoolRaw(r io.Reader, max int64) (Blob, error) {
+	sp := s.NewSpool()
+	defer sp.Discard()
+	b, err := sp.Add(r, max)
+	if err != nil {
+		return Blob{}, err
+	}
+	if err := sp.Commit(); err != nil {
+		return Blob{}, err
+	}
+	return b, nil
+}
+
+// Spool writes several raw messages and makes them durable together: Add
+// writes each to a temp file without waiting for the disk, and Commit fsyncs
+// them all at once (concurrently: the filesystem folds them into a few
+// journal commits), renames them into place and fsyncs their directories.
+// This is what lets the daemon commit a whole FETCH batch with a handful of
+// disk flushes instead of four per message. A file gets its final name only
+// once its bytes are on disk, so a name in raw/ always holds complete bytes.
+// Not safe for concurrent use.
+type Spool struct {
+	s       *Store
+	pending []pendingRaw
+}
+
+type pendingRaw struct {
+	tmp  string
+	blob Blob
+}
+
+// NewSpool starts an empty batch.
+func (s *Store) NewSpool() *Spool { return &Spool{s: s} }
+
+// Len is the number of messages added and not yet committed.
+func (sp *Spool) Len() int { return len(sp.pending) }
+
+// Add streams r into a temp file while hashing it. More than max bytes gives
+// ErrTooLarge and leaves no file behind; max <= 0 means no limit. The blob is
+// usable (OpenRaw) only after Commit.
+func (sp *Spool) Add(r io.Reader, max int64) (Blob, error) {
+	s := sp.s
 	if s.ro {
 		return Blob{}, errors.New("store: spool raw: store is read-only")
 	}
@@ -49,14 +90,11 @@ func (s *Store) SpoolRaw(r io.Reader, max int64) (Blob, error) {
 		return Blob{}, fmt.Errorf("store: spool raw: %w", err)
 	}
 	tmp := f.Name()
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-
+	fail := func(err error) (Blob, error) {
+		f.Close()
+		os.Remove(tmp)
+		return Blob{}, err
+	}
 	src := r
 	if max > 0 {
 		src = io.LimitReader(r, max+1)
@@ -66,44 +104,100 @@ func (s *Store) SpoolRaw(r io.Reader, max int64) (Blob, error) {
 	n, err := io.CopyBuffer(hashWriter{f, h}, readerOnly{src}, *bufp)
 	copyBufs.Put(bufp)
 	if err != nil {
-		return Blob{}, fmt.Errorf("store: spool raw: %w", err)
+		return fail(fmt.Errorf("store: spool raw: %w", err))
 	}
 	if max > 0 && n > max {
-		return Blob{}, fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max)
-	}
-	b := Blob{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}
-	dir := filepath.Join(s.rawDir, b.Hash[:2])
-	final := filepath.Join(dir, b.Hash)
-
-	if fi, err := os.Stat(final); err == nil && fi.Size() == n {
-		return b, nil // already spooled; the deferred cleanup removes tmp
-	}
-	if err := f.Sync(); err != nil {
-		return Blob{}, fmt.Errorf("store: spool raw: sync: %w", err)
+		return fail(fmt.Errorf("%w (more than %d bytes)", ErrTooLarge, max))
 	}
 	if err := f.Close(); err != nil {
-		return Blob{}, fmt.Errorf("store: spool raw: %w", err)
+		return fail(fmt.Errorf("store: spool raw: %w", err))
 	}
-	newDir := false
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return Blob{}, fmt.Errorf("store: spool raw: %w", err)
-		}
-		newDir = true
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return Blob{}, fmt.Errorf("store: spool raw: %w", err)
-	}
-	done = true
-	if err := syncDir(dir); err != nil {
-		return Blob{}, fmt.Errorf("store: spool raw: %w", err)
-	}
-	if newDir {
-		if err := syncDir(s.rawDir); err != nil {
-			return Blob{}, fmt.Errorf("store: spool raw: %w", err)
-		}
-	}
+	b := Blob{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}
+	sp.pending = append(sp.pending, pendingRaw{tmp: tmp, blob: b})
 	return b, nil
+}
+
+// Commit makes every added message durable under its final name. On error
+// nothing is promised about any of them; the caller may Add them again.
+// Errors are temporary (disk full, I/O).
+func (sp *Spool) Commit() error {
+	pending := sp.pending
+	if len(pending) == 0 {
+		return nil
+	}
+	s := sp.s
+	// Already spooled (the same bytes twice, or a rescan): keep the old file.
+	var todo []pendingRaw
+	for _, p := range pending {
+		final := filepath.Join(s.rawDir, p.blob.Hash[:2], p.blob.Hash)
+		if fi, err := os.Stat(final); err == nil && fi.Size() == p.blob.Size {
+			os.Remove(p.tmp)
+			continue
+		}
+		todo = append(todo, p)
+	}
+	// Data first: concurrent fsyncs share journal commits.
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, p := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = syncFile(p.tmp)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: spool raw: sync: %w", err)
+	}
+	// Then the names: rename into place, fsync each directory once.
+	dirs := map[string]bool{}
+	newDirs := false
+	for _, p := range todo {
+		dir := filepath.Join(s.rawDir, p.blob.Hash[:2])
+		if _, ok := dirs[dir]; !ok {
+			if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+				if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("store: spool raw: %w", err)
+				}
+				newDirs = true
+			}
+			dirs[dir] = true
+		}
+		if err := os.Rename(p.tmp, filepath.Join(dir, p.blob.Hash)); err != nil {
+			return fmt.Errorf("store: spool raw: %w", err)
+		}
+	}
+	sp.pending = nil
+	if newDirs {
+		dirs[s.rawDir] = true
+	}
+	for dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("store: spool raw: %w", err)
+		}
+	}
+	return nil
+}
+
+// Discard removes the temp files of messages not committed.
+func (sp *Spool) Discard() {
+	for _, p := range sp.pending {
+		os.Remove(p.tmp)
+	}
+	sp.pending = nil
+}
+
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // readerOnly hides WriterTo/ReaderFrom so io.CopyBuffer uses our buffer.

@@ -203,3 +203,69 @@ func TestOpenCleansSpoolTemps(t *testing.T) {
 	}
 	rc.Close()
 }
+
+func TestSpoolBatchCommit(t *testing.T) {
+	s := openTest(t)
+	sp := s.NewSpool()
+	defer sp.Discard()
+	var blobs []Blob
+	for _, body := range []string{"one", "two", "one"} {
+		b, err := sp.Add(strings.NewReader(body), 0)
+		if err != nil {
+			t.Fatalf("Add(%q) = %v", body, err)
+		}
+		blobs = append(blobs, b)
+	}
+	if _, err := s.OpenRaw(blobs[0].Hash); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenRaw() before Commit = %v, want not exist", err)
+	}
+	if err := sp.Commit(); err != nil {
+		t.Fatalf("Commit() = %v", err)
+	}
+	if sp.Len() != 0 {
+		t.Errorf("Len() after Commit = %d, want 0", sp.Len())
+	}
+	for i, want := range []string{"one", "two", "one"} {
+		rc, err := s.OpenRaw(blobs[i].Hash)
+		if err != nil {
+			t.Fatalf("OpenRaw(%d) = %v", i, err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(got) != want {
+			t.Errorf("raw %d = %q, want %q", i, got, want)
+		}
+	}
+	// Nothing left behind under a temp name.
+	ents, _ := os.ReadDir(s.rawDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), spoolPrefix) {
+			t.Errorf("temp file %s left after Commit", e.Name())
+		}
+	}
+}
+
+func TestSpoolDiscardLeavesNothing(t *testing.T) {
+	s := openTest(t)
+	sp := s.NewSpool()
+	b, err := sp.Add(strings.NewReader("discarded"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sp.Add(strings.NewReader("far too long"), 3); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Add() over max = %v, want ErrTooLarge", err)
+	}
+	if sp.Len() != 1 {
+		t.Fatalf("Len() = %d, want 1 (the refused one is not pending)", sp.Len())
+	}
+	sp.Discard()
+	if _, err := s.OpenRaw(b.Hash); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenRaw() after Discard = %v, want not exist", err)
+	}
+	ents, _ := os.ReadDir(s.rawDir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), spoolPrefix) {
+			t.Errorf("temp file %s left after Discard", e.Name())
+		}
+	}
+}

@@ -353,7 +353,17 @@ func (h *testHandler) Spool(r io.Reader, size int64) (string, error) {
 	return tok, nil
 }
 
-func (h *testHandler) Process(ctx context.Context, d Delivery) error {
+// Process commits one delivery per call, the smallest step the interface
+// allows (batching handlers are tested with batchHandler).
+func (h *testHandler) Process(ctx context.Context, ds []Delivery) (int, error) {
+	err := h.processOne(ds[0])
+	if err == nil {
+		return 1, nil
+	}
+	return 0, err
+}
+
+func (h *testHandler) processOne(d Delivery) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.attempts = append(h.attempts, d)

@@ -49,15 +49,20 @@ type Handler interface {
 	// Watermark returns the committed state of the mailbox (zero values when new).
 	Watermark(mailbox string) (uidValidity, lastUID uint32, err error)
 	// Spool consumes r (one message's literal; size is its length, which is
-	// RFC822.SIZE on a compliant server) and keeps it durably; returns a token
-	// (the content hash). It is called while the FETCH is streaming: it must
-	// not call back into the session.
+	// RFC822.SIZE on a compliant server) and keeps it; returns a token (the
+	// content hash). It is called while the FETCH is streaming: it must not
+	// call back into the session. The bytes need not be durable yet: Process
+	// makes them so before it commits (one flush for a whole batch).
 	Spool(r io.Reader, size int64) (token string, err error)
-	// Process does the slow work and commits the message together with the
-	// watermark (mailbox, uidValidity, uid). A nil error means committed. An
-	// error marked temporary (IsTemporary) makes the session retry later; any
-	// other error the handler has already recorded (quarantine).
-	Process(ctx context.Context, d Delivery) error
+	// Process does the slow work for ds, one FETCH batch in UID order, and
+	// commits each message together with the watermark (mailbox,
+	// uidValidity, uid). It returns n, how many of ds from the first are
+	// committed. A nil error with n < len(ds) means "call again with the
+	// rest" (a handler may commit fewer than all, even one at a time). A
+	// non-nil error is about ds[n]: marked temporary (IsTemporary), the
+	// session stops and retries later; any other error the handler has
+	// already recorded (quarantine) and the session goes on after ds[n].
+	Process(ctx context.Context, ds []Delivery) (n int, err error)
 }
 
 // Delivery is one message handed to Handler.Process.
@@ -100,7 +105,7 @@ type Options struct {
 }
 
 // Event reports progress, for tests and metrics. Kind is one of "connected",
-// "idle", "poll", "fetched", "processed", "error", "reconnect", "uidvalidity".
+// "idle", "poll", "fetched", "processed", "error", "reconnect", "uidvalidity", "reapplied".
 type Event struct {
 	Kind    string
 	Mailbox string

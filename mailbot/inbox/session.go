@@ -38,6 +38,12 @@ type conn struct {
 	wake        chan struct{} // EXISTS seen (buffered 1; filled by the reader goroutine)
 	uidValidity uint32
 	lastFull    time.Time
+	// retryAt, when set, is when a round that stopped on a temporary error
+	// is tried again (sooner than the resync); retryWait is the next delay.
+	retryAt   time.Time
+	retryWait time.Duration
+	// reapplied: the after-commit action was re-applied on this connection.
+	reapplied bool
 	// busy is held while a delivery is committed and flagged: stopping
 	// waits for the message in hand instead of cutting its \Seen.
 	busy sync.Mutex
@@ -77,14 +83,19 @@ func (s *Session) session(ctx context.Context) (healthy bool, err error) {
 		var soft *softError
 		switch {
 		case errors.As(err, &soft):
-			// The connection works: only this round stopped.
+			// The connection works: only this round stopped. Try again
+			// with backoff (a full disk, a busy store), not only at the
+			// next resync or new mail.
 			healthy = true
-			s.log.Warn("inbox: round stopped", "mailbox", s.opt.Mailbox, "uid", soft.uid, "err", err)
+			cn.retryWait = min(max(2*cn.retryWait, s.opt.BackoffMin), s.opt.BackoffMax, s.opt.ResyncInterval)
+			cn.retryAt = time.Now().Add(cn.retryWait)
+			s.log.Warn("inbox: round stopped", "mailbox", s.opt.Mailbox, "uid", soft.uid, "err", err, "retry", cn.retryWait)
 			s.event(Event{Kind: "error", UID: soft.uid, Err: err})
 		case err != nil:
 			return healthy, err
 		default:
 			healthy = true
+			cn.retryAt, cn.retryWait = time.Time{}, 0
 		}
 		switch mode {
 		case "idle":
@@ -308,6 +319,52 @@ func (cn *conn) round(ctx context.Context, full bool) error {
 		}
 		uids = uids[n:]
 	}
+	if last > 0 && (full || !cn.reapplied) {
+		cn.reapplied = true
+		if err := cn.reapply(last); err != nil {
+			s.log.Warn("inbox: re-applying the after-commit action failed", "mailbox", s.opt.Mailbox, "err", err)
+		}
+	}
+	return nil
+}
+
+// reapply applies the after-commit action again to committed messages (UID
+// 1 to last) that still lack it: a crash or a dropped connection between a
+// commit and its STORE/MOVE leaves them so. Done on every new connection and
+// every resync; the bot owns \Seen in the watched mailbox.
+func (cn *conn) reapply(last uint32) error {
+	s := cn.s
+	if s.opt.AfterCommit == "" {
+		return nil
+	}
+	var set imap.UIDSet
+	set.AddRange(1, imap.UID(last))
+	crit := &imap.SearchCriteria{UID: []imap.UIDSet{set}}
+	if s.opt.AfterCommit == "seen" {
+		crit.NotFlag = []imap.Flag{imap.FlagSeen}
+	}
+	var sd *imap.SearchData
+	err := cn.guard(s.opt.CommandTimeout, "inbox: uid search", func() (err error) {
+		sd, err = cn.c.UIDSearch(crit, nil).Wait()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	var uids []uint32
+	for _, uid := range sd.AllUIDs() {
+		if uint32(uid) <= last {
+			uids = append(uids, uint32(uid))
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	if err := cn.afterCommit(uids); err != nil {
+		return err
+	}
+	s.log.Info("inbox: after-commit action re-applied", "mailbox", s.opt.Mailbox, "uid", uids[0], "count", len(uids))
+	s.event(Event{Kind: "reapplied", UID: uids[0]})
 	return nil
 }
 
@@ -409,8 +466,11 @@ func (cn *conn) batch(ctx context.Context, uids []uint32) error {
 	}
 
 	// Phase 3: Process in UID order; stop at the first message that is not
-	// ready. Spooled messages are durable, so they are processed even when
-	// the FETCH failed later on.
+	// ready. Spooled messages are kept, so they are processed even when the
+	// FETCH failed later on.
+	var ready []Delivery
+	var stopErr error
+collect:
 	for _, uid := range uids {
 		d := Delivery{Mailbox: s.opt.Mailbox, UIDValidity: cn.uidValidity, UID: uid}
 		if _, ok := sizes[uid]; !ok {
@@ -421,25 +481,31 @@ func (cn *conn) batch(ctx context.Context, uids []uint32) error {
 		} else if tok, ok := tokens[uid]; ok {
 			d.Size, d.Token = spooled[uid], tok
 		} else {
-			if err := failed[uid]; err != nil {
-				return &softError{err, uid}
+			switch {
+			case failed[uid] != nil:
+				stopErr = &softError{failed[uid], uid}
+			case fetchErr != nil:
+				stopErr = softIfIMAP(fetchErr)
+			default:
+				// go-imap drops a FETCH response whose UID comes after
+				// the literal: never advance the watermark past it.
+				stopErr = &softError{fmt.Errorf("%w (uid %d)", ErrMissingUID, uid), uid}
 			}
-			if fetchErr != nil {
-				return softIfIMAP(fetchErr)
-			}
-			// go-imap drops a FETCH response whose UID comes after the
-			// literal: never advance the watermark past it.
-			return &softError{fmt.Errorf("%w (uid %d)", ErrMissingUID, uid), uid}
+			break collect
 		}
-		if ctx.Err() != nil {
-			return ctx.Err() // stopping: take no new message
-		}
-		cn.busy.Lock()
-		err := cn.process(ctx, d)
-		cn.busy.Unlock()
-		if err != nil {
-			return err
-		}
+		ready = append(ready, d)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // stopping: take no new message
+	}
+	cn.busy.Lock()
+	err = cn.process(ctx, ready)
+	cn.busy.Unlock()
+	if err != nil {
+		return err
+	}
+	if stopErr != nil {
+		return stopErr
 	}
 	if fetchErr != nil {
 		return softIfIMAP(fetchErr)
@@ -471,35 +537,57 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// process commits one delivery. A temporary error stops the round (softError);
-// a permanent one was recorded by the handler and the round goes on.
-func (cn *conn) process(ctx context.Context, d Delivery) error {
+// process commits ds (the handler may take them in several calls), then
+// applies the after-commit action to every committed message at once. A
+// temporary error stops the round (softError) after flagging what was
+// committed before it; a permanent one was recorded by the handler and the
+// rest goes on.
+func (cn *conn) process(ctx context.Context, ds []Delivery) error {
 	s := cn.s
-	err := s.h.Process(ctx, d)
-	if err != nil {
+	var done []uint32
+	var stop error
+	for len(ds) > 0 {
+		n, err := s.h.Process(ctx, ds)
+		if n < 0 || n > len(ds) || (n == 0 && err == nil) {
+			stop = &softError{fmt.Errorf("inbox: handler committed %d of %d", n, len(ds)), ds[0].UID}
+			break
+		}
+		for _, d := range ds[:n] {
+			done = append(done, d.UID)
+		}
+		ds = ds[n:]
+		if err == nil {
+			continue
+		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			stop = ctx.Err()
+			break
 		}
 		if IsTemporary(err) {
-			return &softError{fmt.Errorf("inbox: process: %w", err), d.UID}
+			stop = &softError{fmt.Errorf("inbox: process: %w", err), ds[0].UID}
+			break
 		}
-		s.log.Warn("inbox: message quarantined", "mailbox", s.opt.Mailbox, "uid", d.UID, "err", err)
-		s.event(Event{Kind: "error", UID: d.UID, Err: err})
-		return nil
+		s.log.Warn("inbox: message quarantined", "mailbox", s.opt.Mailbox, "uid", ds[0].UID, "err", err)
+		s.event(Event{Kind: "error", UID: ds[0].UID, Err: err})
+		ds = ds[1:]
 	}
-	if err := cn.afterCommit(d.UID); err != nil {
-		// The message is committed; a dead connection shows up at the next
-		// command.
-		s.log.Warn("inbox: after-commit action failed", "mailbox", s.opt.Mailbox, "uid", d.UID, "err", err)
-		s.event(Event{Kind: "error", UID: d.UID, Err: err})
+	if len(done) > 0 {
+		if err := cn.afterCommit(done); err != nil {
+			// The messages are committed; a dead connection shows up at
+			// the next command, and the next resync applies it again.
+			s.log.Warn("inbox: after-commit action failed", "mailbox", s.opt.Mailbox, "uid", done[0], "err", err)
+			s.event(Event{Kind: "error", UID: done[0], Err: err})
+		}
+		for _, uid := range done {
+			s.event(Event{Kind: "processed", UID: uid})
+		}
 	}
-	s.event(Event{Kind: "processed", UID: d.UID})
-	return nil
+	return stop
 }
 
-func (cn *conn) afterCommit(uid uint32) error {
+func (cn *conn) afterCommit(uids []uint32) error {
 	s := cn.s
-	set := imap.UIDSetNum(imap.UID(uid))
+	set := uidSet(uids)
 	switch ac := s.opt.AfterCommit; {
 	case ac == "":
 		return nil
@@ -536,7 +624,7 @@ func (cn *conn) waitIdle(ctx context.Context) (full bool, err error) {
 		return false, err
 	}
 	s.event(Event{Kind: "idle"})
-	t := time.NewTimer(max(0, s.opt.ResyncInterval-time.Since(cn.lastFull)))
+	t := time.NewTimer(cn.untilResync())
 	defer t.Stop()
 	select {
 	case <-cn.wake:
@@ -561,7 +649,7 @@ func (cn *conn) waitIdle(ctx context.Context) (full bool, err error) {
 // poll is a full resync.
 func (cn *conn) waitPoll(ctx context.Context) (bool, error) {
 	s := cn.s
-	t := time.NewTimer(min(s.opt.PollInterval, s.opt.ResyncInterval))
+	t := time.NewTimer(min(s.opt.PollInterval, s.opt.ResyncInterval, cn.untilResync()))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -601,10 +689,20 @@ func (cn *conn) waitFast(ctx context.Context) (bool, error) {
 			return false, nil
 		default:
 		}
-		if time.Since(cn.lastFull) >= s.opt.ResyncInterval {
+		if cn.untilResync() <= 0 {
 			return true, nil
 		}
 	}
+}
+
+// untilResync is how long until the next full round: the resync interval,
+// or sooner the retry of a round that stopped on a temporary error.
+func (cn *conn) untilResync() time.Duration {
+	d := cn.s.opt.ResyncInterval - time.Since(cn.lastFull)
+	if !cn.retryAt.IsZero() {
+		d = min(d, time.Until(cn.retryAt))
+	}
+	return max(0, d)
 }
 
 func uidSet(uids []uint32) imap.UIDSet {

@@ -1,0 +1,218 @@
+package mailbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+
+	"mailbot/store"
+)
+
+// item is one message of a batch: spooled (blob), or left on the server
+// because it is over the size limit (tooLarge, with size).
+type item struct {
+	src      Source
+	blob     store.Blob
+	tooLarge bool
+}
+
+// bigMessage is the size above which a message is examined alone, so that
+// two large messages never sit in memory side by side.
+const bigMessage = 1 << 20
+
+// processBatch handles items (one FETCH batch, in UID order) with a group
+// commit: the messages are examined in parallel, then recorded in ONE
+// transaction together with the watermark, which costs two disk flushes for
+// the batch instead of two per message. It returns how many items from the
+// first are committed; fewer than all with a nil error means "call again with
+// the rest" (the batch was cut). A non-nil error is about items[n], as
+// inbox.Handler.Process says.
+//
+// The exactly-once argument is the single-message one: every item's case,
+// acknowledgement, events and the watermark past it commit together or not
+// at all, and a crash before the commit leaves every item unprocessed.
+func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
+	if len(items) == 0 {
+		return 0, nil
+	}
+	if len(items) == 1 {
+		return d.processItem(ctx, items[0])
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, &TemporaryError{err}
+	}
+	start := d.now()
+
+	// Which messages are new: a duplicate needs no parsing.
+	seen := make([]bool, len(items))
+	if err := d.store.View(func(tx *store.Tx) error {
+		for i, it := range items {
+			if !it.tooLarge {
+				_, seen[i] = tx.SeenHash(it.blob.Hash)
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, &TemporaryError{err}
+	}
+
+	// Examine in parallel: parse, classify, decrypt, authenticate team mail.
+	ins := make([]*incoming, len(items))
+	errs := make([]error, len(items))
+	examine := func(i int) {
+		defer func() {
+			if p := recover(); p != nil {
+				d.log.Error("panic while processing", "msg", items[i].blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
+				errs[i] = fmt.Errorf("mailbot: panic: %v", p)
+			}
+		}()
+		ins[i], errs[i] = d.examine(items[i].blob)
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				examine(i)
+			}
+		}()
+	}
+	var big []int
+	for i, it := range items {
+		switch {
+		case it.tooLarge || seen[i]:
+		case it.blob.Size > bigMessage:
+			big = append(big, i)
+		default:
+			work <- i
+		}
+	}
+	close(work)
+	wg.Wait()
+	for _, i := range big {
+		examine(i)
+	}
+
+	// The batch ends before the first message that could not be examined
+	// (it goes alone, through the failure counting of Process), and before
+	// a signed message whose sender offered a key earlier in the batch: its
+	// signature is checked against keys known before the batch, so it must
+	// wait until that key is committed.
+	cut := len(items)
+	offered := map[string]bool{}
+	for i := range items {
+		if errs[i] != nil {
+			cut = i
+			break
+		}
+		in := ins[i]
+		if in == nil {
+			continue
+		}
+		if in.from != "" && offered[in.from] && in.crypto.signed {
+			cut = i
+			break
+		}
+		if len(in.crypto.keys) > 0 && in.from != "" {
+			offered[in.from] = true
+		}
+	}
+	if cut == 0 {
+		return d.processItem(ctx, items[0])
+	}
+	items, ins = items[:cut], ins[:cut]
+
+	results := make([]Result, len(items))
+	failedAt := -1
+	err := d.store.Update(func(tx *store.Tx) error {
+		for i, it := range items {
+			results[i] = Result{}
+			if err := d.recordItem(tx, it, ins[i], &results[i]); err != nil {
+				var fe *faultError
+				if !errors.As(err, &fe) {
+					failedAt = i
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		switch {
+		case failedAt < 0:
+			// A simulated crash (tests), or the commit itself failed
+			// (disk full): nothing of the batch was written.
+			return 0, &TemporaryError{fmt.Errorf("commit: %w", err)}
+		case failedAt > 0:
+			// Everything before the failing message is fine: commit it
+			// and let the failing one go alone.
+			return d.processBatch(ctx, items[:failedAt])
+		default:
+			return d.processItem(ctx, items[0])
+		}
+	}
+	took := d.now().Sub(start)
+	acks := 0
+	for i, res := range results {
+		it := items[i]
+		acks += res.Acks
+		if it.tooLarge {
+			continue
+		}
+		d.log.Info("processed", "msg", it.blob.Hash[:12], "mailbox", it.src.Mailbox, "uid", it.src.UID,
+			"action", res.Action, "case", res.Case, "class", res.Class, "took", took, "batch", len(items))
+		d.count(res, took)
+	}
+	if acks > 0 {
+		d.wakeSender()
+	}
+	return len(items), nil
+}
+
+// recordItem writes one item of a batch inside tx, as processOnce does for a
+// single message.
+func (d *Daemon) recordItem(tx *store.Tx, it item, in *incoming, res *Result) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("panic while processing", "msg", it.blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("mailbot: panic: %v", p)
+		}
+	}()
+	if it.tooLarge {
+		return d.recordTooLarge(tx, it.src, it.blob.Size)
+	}
+	if id, ok := tx.SeenHash(it.blob.Hash); ok || in == nil {
+		*res = Result{Action: ActionDuplicate, Message: id}
+		return d.advance(tx, it.src)
+	}
+	if err := d.record(tx, it.src, it.blob, in, res); err != nil {
+		return err
+	}
+	if err := tx.ClearFailures(it.src.key(it.blob.Hash)); err != nil {
+		return err
+	}
+	if err := d.advance(tx, it.src); err != nil {
+		return err
+	}
+	// The last point before the commit: a crash here must leave nothing.
+	return d.fault("before-commit")
+}
+
+// processItem handles a single item the way Process always has.
+func (d *Daemon) processItem(ctx context.Context, it item) (int, error) {
+	if it.tooLarge {
+		if err := d.tooLarge(it.src, it.blob.Size); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	if _, err := d.Process(ctx, it.src, it.blob); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
