@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -80,7 +81,6 @@ func (tx *Tx) NewCase(c *Case) error {
 		return fmt.Errorf("store: new case: ref %s already taken", ref)
 	}
 	c.ID, c.Ref = id, ref
-	cases.FillPercent = 0.9 // ids only grow: pack pages full
 	if err := putJSON(cases, itob(id), c); err != nil {
 		return fmt.Errorf("store: new case: %w", err)
 	}
@@ -90,7 +90,38 @@ func (tx *Tx) NewCase(c *Case) error {
 	if err := tx.indexReporter(c.Reporter, id, true); err != nil {
 		return fmt.Errorf("store: new case: %w", err)
 	}
+	if err := tx.indexOpen(id, c.Status); err != nil {
+		return fmt.Errorf("store: new case: %w", err)
+	}
 	return nil
+}
+
+// closedStatuses end a case: nothing is planned for it any more. The open
+// index (and a migration) depends on this list: changing it needs a new
+// migration that rebuilds the index.
+var closedStatuses = []string{"disclosed", "rejected", "duplicate", "spam"}
+
+// Closed reports whether a case in status is closed: disclosed, rejected,
+// duplicate or spam. OpenCases leaves such cases out; every other status
+// (including "fixed", which may still wait for its disclosure date) is open.
+func Closed(status string) bool {
+	return slices.Contains(closedStatuses, status)
+}
+
+// indexOpen puts case id in the open index, or takes it out, as status
+// says. Idempotent.
+func (tx *Tx) indexOpen(id uint64, status string) error {
+	b, err := tx.bucket(bOpen)
+	if err != nil {
+		return err
+	}
+	if Closed(status) {
+		return b.Delete(itob(id))
+	}
+	if b.Get(itob(id)) != nil {
+		return nil // unchanged: do not dirty the page
+	}
+	return b.Put(itob(id), nil)
 }
 
 // nextRef takes the next number of the year of created (UTC).
@@ -151,6 +182,11 @@ func (tx *Tx) PutCase(c *Case) error {
 	normalizeCase(c)
 	if err := putJSON(cases, itob(c.ID), c); err != nil {
 		return fmt.Errorf("store: put case %d: %w", c.ID, err)
+	}
+	if Closed(old.Status) != Closed(c.Status) {
+		if err := tx.indexOpen(c.ID, c.Status); err != nil {
+			return fmt.Errorf("store: put case %d: %w", c.ID, err)
+		}
 	}
 	if old.Reporter != c.Reporter {
 		if err := tx.indexReporter(old.Reporter, c.ID, false); err != nil {
@@ -215,6 +251,27 @@ func (tx *Tx) Cases(fn func(*Case) bool) error {
 		c := new(Case)
 		if err := jsonUnmarshal(v, c); err != nil {
 			return fmt.Errorf("store: case %d: %w", btoi(k), err)
+		}
+		if !fn(c) {
+			break
+		}
+	}
+	return nil
+}
+
+// OpenCases calls fn for every case that is not Closed, in id order, until
+// fn returns false. It walks the open-case index, so closed cases cost
+// nothing: this is the listing for the scheduler and `mailbot cases`.
+func (tx *Tx) OpenCases(fn func(*Case) bool) error {
+	open, err := tx.bucket(bOpen)
+	if err != nil {
+		return err
+	}
+	cur := open.Cursor()
+	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		c, err := tx.Case(btoi(k))
+		if err != nil {
+			return fmt.Errorf("store: open cases: %w", err)
 		}
 		if !fn(c) {
 			break

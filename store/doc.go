@@ -10,6 +10,8 @@
 //	                 temp file (.spool-*) that is fsynced and renamed, so a
 //	                 file under its hash name is always complete. Big
 //	                 messages are streamed, never buffered, and never sit in bbolt.
+//	                 Outgoing mail that left the queue (sent or failed) is
+//	                 moved here too (OutboxItem.RawHash).
 //
 // # Bucket layout
 //
@@ -30,7 +32,7 @@
 //	casemsgs    case id8 message id8 -> ""                Messages
 //	events      case id8 seq id8 -> Event                 sequence: event seq
 //	outbox      id8 -> OutboxItem (without Raw)           sequence: outbox ids
-//	outraw      id8 -> raw bytes of the outgoing mail
+//	outraw      id8 -> raw bytes of the outgoing mail     queued items; PutOutbox moves the rest to <path>.raw/
 //	outdue      time12(NextAttempt) id8 -> ""             queued items only: DueOutbox, NextDue
 //	mailbox     mailbox name -> MailboxState              IMAP UID watermark
 //	quarantine  id8 -> Quarantined                        sequence: quarantine ids
@@ -40,6 +42,13 @@
 //	pgpkeys     lowercase address -> armored public key   PutKey, Key
 //	reminders   case id8 key -> time (RFC 3339)           MarkSent, SentMarks (schema 2; case 0: digests)
 //	replays     key -> time (RFC 3339)                    SeenReplay, RecordReplay (schema 2)
+//	open        case id8 -> ""                            cases not Closed: OpenCases (schema 3)
+//
+// Buckets whose keys arrive in (nearly) increasing order are packed to 95%
+// (bbolt's FillPercent; see packed), the others split at bbolt's default
+// half. bbolt runs with NoFreelistSync: a commit does not rewrite the list of
+// free pages (it grows with the file and was a large part of every commit);
+// a read-write Open rebuilds it by walking the file instead.
 //
 // Composite keys that start with a variable-length string (reporter, sends)
 // are matched by prefix and by exact length, so a string that contains 0x00

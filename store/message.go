@@ -98,7 +98,6 @@ func (tx *Tx) AddMessage(m *Message) error {
 		return fmt.Errorf("store: add message: %w", err)
 	}
 	m.ID = id
-	msgs.FillPercent = 0.9 // ids only grow
 	if err := putJSON(msgs, itob(id), m); err != nil {
 		return fmt.Errorf("store: add message: %w", err)
 	}

@@ -72,7 +72,6 @@ func (tx *Tx) Quarantine(q *Quarantined) error {
 		return fmt.Errorf("store: quarantine: %w", err)
 	}
 	q.ID = id
-	b.FillPercent = 0.9 // ids only grow
 	if err := putJSON(b, itob(id), q); err != nil {
 		return fmt.Errorf("store: quarantine: %w", err)
 	}

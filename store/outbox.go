@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
-// OutboxItem is one outgoing mail and its delivery state. Raw is kept in its
-// own bucket so state updates do not rewrite it.
+// OutboxItem is one outgoing mail and its delivery state. While the item is
+// queued its bytes are in their own bucket (so state updates do not rewrite
+// them); once it leaves the queue (sent or failed) PutOutbox moves them to
+// the raw directory, content-addressed like incoming mail, and RawHash names
+// the file: the database keeps only what is small.
 type OutboxItem struct {
 	ID          uint64
 	CaseID      uint64    `json:",omitzero"`
@@ -17,6 +21,7 @@ type OutboxItem struct {
 	From        string    `json:",omitzero"` // envelope sender
 	To          []string  `json:",omitzero"` // envelope recipients
 	Raw         []byte    `json:"-"`         // the exact bytes sent on every try (outgoing mail is small)
+	RawHash     string    `json:",omitzero"` // set by the store: the bytes are in the raw directory (OpenRaw), not in the database
 	State       string    `json:",omitzero"` // "queued", "sent", "failed"
 	Attempts    int       `json:",omitzero"`
 	NextAttempt time.Time `json:",omitzero"`
@@ -55,6 +60,7 @@ func (tx *Tx) Enqueue(o *OutboxItem) error {
 	}
 	o.MessageID = NormalizeMessageID(o.MessageID)
 	o.State = OutboxQueued
+	o.RawHash = ""
 	if o.Created.IsZero() {
 		o.Created = tx.s.now()
 	}
@@ -66,13 +72,10 @@ func (tx *Tx) Enqueue(o *OutboxItem) error {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	o.ID = id
-	ob.FillPercent = 0.9 // ids only grow
 	if err := putJSON(ob, itob(id), o); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
-	raw := tx.mustBucket(bOutRaw)
-	raw.FillPercent = 0.9
-	if err := raw.Put(itob(id), o.Raw); err != nil {
+	if err := tx.mustBucket(bOutRaw).Put(itob(id), o.Raw); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	if err := tx.mustBucket(bOutDue).Put(dueKey(o.NextAttempt, id), nil); err != nil {
@@ -108,13 +111,61 @@ func (tx *Tx) OutboxItem(id uint64) (*OutboxItem, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Raw = bytes.Clone(tx.mustBucket(bOutRaw).Get(itob(id)))
+	if err := tx.loadOutRaw(o); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
+// loadOutRaw sets o.Raw from the outraw bucket or, once moved, from the raw
+// directory. Bytes that are gone (erased by Forget) leave Raw nil.
+func (tx *Tx) loadOutRaw(o *OutboxItem) error {
+	if v := tx.mustBucket(bOutRaw).Get(itob(o.ID)); v != nil {
+		o.Raw = bytes.Clone(v)
+		return nil
+	}
+	if o.RawHash == "" {
+		return nil
+	}
+	r, err := tx.s.OpenRaw(o.RawHash)
+	if err != nil {
+		return fmt.Errorf("store: outbox item %d: %w", o.ID, err)
+	}
+	defer r.Close()
+	if o.Raw, err = io.ReadAll(r); err != nil {
+		return fmt.Errorf("store: outbox item %d: %w", o.ID, err)
+	}
+	return nil
+}
+
+// moveOutRaw moves the bytes of an item that left the queue from the
+// outraw bucket to the raw directory and sets o.RawHash. SpoolRaw has
+// fsynced the file before the transaction that forgets the bucket's copy
+// commits, so a crash keeps one of the two. raw is the item's bytes if the
+// caller has them (nil: read them from the bucket).
+func (tx *Tx) moveOutRaw(o *OutboxItem, raw []byte) error {
+	b := tx.mustBucket(bOutRaw)
+	if raw == nil {
+		raw = b.Get(itob(o.ID))
+	}
+	if raw == nil {
+		return nil // nothing in the bucket: moved before, or erased
+	}
+	blob, err := tx.s.SpoolRaw(bytes.NewReader(raw), 0)
+	if err != nil {
+		return err // temporary: the transaction fails and is retried
+	}
+	o.RawHash = blob.Hash
+	return b.Delete(itob(o.ID))
+}
+
 // PutOutbox stores the new state of an item (State, Attempts, NextAttempt,
-// LastError, SentAt, ...). A nil Raw keeps the stored bytes. Only "queued"
-// items are in the due index, at their NextAttempt.
+// LastError, SentAt, ...). A nil Raw keeps the stored bytes; RawHash is the
+// store's and is ignored. Only "queued" items are in the due index, at their
+// NextAttempt. When the item leaves the queue its bytes move to the raw
+// directory (see OutboxItem): that writes and fsyncs a file inside the
+// transaction; a caller that wants it outside can SpoolRaw the same bytes
+// before, which makes this step cheap (the file exists).
 func (tx *Tx) PutOutbox(o *OutboxItem) error {
 	old, err := tx.outboxMeta(o.ID)
 	if err != nil {
@@ -126,13 +177,20 @@ func (tx *Tx) PutOutbox(o *OutboxItem) error {
 			return fmt.Errorf("store: put outbox: %w", err)
 		}
 	}
-	if err := putJSON(tx.mustBucket(bOutbox), itob(o.ID), o); err != nil {
-		return fmt.Errorf("store: put outbox: %w", err)
-	}
-	if o.Raw != nil {
+	o.RawHash = old.RawHash
+	switch {
+	case o.State != OutboxQueued:
+		if err := tx.moveOutRaw(o, o.Raw); err != nil {
+			return fmt.Errorf("store: put outbox: %w", err)
+		}
+	case o.Raw != nil:
+		o.RawHash = ""
 		if err := tx.mustBucket(bOutRaw).Put(itob(o.ID), o.Raw); err != nil {
 			return fmt.Errorf("store: put outbox: %w", err)
 		}
+	}
+	if err := putJSON(tx.mustBucket(bOutbox), itob(o.ID), o); err != nil {
+		return fmt.Errorf("store: put outbox: %w", err)
 	}
 	if o.State == OutboxQueued {
 		if err := due.Put(dueKey(o.NextAttempt, o.ID), nil); err != nil {
@@ -184,21 +242,37 @@ func (tx *Tx) NextDue() (time.Time, bool) {
 	return getTime(k), true
 }
 
-// Outbox calls fn for every item in id order (Raw included) until fn returns
-// false. A full scan, for admin listings.
+// Outbox calls fn for every item in id order (Raw included, read from the
+// raw directory for items that left the queue) until fn returns false. A
+// full scan, for admin listings; OutboxMeta is the same without the bytes.
 func (tx *Tx) Outbox(fn func(*OutboxItem) bool) error {
+	var err error
+	scanErr := tx.OutboxMeta(func(o *OutboxItem) bool {
+		if err = tx.loadOutRaw(o); err != nil {
+			return false
+		}
+		return fn(o)
+	})
+	if scanErr != nil {
+		return scanErr
+	}
+	return err
+}
+
+// OutboxMeta calls fn for every item in id order, without Raw, until fn
+// returns false. A full scan of the outbox bucket only: no raw bytes are
+// read or copied.
+func (tx *Tx) OutboxMeta(fn func(*OutboxItem) bool) error {
 	ob, err := tx.bucket(bOutbox)
 	if err != nil {
 		return err
 	}
-	raw := tx.mustBucket(bOutRaw)
 	cur := ob.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		o := new(OutboxItem)
 		if err := jsonUnmarshal(v, o); err != nil {
 			return fmt.Errorf("store: outbox item %d: %w", btoi(k), err)
 		}
-		o.Raw = bytes.Clone(raw.Get(k))
 		if !fn(o) {
 			break
 		}

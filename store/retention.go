@@ -137,8 +137,9 @@ type ForgetReport struct {
 	Canceled int      // of those, mails still queued, now failed and never sent
 	Key      bool     // a stored OpenPGP key was removed
 	Sends    int      // rate-limit entries removed
-	// Raw lists the raw files of the person's incoming mail: remove them
-	// with RemoveRaw after the transaction commits (as for PurgeRaw).
+	// Raw lists the raw files of the person's incoming mail and of mail
+	// sent to them: remove them with RemoveRaw after the transaction
+	// commits (as for PurgeRaw).
 	Raw []string
 }
 
@@ -291,12 +292,12 @@ func (tx *Tx) forgetMessages(addr string, touched map[uint64]bool, now time.Time
 }
 
 // forgetOutbox drops the bytes and the recipient of outgoing mail to addr;
-// queued mail is failed so it is never sent.
+// queued mail is failed so it is never sent. Bytes already moved to the raw
+// directory are listed in rep.Raw for RemoveRaw.
 func (tx *Tx) forgetOutbox(addr string, touched map[uint64]bool, now time.Time, rep *ForgetReport) error {
 	var hit []*OutboxItem
-	err := tx.Outbox(func(o *OutboxItem) bool {
+	err := tx.OutboxMeta(func(o *OutboxItem) bool {
 		if slices.ContainsFunc(o.To, func(a string) bool { return normAddr(a) == addr }) {
-			o.Raw = nil // not needed; PutOutbox with nil Raw keeps the stored bytes
 			hit = append(hit, o)
 		}
 		return true
@@ -308,7 +309,18 @@ func (tx *Tx) forgetOutbox(addr string, touched map[uint64]bool, now time.Time, 
 	if err != nil {
 		return err
 	}
+	ob, err := tx.bucket(bOutbox)
+	if err != nil {
+		return err
+	}
 	for _, o := range hit {
+		// Bytes first, so PutOutbox has nothing to move to the raw directory.
+		if err := raw.Delete(itob(o.ID)); err != nil {
+			return fmt.Errorf("outbox item %d: %w", o.ID, err)
+		}
+		if o.RawHash != "" {
+			rep.Raw = append(rep.Raw, o.RawHash)
+		}
 		o.To = slices.DeleteFunc(o.To, func(a string) bool { return normAddr(a) == addr })
 		if o.State == OutboxQueued {
 			o.State = OutboxFailed
@@ -319,7 +331,8 @@ func (tx *Tx) forgetOutbox(addr string, touched map[uint64]bool, now time.Time, 
 		if err := tx.PutOutbox(o); err != nil {
 			return err
 		}
-		if err := raw.Delete(itob(o.ID)); err != nil {
+		o.RawHash = ""
+		if err := putJSON(ob, itob(o.ID), o); err != nil {
 			return fmt.Errorf("outbox item %d: %w", o.ID, err)
 		}
 		rep.Outbox++

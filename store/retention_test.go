@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
@@ -257,7 +258,13 @@ func TestForget(t *testing.T) {
 	if rep.Messages != 3 || rep.Events != 3 || rep.Outbox != 2 || rep.Canceled != 1 || !rep.Key || rep.Sends != 1 {
 		t.Errorf("Forget() = %+v, want 3 messages, 3 events, 2 outbox, 1 canceled, key, 1 send", rep)
 	}
-	if want := []string{f.aliceRaw, f.in2.Hash}; !slices.Equal(rep.Raw, want) {
+	// The sent ack's bytes left the database for the raw directory when it
+	// was sent; Forget lists that file too.
+	sentRaw := sum(string(f.sent.Raw))
+	if _, err := s.OpenRaw(sentRaw); err != nil {
+		t.Fatalf("OpenRaw(sent ack) = %v, want the moved bytes", err)
+	}
+	if want := []string{f.aliceRaw, f.in2.Hash, sentRaw}; !slices.Equal(rep.Raw, want) {
 		t.Errorf("Forget().Raw = %v, want %v", rep.Raw, want)
 	}
 	for _, h := range rep.Raw {
@@ -328,7 +335,7 @@ func TestForget(t *testing.T) {
 		if due, _ := tx.DueOutbox(t0.Add(100*time.Hour), 0); len(due) != 1 || due[0].ID != f.other.ID {
 			t.Errorf("DueOutbox() = %d items, want only carol's", len(due))
 		}
-		if sent, _ := tx.OutboxItem(f.sent.ID); sent.State != OutboxSent || len(sent.Raw) != 0 || len(sent.To) != 0 {
+		if sent, _ := tx.OutboxItem(f.sent.ID); sent.State != OutboxSent || len(sent.Raw) != 0 || sent.RawHash != "" || len(sent.To) != 0 {
 			t.Errorf("OutboxItem(sent) = %+v, want sent, no bytes, no recipient", sent)
 		}
 		if other, _ := tx.OutboxItem(f.other.ID); len(other.Raw) == 0 {
@@ -494,10 +501,17 @@ func TestRestore(t *testing.T) {
 	nb.Close()
 	newerBytes, _ := os.ReadFile(newer)
 	corrupt := bytes.Clone(backup.Bytes())
-	// Page 2 and 3 are the freelist and the root; overwrite the root's
-	// page header with garbage.
+	// Overwrite the root's page header with garbage. The root page is named
+	// by the newer of the two meta pages (page header 16 bytes, then magic,
+	// version, page size, flags, root pgid at 32, ..., txid at 64).
 	pageSize := os.Getpagesize()
-	for i := 3 * pageSize; i < 3*pageSize+64 && i < len(corrupt); i++ {
+	meta := func(i int) []byte { return corrupt[i*pageSize : (i+1)*pageSize] }
+	m := meta(0)
+	if binary.LittleEndian.Uint64(meta(1)[64:]) > binary.LittleEndian.Uint64(m[64:]) {
+		m = meta(1)
+	}
+	root := int(binary.LittleEndian.Uint64(m[32:]))
+	for i := root * pageSize; i < root*pageSize+64 && i < len(corrupt); i++ {
 		corrupt[i] = 0xff
 	}
 

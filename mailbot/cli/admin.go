@@ -233,7 +233,7 @@ func caseView(tx *store.Tx, c *store.Case) (CaseView, error) {
 	for _, e := range evs {
 		v.Events = append(v.Events, EventView{e.Time, e.Kind, e.Actor, e.Detail, e.MessageID})
 	}
-	err = tx.Outbox(func(o *store.OutboxItem) bool {
+	err = tx.OutboxMeta(func(o *store.OutboxItem) bool {
 		if o.CaseID == c.ID {
 			v.Outbox = append(v.Outbox, outboxView(o, c.Ref))
 		}
@@ -320,7 +320,7 @@ func cmdOutbox(ctx context.Context, env *Env, args []string) int {
 func queryOutbox(_ *setup, tx *store.Tx, _ []string) (any, error) {
 	var out []OutboxView
 	refs := map[uint64]string{}
-	err := tx.Outbox(func(o *store.OutboxItem) bool {
+	err := tx.OutboxMeta(func(o *store.OutboxItem) bool {
 		ref, ok := refs[o.CaseID]
 		if !ok && o.CaseID != 0 {
 			if c, err := tx.Case(o.CaseID); err == nil {

@@ -58,7 +58,7 @@ func demoReminder(ctx context.Context, out io.Writer, d *mailbot.Daemon, st *sto
 	var ref, name string
 	var lastID uint64
 	err := st.View(func(tx *store.Tx) error {
-		err := tx.Cases(func(c *store.Case) bool {
+		err := tx.OpenCases(func(c *store.Case) bool {
 			for _, cl := range c.Clocks {
 				cm, ok := p.Commitment(cl.Name)
 				if !ok || len(cm.Remind) == 0 || cl.State != policy.StateRunning || !cl.Due.After(start) {
@@ -73,7 +73,7 @@ func demoReminder(ctx context.Context, out io.Writer, d *mailbot.Daemon, st *sto
 		if err != nil {
 			return err
 		}
-		return tx.Outbox(func(o *store.OutboxItem) bool { lastID = max(lastID, o.ID); return true })
+		return tx.OutboxMeta(func(o *store.OutboxItem) bool { lastID = max(lastID, o.ID); return true })
 	})
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func demoReminder(ctx context.Context, out io.Writer, d *mailbot.Daemon, st *sto
 	// What the walk (and the daemon's own ticks meanwhile) queued.
 	var items []*store.OutboxItem
 	err = st.View(func(tx *store.Tx) error {
-		return tx.Outbox(func(o *store.OutboxItem) bool {
+		return tx.OutboxMeta(func(o *store.OutboxItem) bool {
 			if o.ID > lastID {
 				items = append(items, o)
 			}

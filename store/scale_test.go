@@ -1,0 +1,254 @@
+package store
+
+import (
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// openIDs lists OpenCases.
+func openIDs(t *testing.T, s *Store) []uint64 {
+	t.Helper()
+	var ids []uint64
+	view(t, s, func(tx *Tx) error {
+		return tx.OpenCases(func(c *Case) bool { ids = append(ids, c.ID); return true })
+	})
+	return ids
+}
+
+func TestClosed(t *testing.T) {
+	for _, tc := range []struct {
+		status string
+		want   bool
+	}{
+		{"new", false}, {"triaged", false}, {"confirmed", false}, {"fixing", false}, {"fixed", false}, {"", false},
+		{"disclosed", true}, {"rejected", true}, {"duplicate", true}, {"spam", true},
+	} {
+		if got := Closed(tc.status); got != tc.want {
+			t.Errorf("Closed(%q) = %v, want %v", tc.status, got, tc.want)
+		}
+	}
+}
+
+// The open index follows NewCase and every status change through PutCase,
+// and OpenCases reads only it.
+func TestOpenCases(t *testing.T) {
+	s := openTest(t)
+	var cs []*Case
+	for _, st := range []string{"", "fixed", "spam", "triaged"} {
+		c := &Case{Reporter: "a@example.org", Status: st}
+		update(t, s, func(tx *Tx) error { return tx.NewCase(c) })
+		cs = append(cs, c)
+	}
+	if got, want := openIDs(t, s), []uint64{cs[0].ID, cs[1].ID, cs[3].ID}; !slices.Equal(got, want) {
+		t.Fatalf("OpenCases() after NewCase = %v, want %v", got, want)
+	}
+	for _, step := range []struct {
+		c      int
+		status string
+		want   []int
+	}{
+		{0, "duplicate", []int{1, 3}}, // merged
+		{1, "disclosed", []int{3}},
+		{2, "new", []int{2, 3}},       // spam reopened
+		{3, "confirmed", []int{2, 3}}, // open to open
+		{3, "rejected", []int{2}},
+		{3, "rejected", []int{2}}, // closed to closed
+	} {
+		c := cs[step.c]
+		c.Status = step.status
+		update(t, s, func(tx *Tx) error { return tx.PutCase(c) })
+		var want []uint64
+		for _, i := range step.want {
+			want = append(want, cs[i].ID)
+		}
+		if got := openIDs(t, s); !slices.Equal(got, want) {
+			t.Errorf("OpenCases() after case %d -> %s = %v, want %v", c.ID, step.status, got, want)
+		}
+	}
+	// A rolled-back status change leaves the index alone.
+	cs[2].Status = "spam"
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.PutCase(cs[2]); err != nil {
+			return err
+		}
+		return io.EOF
+	}); err != io.EOF {
+		t.Fatalf("Update() = %v, want io.EOF", err)
+	}
+	if got := openIDs(t, s); !slices.Equal(got, []uint64{cs[2].ID}) {
+		t.Errorf("OpenCases() after rollback = %v, want [%d]", got, cs[2].ID)
+	}
+	n := 0
+	update(t, s, func(tx *Tx) error {
+		if err := tx.NewCase(&Case{Reporter: "b@example.org"}); err != nil {
+			return err
+		}
+		return tx.OpenCases(func(*Case) bool { n++; return false })
+	})
+	if n != 1 {
+		t.Errorf("OpenCases() called fn %d times after it returned false", n)
+	}
+}
+
+// A schema 2 file (no open index) gets one built from its cases on Open.
+func TestMigrateV2OpenIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mailbot.db")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, m := range migrations[:2] {
+			if err := m(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bMeta).Put(keySchema, []byte("2")); err != nil {
+			return err
+		}
+		// Cases as schema 2 wrote them.
+		if err := tx.Bucket(bCases).SetSequence(5); err != nil {
+			return err
+		}
+		for id, st := range []string{"new", "disclosed", "fixed", "spam", "triaged"} {
+			v := `{"ID":` + strconv.Itoa(id+1) + `,"Ref":"SEC-2026-000` + strconv.Itoa(id+1) + `","Status":"` + st + `"}`
+			if err := tx.Bucket(bCases).Put(itob(uint64(id+1)), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path, Options{NoSync: true, Now: fixedClock(t0)})
+	if err != nil {
+		t.Fatalf("Open() of a schema 2 file = %v", err)
+	}
+	defer s.Close()
+	view(t, s, func(tx *Tx) error {
+		if v, err := schemaVersion(tx.tx); v != SchemaVersion || err != nil {
+			t.Errorf("schemaVersion() = %d, %v, want %d", v, err, SchemaVersion)
+		}
+		return nil
+	})
+	if got, want := openIDs(t, s), []uint64{1, 3, 5}; !slices.Equal(got, want) {
+		t.Errorf("OpenCases() after migration = %v, want %v", got, want)
+	}
+	c := newCase(t, s, "new@example.org")
+	if got, want := openIDs(t, s), []uint64{1, 3, 5, c.ID}; !slices.Equal(got, want) {
+		t.Errorf("OpenCases() after NewCase = %v, want %v", got, want)
+	}
+}
+
+// outRawInDB reports whether the outraw bucket holds the bytes of item id.
+func outRawInDB(t *testing.T, s *Store, id uint64) bool {
+	t.Helper()
+	var in bool
+	view(t, s, func(tx *Tx) error { in = tx.mustBucket(bOutRaw).Get(itob(id)) != nil; return nil })
+	return in
+}
+
+// Sent mail leaves the database: PutOutbox moves the bytes of an item that
+// left the queue to the raw directory, and every reader still gets them.
+func TestOutboxRawMoves(t *testing.T) {
+	s := openTest(t)
+	c := newCase(t, s, "a@example.org")
+	raw := []byte("To: a@example.org\r\nSubject: ack\r\n\r\nthanks\r\n")
+	o := &OutboxItem{CaseID: c.ID, Kind: "ack", To: []string{"a@example.org"}, Raw: raw, RawHash: sum("ignored")}
+	update(t, s, func(tx *Tx) error { return tx.Enqueue(o) })
+	if o.RawHash != "" || !outRawInDB(t, s, o.ID) {
+		t.Fatalf("Enqueue() RawHash = %q, bytes in database %v, want none and true", o.RawHash, outRawInDB(t, s, o.ID))
+	}
+
+	// Sent, as the sender does it (Raw still set).
+	o.State, o.SentAt, o.Attempts = OutboxSent, t0, 1
+	update(t, s, func(tx *Tx) error { return tx.PutOutbox(o) })
+	if want := sum(string(raw)); o.RawHash != want {
+		t.Errorf("PutOutbox(sent) RawHash = %q, want %q", o.RawHash, want)
+	}
+	if outRawInDB(t, s, o.ID) {
+		t.Errorf("outraw still holds item %d after it was sent", o.ID)
+	}
+	r, err := s.OpenRaw(o.RawHash)
+	if err != nil {
+		t.Fatalf("OpenRaw(%s) = %v", o.RawHash, err)
+	}
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if string(got) != string(raw) {
+		t.Errorf("raw file = %q, want %q", got, raw)
+	}
+
+	check := func(name string) {
+		t.Helper()
+		view(t, s, func(tx *Tx) error {
+			it, err := tx.OutboxItem(o.ID)
+			if err != nil || string(it.Raw) != string(raw) || it.RawHash != o.RawHash {
+				t.Errorf("%s: OutboxItem() = %+v, %v, want the bytes from the raw file", name, it, err)
+			}
+			var all, meta []*OutboxItem
+			tx.Outbox(func(it *OutboxItem) bool { all = append(all, it); return true })
+			tx.OutboxMeta(func(it *OutboxItem) bool { meta = append(meta, it); return true })
+			if len(all) != 1 || string(all[0].Raw) != string(raw) {
+				t.Errorf("%s: Outbox() = %+v, want one item with its bytes", name, all)
+			}
+			if len(meta) != 1 || meta[0].Raw != nil || meta[0].RawHash != o.RawHash {
+				t.Errorf("%s: OutboxMeta() = %+v, want one item without bytes", name, meta)
+			}
+			return nil
+		})
+	}
+	check("sent")
+
+	// A state update with a nil Raw keeps the file; a stale RawHash from the
+	// caller is ignored.
+	o.Raw, o.RawHash, o.LastError = nil, "", "note"
+	update(t, s, func(tx *Tx) error { return tx.PutOutbox(o) })
+	check("updated")
+
+	// Requeued (an admin retry): DueOutbox reads the bytes from the file.
+	o.State, o.NextAttempt = OutboxQueued, t0
+	update(t, s, func(tx *Tx) error { return tx.PutOutbox(o) })
+	view(t, s, func(tx *Tx) error {
+		due, err := tx.DueOutbox(t0, 0)
+		if err != nil || len(due) != 1 || string(due[0].Raw) != string(raw) {
+			t.Errorf("DueOutbox() after requeue = %+v, %v, want the item with its bytes", due, err)
+		}
+		return nil
+	})
+}
+
+// A store written before the move keeps sent bytes in outraw; they are
+// still read, and move on the item's next update.
+func TestOutboxRawLegacy(t *testing.T) {
+	s := openTest(t)
+	raw := []byte("legacy bytes")
+	o := &OutboxItem{Kind: "notice", To: []string{"a@example.org"}, Raw: raw}
+	update(t, s, func(tx *Tx) error {
+		if err := tx.Enqueue(o); err != nil {
+			return err
+		}
+		o.State = OutboxSent // as the old PutOutbox left it: bytes in outraw
+		return putJSON(tx.mustBucket(bOutbox), itob(o.ID), o)
+	})
+	view(t, s, func(tx *Tx) error {
+		if it, err := tx.OutboxItem(o.ID); err != nil || string(it.Raw) != string(raw) || it.RawHash != "" {
+			t.Errorf("OutboxItem() = %+v, %v, want the bytes from the database", it, err)
+		}
+		return nil
+	})
+	o.Raw = nil
+	update(t, s, func(tx *Tx) error { return tx.PutOutbox(o) })
+	if o.RawHash != sum(string(raw)) || outRawInDB(t, s, o.ID) {
+		t.Errorf("PutOutbox() RawHash = %q, in database %v, want the bytes moved", o.RawHash, outRawInDB(t, s, o.ID))
+	}
+}
