@@ -81,6 +81,13 @@ func (d *Daemon) senderKeys(addr string) openpgp.EntityList {
 
 // openCrypto decrypts and verifies the OpenPGP parts of in.msg. Each block
 // is decrypted on its own; the first failure decides the answer.
+//
+// Blocks are streamed from the raw message (parse records where they are),
+// and so is their plaintext: a decrypted MIME entity is parsed as it is
+// decrypted (text kept up to the parse limit, attachments hashed and
+// dropped), other plaintext is kept as text up to the same limit. Nothing
+// read from the plaintext is used unless the whole of it was read and its
+// MDC or AEAD tag checked (EFAIL): on any error the block gives no text.
 func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 	m := in.msg
 	c := &in.crypto
@@ -104,30 +111,57 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 		}
 		return
 	}
+	src, err := openReaderAt(raw)
+	if err != nil {
+		// The spool file is gone or unreadable: say so rather than guess.
+		c.encrypted, c.damaged = true, true
+		c.reason = "cannot read the raw message again: " + err.Error()
+		return
+	}
+	defer src.Close()
+	// Every block below marks the message encrypted, and then text() never
+	// uses the text around the blocks (EFAIL): let it go before decrypting
+	// (it may be MaxTextBytes of armor).
+	m.Text = ""
 	var texts []string
-	for _, b := range m.PGP {
-		sum := sha256.Sum256(b.Data)
-		c.cipherHashes = append(c.cipherHashes, hex.EncodeToString(sum[:]))
+	for i := range m.PGP {
+		b := &m.PGP[i]
+		open := func() (io.Reader, error) { return b.Open(src), nil }
+		sum := sha256.New()
+		if _, err := io.Copy(sum, b.Open(src)); err != nil {
+			c.encrypted, c.damaged = true, true
+			c.reason = "cannot read the encrypted part: " + err.Error()
+			continue
+		}
+		c.cipherHashes = append(c.cipherHashes, hex.EncodeToString(sum.Sum(nil)))
 		c.encrypted = true
 		if d.keys == nil {
 			c.noKey = true
 			c.reason = "encrypted, but the bot has no key configured"
 			continue
 		}
-		res, err := d.keys.Decrypt(b.Data, verify, pgp.Options{MaxSize: int64(d.parseLimits().MaxPGPBytes), Now: d.now})
-		var nk *pgp.NoKeyError
-		switch {
-		case errors.Is(err, pgp.ErrNotEncrypted):
-			// A signed-only block inside an otherwise plain message.
+		st, err := d.keys.DecryptStream(open, verify, pgp.Options{MaxSize: int64(d.parseLimits().MaxPGPBytes), Now: d.now})
+		if err != nil {
+			if errors.Is(err, pgp.ErrNotEncrypted) {
+				continue // a signed-only block inside an otherwise plain message
+			}
+			c.decryptFailed(err)
 			continue
-		case errors.As(err, &nk):
-			c.noKey = true
-			c.keyIDs = append(c.keyIDs, nk.KeyIDs...)
-			c.reason = fmt.Sprintf("encrypted to a key we do not hold (%s)", strings.Join(nk.KeyIDs, ", "))
-			continue
-		case err != nil:
-			c.damaged = true
-			c.reason = "cannot decrypt: " + err.Error()
+		}
+		// Until st.Close returns nil, inner and text are unverified.
+		var inner *parse.Message
+		var perr error
+		var text plainSink
+		mime := b.Kind == "pgp-mime" || b.Kind == "mixed-up"
+		if mime {
+			inner, perr = parse.Parse(st, d.parseLimits())
+		} else {
+			text.max = d.parseLimits().MaxTextBytes
+			_, perr = io.Copy(&text, st)
+		}
+		res, err := st.Close()
+		if err != nil {
+			c.decryptFailed(err)
 			continue
 		}
 		if res.Signed {
@@ -136,34 +170,156 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 				c.signatureValid, c.signer = true, res.SignerFingerprint
 			}
 		}
-		switch b.Kind {
-		case "pgp-mime", "mixed-up":
-			inner, err := parse.Parse(bytes.NewReader(res.Plaintext), d.parseLimits())
-			if err != nil {
-				c.damaged = true
-				c.reason = "the decrypted part is not a readable MIME entity: " + err.Error()
-				continue
+		if !mime {
+			if t, ok := text.text(); perr == nil && ok {
+				texts = append(texts, t)
 			}
-			texts = append(texts, inner.Text)
-			m.Attachments = append(m.Attachments, inner.Attachments...)
-			c.keys = append(c.keys, inner.Keys...)
-			// RFC 9788 section 4.3: the protected Subject is the real one.
-			if inner.Header.Has("Subject") {
-				m.Subject = inner.Subject
-			}
-			if inner.Signed && !c.signed {
-				c.signed = true // an inner multipart/signed: verified below against raw bytes is not possible; recorded as signed
-			}
-		default:
-			if utf8.Valid(res.Plaintext) {
-				texts = append(texts, string(res.Plaintext))
-			}
+			continue
+		}
+		if perr != nil {
+			c.damaged = true
+			c.reason = "the decrypted part is not a readable MIME entity: " + perr.Error()
+			continue
+		}
+		texts = append(texts, inner.Text)
+		m.Attachments = append(m.Attachments, inner.Attachments...)
+		c.keys = append(c.keys, inner.Keys...)
+		// RFC 9788 section 4.3: the protected Subject is the real one.
+		if inner.Header.Has("Subject") {
+			m.Subject = inner.Subject
+		}
+		if inner.Signed && !c.signed {
+			c.signed = true // an inner multipart/signed: verified below against raw bytes is not possible; recorded as signed
 		}
 	}
 	if c.unreadable() {
 		texts = nil
 	}
 	c.plainText = strings.Join(texts, "\n\n")
+}
+
+// decryptFailed records why a block could not be decrypted.
+func (c *cryptoFacts) decryptFailed(err error) {
+	var nk *pgp.NoKeyError
+	if errors.As(err, &nk) {
+		c.noKey = true
+		c.keyIDs = append(c.keyIDs, nk.KeyIDs...)
+		c.reason = fmt.Sprintf("encrypted to a key we do not hold (%s)", strings.Join(nk.KeyIDs, ", "))
+		return
+	}
+	c.damaged = true
+	c.reason = "cannot decrypt: " + err.Error()
+}
+
+// readerAtCloser is the raw message, open for reading at any offset.
+type readerAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// openReaderAt opens the raw message for PGPBlock.Open. The store hands out
+// files; anything else is read into memory (bounded by the spool limit).
+func openReaderAt(raw func() (io.ReadCloser, error)) (readerAtCloser, error) {
+	rc, err := raw()
+	if err != nil {
+		return nil, err
+	}
+	if ra, ok := rc.(readerAtCloser); ok {
+		return ra, nil
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	return nopCloser{bytes.NewReader(data)}, nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// plainSink keeps decrypted text up to max bytes, cut at a rune boundary,
+// and checks that all of it is UTF-8: binary plaintext (an encrypted file)
+// is no text.
+type plainSink struct {
+	max     int
+	b       strings.Builder // String() makes no copy of up to max bytes
+	full    bool
+	carry   []byte // an incomplete rune at the end of the last write
+	invalid bool
+}
+
+func (s *plainSink) Write(p []byte) (int, error) {
+	n := len(p)
+	if s.invalid {
+		return n, nil
+	}
+	if len(s.carry) > 0 {
+		// Complete the rune cut by the end of the last write.
+		r := append(s.carry, p[:min(len(p), utf8.UTFMax-len(s.carry))]...)
+		if !utf8.FullRune(r) {
+			s.carry = r
+			return n, nil
+		}
+		c, size := utf8.DecodeRune(r)
+		if c == utf8.RuneError && size == 1 {
+			s.invalid = true
+			return n, nil
+		}
+		s.keep(r[:size])
+		p, s.carry = p[size-len(s.carry):], nil
+	}
+	// Keep back a rune cut by the end of p.
+	cut := len(p)
+	if i := lastRuneStart(p); len(p)-i < utf8.UTFMax && !utf8.FullRune(p[i:]) {
+		cut = i
+	}
+	if !utf8.Valid(p[:cut]) {
+		s.invalid = true
+		return n, nil
+	}
+	s.keep(p[:cut])
+	s.carry = append(s.carry, p[cut:]...)
+	return n, nil
+}
+
+// keep adds whole runes to the text, up to max.
+func (s *plainSink) keep(b []byte) {
+	room := s.max - s.b.Len()
+	if s.full || room <= 0 {
+		s.full = true
+		return
+	}
+	if len(b) > room {
+		b, s.full = b[:room], true
+		for len(b) > 0 && !utf8.FullRune(b[lastRuneStart(b):]) {
+			b = b[:lastRuneStart(b)]
+		}
+	}
+	if s.b.Cap()-s.b.Len() < len(b) {
+		// Grow about twice over: Write's own growth of a large buffer
+		// (x1.25) leaves four times the text behind as garbage.
+		s.b.Grow(max(len(b), min(s.b.Cap(), s.max-s.b.Len())))
+	}
+	s.b.Write(b)
+}
+
+// text is the text kept, and whether all of the plaintext was UTF-8 (if
+// not, the text is not to be used).
+func (s *plainSink) text() (string, bool) {
+	return s.b.String(), !s.invalid && len(s.carry) == 0
+}
+
+// lastRuneStart is the index of the last byte of b that starts a rune (0
+// when none does).
+func lastRuneStart(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return 0
 }
 
 // verifySigned checks a signed-only message (PGP/MIME multipart/signed or

@@ -2,7 +2,13 @@ package mailbot_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"strings"
 	"testing"
 	"time"
@@ -304,5 +310,166 @@ func TestExchangeMixedUpPGPMIMEIsDecrypted(t *testing.T) {
 	}
 	if hasEvent(h.events_(c), "decrypt.failed", "") {
 		t.Errorf("the mixed-up message was not decrypted")
+	}
+}
+
+// bigEncryptedReport is a PGP/MIME report (RFC 3156 section 4) from ada to
+// the bot, signed by ada, whose encrypted entity carries a protected
+// Subject, a text part starting with marker and an attachment of attSize
+// random bytes: far more ciphertext than parse keeps in memory. With tamper,
+// one byte in the middle of the binary ciphertext is flipped before it is
+// armored (so the armor checksum is right and only the MDC can tell).
+func bigEncryptedReport(t *testing.T, f *pgpFixture, marker string, attSize int, tamper bool) (raw, att []byte) {
+	t.Helper()
+	att = make([]byte, attSize)
+	rand.Read(att)
+	var inner bytes.Buffer
+	inner.WriteString("Subject: " + marker + " protected subject\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n" +
+		"--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + marker + "\r\nSteps to reproduce: open it.\r\nImpact: full takeover.\r\n" +
+		"--in\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=capture.pcap\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	enc := base64.StdEncoding.EncodeToString(att)
+	for len(enc) > 76 {
+		inner.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	inner.WriteString(enc + "\r\n--in--\r\n")
+	var bin bytes.Buffer
+	w, err := openpgp.Encrypt(&bin, f.bot.Entities(), f.ada.Entities()[0], nil, nil)
+	if err != nil {
+		t.Fatalf("openpgp.Encrypt() = %v", err)
+	}
+	w.Write(inner.Bytes())
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ct := bin.Bytes()
+	if tamper {
+		ct[len(ct)/2] ^= 0x01
+	}
+	var arm bytes.Buffer
+	aw, _ := armor.Encode(&arm, "PGP MESSAGE", nil)
+	aw.Write(ct)
+	aw.Close()
+	nextID++
+	raw = []byte("From: Ada <" + ada + ">\r\nTo: " + botAddr + "\r\nSubject: ...\r\n" +
+		fmt.Sprintf("Message-ID: <big%d@research.example>\r\n", nextID) +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n" +
+		"--b\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n" +
+		strings.ReplaceAll(arm.String(), "\n", "\r\n") + "\r\n--b--\r\n")
+	return raw, att
+}
+
+// TestLargeEncryptedReportIsDecrypted: a report whose ciphertext parse does
+// not keep is read again from the spool file and decrypted as it streams:
+// the protected subject is the case's, the attachment inside is hashed and
+// sized, the decrypted text reaches the team.
+func TestLargeEncryptedReportIsDecrypted(t *testing.T) {
+	f := keysFixture(t)
+	h := newTeamHarness(t, "")
+	const marker = "MARKER-7f3a"
+	raw, att := bigEncryptedReport(t, f, marker, 2<<20, false)
+	if res := h.ingest(raw); res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest() = %+v, want opened", res)
+	}
+	c := h.cases()[0]
+	if hasEvent(h.events_(c), "decrypt.failed", "") {
+		t.Fatalf("decrypt.failed for an intact large report: %+v", h.events_(c))
+	}
+	if want := marker + " protected subject"; c.Subject != want {
+		t.Errorf("case subject = %q, want the protected %q", c.Subject, want)
+	}
+	var m *store.Message
+	h.store.View(func(tx *store.Tx) error { ms, _ := tx.Messages(c.ID); m = ms[0]; return nil })
+	sum := sha256.Sum256(att)
+	found := false
+	for _, a := range m.Attachments {
+		found = found || a.Size == int64(len(att)) && a.Hash == hex.EncodeToString(sum[:])
+	}
+	if !m.Encrypted || !found {
+		t.Errorf("stored message: encrypted %v, attachments %+v; want the %d-byte attachment with sha256 %x", m.Encrypted, m.Attachments, len(att), sum)
+	}
+	toAnn := outboxTo(h, ann)
+	if len(toAnn) != 1 || !strings.Contains(decryptFor(t, toAnn[0].Raw, annKey), marker) {
+		t.Errorf("Ann's notification does not carry the decrypted text %q", marker)
+	}
+}
+
+// TestLargeTamperedReportGivesNoText: the same report with one ciphertext
+// byte flipped is decrypted and parsed as it streams, but go-crypto finds
+// the MDC mismatch only at the end: nothing of it may be used (EFAIL). The
+// reporter is asked to send again, the team sees no text, the case keeps the
+// outer subject and no attachment from inside.
+func TestLargeTamperedReportGivesNoText(t *testing.T) {
+	f := keysFixture(t)
+	h := newTeamHarness(t, "")
+	const marker = "MARKER-91c2"
+	raw, _ := bigEncryptedReport(t, f, marker, 2<<20, true)
+	if res := h.ingest(raw); res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest() = %+v, want opened", res)
+	}
+	c := h.cases()[0]
+	if !hasEvent(h.events_(c), "decrypt.failed", "") {
+		t.Errorf("no decrypt.failed event for a tampered ciphertext")
+	}
+	if strings.Contains(c.Subject, marker) {
+		t.Errorf("case subject = %q: the protected subject of a tampered message was used", c.Subject)
+	}
+	var m *store.Message
+	h.store.View(func(tx *store.Tx) error { ms, _ := tx.Messages(c.ID); m = ms[0]; return nil })
+	if len(m.Attachments) != 0 {
+		t.Errorf("stored attachments = %+v, want none from a tampered encrypted part", m.Attachments)
+	}
+	for _, o := range h.outbox() {
+		body := string(o.Raw)
+		if bytes.Contains(o.Raw, []byte("-----BEGIN PGP MESSAGE-----")) && len(o.To) == 1 && o.To[0] == ann {
+			body = decryptFor(t, o.Raw, annKey)
+		}
+		if strings.Contains(body, marker) {
+			t.Errorf("mail to %v carries text of the tampered message:\n%s", o.To, body)
+		}
+	}
+	var toAda []*store.OutboxItem
+	for _, o := range h.outbox() {
+		if len(o.To) == 1 && o.To[0] == ada {
+			toAda = append(toAda, o)
+		}
+	}
+	if len(toAda) != 1 || !strings.Contains(header(t, toAda[0].Raw, "Subject"), "send your report again") {
+		t.Errorf("answers to ada: %d, want one resend request", len(toAda))
+	}
+}
+
+// TestLargeInlinePGPReport: an inline block too large to keep (parse keeps
+// 64 KiB) is found again in the quoted-printable text part and decrypted.
+func TestLargeInlinePGPReport(t *testing.T) {
+	f := keysFixture(t)
+	h := newTeamHarness(t, "")
+	const marker = "MARKER-inline-55d1"
+	var ct bytes.Buffer
+	aw, _ := armor.Encode(&ct, "PGP MESSAGE", nil)
+	w, err := openpgp.Encrypt(aw, f.bot.Entities(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, marker+"\nSteps to reproduce: below.\n"+strings.Repeat("Impact: the whole database can be read. ", 8000))
+	w.Close()
+	aw.Close()
+	var qp bytes.Buffer
+	qw := quotedprintable.NewWriter(&qp)
+	qw.Write([]byte("Gr\xfc\xdfe,\r\n\r\n" + strings.ReplaceAll(ct.String(), "\n", "\r\n") + "\r\nThanks\r\n"))
+	qw.Close()
+	raw := []byte("From: Ada <" + ada + ">\r\nTo: " + botAddr + "\r\nSubject: inline\r\nMessage-ID: <biginline@research.example>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + qp.String())
+	if res := h.ingest(raw); res.Action != mailbot.ActionOpened {
+		t.Fatalf("Ingest(inline) = %+v", res)
+	}
+	c := h.cases()[0]
+	if hasEvent(h.events_(c), "decrypt.failed", "") {
+		t.Fatalf("decrypt.failed for an intact inline block: %+v", h.events_(c))
+	}
+	toAnn := outboxTo(h, ann)
+	if len(toAnn) != 1 || !strings.Contains(decryptFor(t, toAnn[0].Raw, annKey), marker) {
+		t.Errorf("Ann's notification does not carry the decrypted inline text %q", marker)
 	}
 }

@@ -9,7 +9,9 @@
 // streamed once, never read whole; part count and nesting depth are counted
 // before go-message walks deeper (go-message caps neither); part headers are
 // capped; attachments are hashed while streamed and dropped; only text up to
-// Limits.MaxTextBytes and OpenPGP data up to Limits.MaxPGPBytes are kept.
+// Limits.MaxTextBytes and keys up to Limits.MaxPGPBytes are kept. OpenPGP
+// ciphertext is not kept (beyond 64 KiB a block): Parse records where it
+// lies in the input, and PGPBlock.Open reads it again from there.
 //
 // Broken mail is tolerated where something usable remains (each tolerated
 // defect is a short entry in Message.Warnings, marked QUIRK in the code).
@@ -53,7 +55,7 @@ type Limits struct {
 	MaxParts       int   // MIME entities, the root included (default 500)
 	MaxDepth       int   // multipart nesting (default 20)
 	MaxTextBytes   int   // extracted text kept (default 1 MiB); more sets Truncated, not an error
-	MaxPGPBytes    int64 // OpenPGP data kept, all blocks and keys together (default 32 MiB)
+	MaxPGPBytes    int64 // OpenPGP data accepted, all blocks (kept or located) and keys together (default 32 MiB)
 }
 
 // DefaultLimits returns the limits used for zero fields.
@@ -117,8 +119,76 @@ type PGPBlock struct {
 	// text part, application/pgp-encrypted "Version: 1" and
 	// application/octet-stream encrypted.asc).
 	Kind string
-	Data []byte // the ciphertext exactly as found (armored or binary)
-	Part int    // index of the part it came from (0 is the root, depth-first order)
+	Part int   // index of the part it came from (0 is the root, depth-first order)
+	Size int64 // length of the block as found (what Open yields)
+
+	// Data is the block exactly as found (armored or binary) when it is at
+	// most 64 KiB, or when it has no place in the input (armor found in
+	// HTML converted to text); else nil: read it with Open.
+	Data []byte
+
+	// Where the block lies in the input given to Parse: the body of its part
+	// is Length bytes at Offset, in Content-Transfer-Encoding Encoding
+	// (lowercase, "" for none). Length is 0 when only Data holds it.
+	Offset, Length int64
+	Encoding       string
+
+	charset string // inline: the text part's charset, converted before the armor was found
+	start   int64  // inline: offset of the BEGIN line in the decoded text
+	crToLF  bool   // QUIRK: the input had bare CR line endings, translated
+}
+
+// keepPGPBytes: blocks up to this size are kept in PGPBlock.Data too, so
+// that a small report needs no second read of the raw message.
+const keepPGPBytes = 64 << 10
+
+// Open returns a reader of the block's bytes exactly as found, as Data
+// holds them: from Data when it is set, else read from raw (the same bytes
+// that were given to Parse) through the part's transfer encoding and, for
+// an inline block, its charset. It reads no more of raw than the part.
+func (b *PGPBlock) Open(raw io.ReaderAt) io.Reader {
+	if b.Data != nil || b.Length == 0 {
+		return bytes.NewReader(b.Data)
+	}
+	return io.LimitReader(b.openRaw(raw), b.Size)
+}
+
+// openRaw reads the block from raw, even when Data holds it.
+func (b *PGPBlock) openRaw(raw io.ReaderAt) io.Reader {
+	var r io.Reader = io.NewSectionReader(raw, b.Offset, b.Length)
+	if b.crToLF {
+		r = crToLF{r}
+	}
+	r, _ = decodeCTE(b.Encoding, r)
+	if b.charset != "" {
+		if cr, err := charset.Reader(b.charset, r); err == nil {
+			r = cr
+		}
+	}
+	if b.start > 0 {
+		r = &skipReader{r: r, n: b.start}
+	}
+	return io.LimitReader(r, b.Size)
+}
+
+// skipReader drops the first n bytes of r.
+type skipReader struct {
+	r io.Reader
+	n int64
+}
+
+func (s *skipReader) Read(p []byte) (int, error) {
+	if s.n > 0 {
+		k, err := io.CopyN(io.Discard, s.r, s.n)
+		s.n -= k
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+	}
+	return s.r.Read(p)
 }
 
 // Message is the bounded result of Parse.
@@ -238,12 +308,18 @@ func (c crToLF) Read(p []byte) (int, error) {
 }
 
 func (p *parser) run(r io.Reader) error {
-	br := bufio.NewReaderSize(r, 64<<10)
+	// Offsets in the input (PGPBlock.Offset) are what br took from in,
+	// less what it holds.
+	in := &countReader{r: r}
+	br := bufio.NewReaderSize(in, 64<<10)
 	// QUIRK: some stores (old Mac mail) end lines with a bare CR only. If
-	// the first 4 KiB has CRs and no LF at all, translate CR to LF.
+	// the first 4 KiB has CRs and no LF at all, translate CR to LF (byte
+	// for byte: offsets stay those of the input).
 	if peek, _ := br.Peek(4096); bytes.IndexByte(peek, '\n') < 0 && bytes.IndexByte(peek, '\r') >= 0 {
 		p.msg.warn("bare CR line endings")
-		br = bufio.NewReaderSize(crToLF{br}, 64<<10)
+		p.crToLF = true
+		in = &countReader{r: crToLF{br}}
+		br = bufio.NewReaderSize(in, 64<<10)
 	}
 
 	// QUIRK: a UTF-8 byte order mark before the header (files saved by
@@ -262,7 +338,7 @@ func (p *parser) run(r io.Reader) error {
 	p.msg.Header = hdr.Copy()
 	p.headerFields(hdr)
 	p.msg.ContentType, _ = p.contentType(hdr)
-	if err := p.walk(hdr, br, 0, nil); err != nil {
+	if err := p.walk(hdr, br, in.n-int64(br.Buffered()), 0, nil); err != nil {
 		return err
 	}
 	p.finish()

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -438,17 +437,6 @@ func TestLimits(t *testing.T) {
 	})
 }
 
-type countReader struct {
-	r io.Reader
-	n int
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
-}
-
 type panicReader struct{ n int }
 
 func (p *panicReader) Read(b []byte) (int, error) {
@@ -655,8 +643,9 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(): text %d, parts %d, depth %d: outside the limits", len(m.Text), m.Parts, m.Depth)
 		}
 		var pgp int64
-		for _, b := range m.PGP {
+		for i, b := range m.PGP {
 			pgp += int64(len(b.Data))
+			checkPlace(t, "input", &m.PGP[i], data)
 		}
 		for _, k := range m.Keys {
 			pgp += int64(len(k))

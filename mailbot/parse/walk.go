@@ -25,6 +25,8 @@ type parser struct {
 	msg       *Message
 	pgpBudget int64 // OpenPGP bytes still allowed (blocks and keys together)
 
+	crToLF bool // QUIRK: the input had bare CR line endings, translated to LF
+
 	text, html textBuf
 	sawPlain   bool
 	sawHTML    bool
@@ -41,8 +43,9 @@ type mpContext struct {
 }
 
 // walk processes one entity: h is its header, body its raw (still
-// transfer-encoded) content, depth the number of enclosing multiparts.
-func (p *parser) walk(h textproto.Header, body io.Reader, depth int, parent *mpContext) error {
+// transfer-encoded) content, which starts at offset base of the input,
+// depth the number of enclosing multiparts.
+func (p *parser) walk(h textproto.Header, body io.Reader, base int64, depth int, parent *mpContext) error {
 	idx := p.msg.Parts
 	p.msg.Parts++
 	if p.msg.Parts > p.lim.MaxParts {
@@ -51,19 +54,19 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, parent *mpC
 	ct, params := p.contentType(h)
 	if strings.HasPrefix(ct, "multipart/") {
 		if params["boundary"] != "" {
-			return p.multipart(ct, params, body, depth+1)
+			return p.multipart(ct, params, body, base, depth+1)
 		}
 		// QUIRK: a multipart without boundary cannot be split; RFC 2045
 		// section 5.2 says to read an unusable Content-Type as text/plain.
 		p.msg.warn("multipart without boundary")
 		ct, params = "text/plain", nil
 	}
-	return p.leaf(h, ct, params, body, parent, idx)
+	return p.leaf(h, ct, params, body, base, parent, idx)
 }
 
 // multipart walks the children of a multipart entity (RFC 2046 section 5.1),
 // refusing nesting and part counts over the limits before reading deeper.
-func (p *parser) multipart(ct string, params map[string]string, body io.Reader, depth int) error {
+func (p *parser) multipart(ct string, params map[string]string, body io.Reader, base int64, depth int) error {
 	if depth > p.lim.MaxDepth {
 		return fmt.Errorf("%w: more than %d levels", ErrTooDeep, p.lim.MaxDepth)
 	}
@@ -81,7 +84,7 @@ func (p *parser) multipart(ct string, params map[string]string, body io.Reader, 
 		}
 	}
 	guard := &headerGuard{r: body}
-	mr := textproto.NewMultipartReader(guard, params["boundary"])
+	mr := newMultipartReader(guard, params["boundary"])
 	for i := 0; ; i++ {
 		// go-message does not bound part headers: allow one header block
 		// plus the boundary line and one buffer of read-ahead.
@@ -110,7 +113,7 @@ func (p *parser) multipart(ct string, params map[string]string, body io.Reader, 
 			return nil
 		}
 		ctx.index = i
-		if err := p.walk(part.Header, part, depth, ctx); err != nil {
+		if err := p.walk(part.Header, part, base+part.Start, depth, ctx); err != nil {
 			return err
 		}
 		// Drain before arming the guard again, so it counts header bytes only.
@@ -150,9 +153,11 @@ func (g *headerGuard) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// leaf handles one non-multipart entity.
-func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, raw io.Reader, parent *mpContext, idx int) error {
-	body := p.decoded(h, raw)
+// leaf handles one non-multipart entity; its raw body starts at offset
+// base of the input.
+func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, raw io.Reader, base int64, parent *mpContext, idx int) error {
+	src := &partSource{raw: &countReader{r: raw}, base: base, enc: strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))}
+	body := p.decoded(h, src.raw)
 	disp, dparams := p.disposition(h)
 	name := dparams["filename"]
 	if name == "" {
@@ -169,7 +174,7 @@ func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, r
 			if ct == "application/pgp-encrypted" || parent.index == 0 {
 				return nil
 			}
-			p.keepPGP(body, "pgp-mime", idx)
+			p.keepPGP(body, src, "pgp-mime", idx)
 			return nil
 		case parent.mediaType == "multipart/signed" && parent.index > 0:
 			// RFC 1847 section 2.1: the second part is the signature.
@@ -205,7 +210,7 @@ func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, r
 
 	isBodyText := disp != "attachment" && dparams["filename"] == ""
 	if isBodyText && (ct == "text/plain" || ct == "text/html") {
-		p.bodyText(ct, params, body, idx)
+		p.bodyText(ct, params, body, src, idx)
 		return nil
 	}
 	if pgpCandidate(ct, name) {
@@ -216,7 +221,7 @@ func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, r
 			if parent != nil && parent.pgpVersion {
 				kind = "mixed-up"
 			}
-			p.keepPGP(rest, kind, idx)
+			p.keepPGP(rest, src, kind, idx)
 			return nil
 		case "key":
 			if data, ok := p.capture(rest, "keys"); ok {
@@ -234,17 +239,26 @@ func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, r
 // QUIRK: an unknown encoding (x-uuencode...) leaves the body opaque.
 func (p *parser) decoded(h textproto.Header, body io.Reader) io.Reader {
 	cte := strings.TrimSpace(h.Get("Content-Transfer-Encoding"))
+	r, ok := decodeCTE(cte, body)
+	if !ok {
+		p.msg.warn("unknown transfer encoding %q", cte)
+	}
+	return r
+}
+
+// decodeCTE undoes a Content-Transfer-Encoding; an unknown one (ok false)
+// leaves body as it is.
+func decodeCTE(cte string, body io.Reader) (r io.Reader, ok bool) {
 	if cte == "" {
-		return body
+		return body, true
 	}
 	var th message.Header
 	th.Set("Content-Transfer-Encoding", cte)
 	e, err := message.New(th, body)
 	if err != nil {
-		p.msg.warn("unknown transfer encoding %q", cte)
-		return body
+		return body, false
 	}
-	return e.Body
+	return e.Body, true
 }
 
 // contentType parses Content-Type leniently. A missing one is text/plain
@@ -372,10 +386,61 @@ func (p *parser) capture(r io.Reader, what string) ([]byte, bool) {
 	return data, true
 }
 
-func (p *parser) keepPGP(r io.Reader, kind string, idx int) {
-	if data, ok := p.capture(r, "pgp "+kind); ok && len(bytes.TrimSpace(data)) > 0 {
-		p.msg.PGP = append(p.msg.PGP, PGPBlock{Kind: kind, Data: data, Part: idx})
+// partSource is where a leaf's body lies in the input: raw counts the body
+// bytes (still transfer-encoded) read so far.
+type partSource struct {
+	raw  *countReader
+	base int64
+	enc  string // Content-Transfer-Encoding, lowercase
+}
+
+// place records in b where its part lies, once the part was read: the rest
+// of the raw body is read (and dropped) to learn its length.
+func (p *parser) place(b *PGPBlock, src *partSource) {
+	io.Copy(io.Discard, src.raw)
+	b.Offset, b.Length, b.Encoding, b.crToLF = src.base, src.raw.n, src.enc, p.crToLF
+}
+
+// keepPGP records the OpenPGP data in r (a whole decoded part body): where
+// it is, and its bytes when they are few (keepPGPBytes). It is streamed,
+// never held whole, and counts against the OpenPGP budget all the same.
+func (p *parser) keepPGP(r io.Reader, src *partSource, kind string, idx int) {
+	var head []byte
+	var n int64
+	blank := true
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := r.Read(buf)
+		chunk := buf[:k]
+		if n < keepPGPBytes+1 {
+			head = append(head, chunk[:min(int64(k), keepPGPBytes+1-n)]...)
+		}
+		if blank && len(bytes.TrimSpace(chunk)) > 0 {
+			blank = false
+		}
+		n += int64(k)
+		if err != nil {
+			if err != io.EOF && !p.size.over {
+				p.msg.warn("pgp %s: read: %v", kind, err)
+			}
+			break
+		}
 	}
+	if n > p.pgpBudget {
+		p.msg.warn("pgp %s: over the OpenPGP limit, dropped", kind)
+		p.msg.PGPDropped++
+		return
+	}
+	if blank {
+		return
+	}
+	p.pgpBudget -= n
+	b := PGPBlock{Kind: kind, Part: idx, Size: n}
+	if n <= keepPGPBytes {
+		b.Data = head
+	}
+	p.place(&b, src)
+	p.msg.PGP = append(p.msg.PGP, b)
 }
 
 // attachment hashes and counts a part without keeping it.
@@ -391,8 +456,12 @@ func (p *parser) attachment(name, ct string, r io.Reader) {
 }
 
 // bodyText reads a text/plain or text/html body part into the text kept.
-func (p *parser) bodyText(ct string, params map[string]string, r io.Reader, idx int) {
-	if cs := strings.ToLower(strings.TrimSpace(params["charset"])); cs != "" && cs != "utf-8" && cs != "us-ascii" {
+func (p *parser) bodyText(ct string, params map[string]string, r io.Reader, src *partSource, idx int) {
+	cs := strings.ToLower(strings.TrimSpace(params["charset"]))
+	if cs == "utf-8" || cs == "us-ascii" {
+		cs = ""
+	}
+	if cs != "" {
 		cr, err := charset.Reader(cs, r)
 		if err != nil {
 			// QUIRK: unknown charset: keep the bytes, invalid UTF-8 is
@@ -404,19 +473,30 @@ func (p *parser) bodyText(ct string, params map[string]string, r io.Reader, idx 
 	}
 	lp := &lineProc{p: p, part: idx}
 	if ct == "text/html" {
+		// Armor found in HTML converted to text has no place in the raw
+		// message: those blocks are kept in memory, within the budget.
 		p.sawHTML = true
 		lp.sink, lp.blocks = &p.html, &p.htmlPGP
 		p.html.separate()
 		htmlToText(r, lp, p.msg)
-	} else {
-		p.sawPlain = true
-		lp.sink, lp.blocks = &p.text, &p.msg.PGP
-		p.text.separate()
-		if _, err := io.Copy(lp, r); err != nil && !p.size.over {
-			p.msg.warn("text: %v", err)
-		}
+		lp.close()
+		return
+	}
+	p.sawPlain = true
+	lp.sink, lp.blocks, lp.located = &p.text, &p.msg.PGP, true
+	first := len(p.msg.PGP)
+	p.text.separate()
+	if _, err := io.Copy(lp, r); err != nil && !p.size.over {
+		p.msg.warn("text: %v", err)
 	}
 	lp.close()
+	if len(p.msg.PGP) > first {
+		for i := range p.msg.PGP[first:] {
+			b := &p.msg.PGP[first+i]
+			p.place(b, src)
+			b.charset = cs
+		}
+	}
 }
 
 // finish picks the text and settles what depends on the whole message.
@@ -428,8 +508,20 @@ func (p *parser) finish() {
 		m.TextFromHTML = true
 		m.PGP = append(m.PGP, p.htmlPGP...)
 	}
-	t := strings.ReplaceAll(string(src.b), "\r\n", "\n")
-	m.Text = strings.ToValidUTF8(t, "\uFFFD")
+	// CRLF to LF in place: the text may be MaxTextBytes long, one copy
+	// (the string) is enough.
+	b, rest := src.b[:0], src.b
+	for {
+		i := bytes.Index(rest, []byte("\r\n"))
+		if i < 0 {
+			b = append(b, rest...) // overlapping: append moves memory safely
+			break
+		}
+		b = append(append(b, rest[:i]...), '\n')
+		rest = rest[i+2:]
+	}
+	m.Text = strings.ToValidUTF8(string(b), "\uFFFD")
+	src.b = nil
 	m.Truncated = src.truncated
 }
 
@@ -453,7 +545,20 @@ func (t *textBuf) write(b []byte) {
 			b = b[:len(b)-1]
 		}
 	}
-	t.b = append(t.b, b...)
+	t.b = appendCapped(t.b, b, t.max)
+}
+
+// appendCapped appends b to buf, growing it by doubling but not past limit
+// (unless len(buf)+len(b) is larger): append's own growth for large slices
+// (x1.25) leaves about four times the final size behind as garbage.
+func appendCapped(buf, b []byte, limit int) []byte {
+	if need := len(buf) + len(b); need > cap(buf) {
+		n := max(min(max(2*cap(buf), 4096), limit), need)
+		grown := make([]byte, len(buf), n)
+		copy(grown, buf)
+		buf = grown
+	}
+	return append(buf, b...)
 }
 
 // separate puts a line break between two text parts.
@@ -474,8 +579,16 @@ type lineProc struct {
 	partial  []byte // current line so far
 	overlong bool   // the current line outgrew maxLine: it is no marker
 
+	// located: the text is the decoded part itself (not HTML converted),
+	// so a block is known by where it starts (start) and its length (n),
+	// and its bytes are kept only up to keepPGPBytes.
+	located bool
+	pos     int64 // bytes written so far
+
 	inPGP   bool
 	dropped bool
+	start   int64
+	n       int64
 	pgp     []byte
 }
 
@@ -490,12 +603,14 @@ func (lp *lineProc) Write(b []byte) (int, error) {
 			lp.partial = append(lp.partial, b...)
 			if len(lp.partial) > maxLine {
 				lp.line(lp.partial, false)
+				lp.pos += int64(len(lp.partial))
 				lp.partial, lp.overlong = lp.partial[:0], true
 			}
 			break
 		}
 		lp.partial = append(lp.partial, b[:i+1]...)
 		lp.line(lp.partial, !lp.overlong)
+		lp.pos += int64(len(lp.partial))
 		lp.partial, lp.overlong = lp.partial[:0], false
 		b = b[i+1:]
 	}
@@ -515,7 +630,7 @@ func (lp *lineProc) line(l []byte, whole bool) {
 		}
 	case !whole:
 	case bytes.Equal(t, []byte("-----BEGIN PGP MESSAGE-----")):
-		lp.inPGP, lp.dropped, lp.pgp = true, false, nil
+		lp.inPGP, lp.dropped, lp.pgp, lp.start, lp.n = true, false, nil, lp.pos, 0
 		lp.add(l)
 	case bytes.Equal(t, []byte("-----BEGIN PGP SIGNED MESSAGE-----")):
 		lp.p.msg.Signed = true // RFC 4880 section 7
@@ -526,21 +641,30 @@ func (lp *lineProc) add(l []byte) {
 	if lp.dropped {
 		return
 	}
-	if int64(len(lp.pgp)+len(l)) > lp.p.pgpBudget {
+	if lp.n+int64(len(l)) > lp.p.pgpBudget {
 		lp.p.msg.warn("inline pgp: over the OpenPGP limit, dropped")
 		lp.p.msg.PGPDropped++
 		lp.dropped, lp.pgp = true, nil
 		return
 	}
-	lp.pgp = append(lp.pgp, l...)
+	lp.n += int64(len(l))
+	if !lp.located || lp.n <= keepPGPBytes {
+		lp.pgp = appendCapped(lp.pgp, l, int(lp.p.pgpBudget))
+	} else {
+		lp.pgp = nil // too long to keep: read again from the raw message
+	}
 }
 
 func (lp *lineProc) end() {
-	if !lp.dropped && len(lp.pgp) > 0 {
-		lp.p.pgpBudget -= int64(len(lp.pgp))
-		*lp.blocks = append(*lp.blocks, PGPBlock{Kind: "inline", Data: lp.pgp, Part: lp.part})
+	if !lp.dropped && lp.n > 0 {
+		lp.p.pgpBudget -= lp.n
+		b := PGPBlock{Kind: "inline", Data: lp.pgp, Part: lp.part, Size: lp.n}
+		if lp.located {
+			b.start = lp.start
+		}
+		*lp.blocks = append(*lp.blocks, b)
 	}
-	lp.inPGP, lp.dropped, lp.pgp = false, false, nil
+	lp.inPGP, lp.dropped, lp.pgp, lp.n = false, false, nil, 0
 }
 
 func (lp *lineProc) close() {

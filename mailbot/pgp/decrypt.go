@@ -1,8 +1,8 @@
 package pgp
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -66,24 +66,64 @@ func (r decryptRing) DecryptionKeys() []openpgp.Key { return r.dec.DecryptionKey
 //
 // Signatures are checked against verify only: Result.SignatureValid is true
 // only for a known signer whose signature verified.
-func (k *Keyring) Decrypt(data []byte, verify openpgp.EntityList, opt Options) (res *Result, err error) {
+//
+// Decrypt holds the plaintext whole; DecryptStream does not.
+func (k *Keyring) Decrypt(data []byte, verify openpgp.EntityList, opt Options) (*Result, error) {
+	open := func() (io.Reader, error) { return bytes.NewReader(data), nil }
+	s, err := k.DecryptStream(open, verify, opt)
+	if err != nil {
+		return nil, err
+	}
+	plain, rerr := readBounded(s, opt.maxSize())
+	res, err := s.Close()
+	if err != nil {
+		return res, err
+	}
+	if rerr != nil { // cannot happen: Close reports what Read met
+		return res, fmt.Errorf("%w: %v", ErrIntegrity, rerr)
+	}
+	res.Plaintext = plain
+	return res, nil
+}
+
+// DecryptStream is Decrypt for a block too large to hold: open returns the
+// block exactly as found, from its start, each time it is called (it is
+// called twice: the framing is checked in a first pass, before anything is
+// decrypted). The plaintext is read from the returned Stream.
+//
+// The bytes read from a Stream are UNVERIFIED: the MDC or AEAD tag and the
+// signature are checked only at the end. Use nothing derived from them
+// before Close returned a nil error (EFAIL); on error, throw it all away.
+// Errors, from DecryptStream and from Close, are those of Decrypt.
+func (k *Keyring) DecryptStream(open func() (io.Reader, error), verify openpgp.EntityList, opt Options) (s *Stream, err error) {
 	// ProtonMail/go-crypto#326: ReadMessage can panic on hostile input.
 	defer func() {
 		if r := recover(); r != nil {
-			res, err = nil, fmt.Errorf("%w: panic in openpgp: %v", ErrDamaged, r)
+			s, err = nil, fmt.Errorf("%w: panic in openpgp: %v", ErrDamaged, r)
 		}
 	}()
-	bin, err := dearmor(data)
+	binary := func() (io.Reader, error) {
+		r, err := open()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		return dearmor(r)
+	}
+	bin, err := binary()
 	if err != nil {
 		return nil, err
 	}
 	if err := checkFraming(bin); err != nil {
 		return nil, err
 	}
+	if bin, err = binary(); err != nil {
+		return nil, err
+	}
 
 	max := opt.maxSize()
 	// The library's own cap on decompression is a backstop for data that is
-	// not literal data (trailing packets); ours below is the one that fires.
+	// not literal data (trailing packets); ours in Stream.Read is the one
+	// that fires.
 	libMax := max + 1<<20
 	cfg := &packet.Config{
 		MaxDecompressedMessageSize: &libMax,
@@ -93,29 +133,86 @@ func (k *Keyring) Decrypt(data []byte, verify openpgp.EntityList, opt Options) (
 	if k != nil {
 		dec = k.entities
 	}
-	md, err := openpgp.ReadMessage(bytes.NewReader(bin), decryptRing{dec: dec, ver: verify}, nil, cfg)
+	md, err := openpgp.ReadMessage(bin, decryptRing{dec: dec, ver: verify}, nil, cfg)
 	if err != nil {
-		return nil, classifyReadError(err, bin, dec)
+		return nil, classifyReadError(err, binary, dec)
 	}
 	if !md.IsEncrypted {
 		return nil, fmt.Errorf("%w: signed-only data", ErrNotEncrypted)
 	}
-	res = &Result{Encrypted: true, KeyIDs: keyIDs(md.EncryptedToKeyIds)}
+	return &Stream{md: md, max: max, res: &Result{Encrypted: true, KeyIDs: keyIDs(md.EncryptedToKeyIds)}}, nil
+}
 
-	plain, err := readBounded(md.UnverifiedBody, max)
-	if err != nil {
-		if errors.Is(err, ErrTooLarge) || errors.Is(err, pgperrors.ErrMessageTooLarge) {
-			return res, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
-		}
-		// The framing was complete and the session key decrypted: whatever
-		// goes wrong now (MDC mismatch, AEAD tag, garbage in the decrypted
-		// packets) means the ciphertext was modified or broken. go-crypto
-		// makes these errors deliberately vague (no oracle); so do we.
-		return res, fmt.Errorf("%w: %v", ErrIntegrity, err)
+// Stream is the plaintext of one block, decrypted as it is read. Not safe
+// for concurrent use.
+type Stream struct {
+	md   *openpgp.MessageDetails
+	max  int64
+	n    int64
+	res  *Result
+	err  error // the first error met; sticky
+	done bool  // EOF reached without error
+}
+
+// Read reads unverified plaintext (see DecryptStream). It fails with
+// ErrTooLarge past Options.MaxSize, and at the end with the integrity error
+// if the data was modified.
+func (s *Stream) Read(p []byte) (n int, err error) {
+	if s.err != nil {
+		return 0, s.err
 	}
-	res.Plaintext = plain
-	fillSignature(res, md)
-	return res, nil
+	if s.done {
+		return 0, io.EOF
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = 0, fmt.Errorf("%w: panic in openpgp: %v", ErrDamaged, r)
+			s.err = err
+		}
+	}()
+	n, err = s.md.UnverifiedBody.Read(p)
+	s.n += int64(n)
+	switch {
+	case s.n > s.max:
+		s.err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.max)
+		return 0, s.err
+	case err == io.EOF:
+		s.done = true
+	case err != nil:
+		if errors.Is(err, pgperrors.ErrMessageTooLarge) {
+			s.err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, s.max)
+		} else {
+			// The framing was complete and the session key decrypted:
+			// whatever goes wrong now (MDC mismatch, AEAD tag, garbage in
+			// the decrypted packets) means the ciphertext was modified or
+			// broken. go-crypto makes these errors deliberately vague (no
+			// oracle); so do we.
+			s.err = fmt.Errorf("%w: %v", ErrIntegrity, err)
+		}
+		return n, s.err
+	}
+	return n, err
+}
+
+// Close reads what is left of the plaintext, checks the MDC or AEAD tag and
+// the signature, and says whether what was read may be used: only when the
+// error is nil. The Result (without Plaintext) comes back on ErrIntegrity
+// and ErrTooLarge too, as from Decrypt.
+func (s *Stream) Close() (*Result, error) {
+	if s.err == nil && !s.done {
+		buf := make([]byte, 32<<10)
+		for s.err == nil && !s.done {
+			s.Read(buf)
+		}
+	}
+	if s.err != nil {
+		if errors.Is(s.err, ErrDamaged) {
+			return nil, s.err
+		}
+		return s.res, s.err
+	}
+	fillSignature(s.res, s.md)
+	return s.res, nil
 }
 
 // fillSignature reads the signature outcome, valid only after EOF.
@@ -163,9 +260,14 @@ func keyIDs(ids []uint64) []string {
 
 // classifyReadError maps an error from openpgp.ReadMessage (before any
 // plaintext was read) to our sentinels.
-func classifyReadError(err error, bin []byte, ours openpgp.EntityList) error {
+// binary opens the block again, as binary packets.
+func classifyReadError(err error, binary func() (io.Reader, error), ours openpgp.EntityList) error {
 	if errors.Is(err, pgperrors.ErrKeyIncorrect) {
-		ids, sym := recipients(bin)
+		var ids []uint64
+		var sym bool
+		if bin, err := binary(); err == nil {
+			ids, sym = recipients(bin)
+		}
 		for _, id := range ids {
 			if id != 0 && len(ours.KeysById(id)) > 0 {
 				// Addressed to us, but the session key did not decrypt.
@@ -195,9 +297,9 @@ func classifyReadError(err error, bin []byte, ours openpgp.EntityList) error {
 
 // recipients lists the key ids of the PKESK packets and whether an SKESK
 // (passphrase) packet is present.
-func recipients(bin []byte) (ids []uint64, symmetric bool) {
+func recipients(bin io.Reader) (ids []uint64, symmetric bool) {
 	defer func() { _ = recover() }()
-	pr := packet.NewReader(bytes.NewReader(bin))
+	pr := packet.NewReader(bin)
 	for i := 0; i < maxPackets; i++ {
 		p, err := pr.Next()
 		if err != nil {
@@ -215,20 +317,33 @@ func recipients(bin []byte) (ids []uint64, symmetric bool) {
 	return ids, symmetric
 }
 
-// dearmor returns the binary packets of data, which is either binary
-// OpenPGP or an ASCII-armored PGP MESSAGE.
-func dearmor(data []byte) ([]byte, error) {
-	if len(data) == 0 {
+// dearmor returns the binary packets of r, which holds either binary
+// OpenPGP or an ASCII-armored PGP MESSAGE, as a stream.
+func dearmor(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	first, err := br.Peek(1)
+	if len(first) == 0 {
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
 		return nil, fmt.Errorf("%w: empty", ErrDamaged)
 	}
-	if data[0]&0x80 != 0 { // RFC 9580 section 4.2: bit 7 of a packet header is always set
-		return data, nil
+	if first[0]&0x80 != 0 { // RFC 9580 section 4.2: bit 7 of a packet header is always set
+		return br, nil
 	}
-	i := bytes.Index(data, []byte("-----BEGIN PGP "))
-	if i < 0 {
-		return nil, fmt.Errorf("%w: neither binary OpenPGP nor armor", ErrDamaged)
+	// The first line holding "-----BEGIN PGP " says what this is. QUIRK:
+	// text before it is skipped (armor.Decode does the same).
+	var rest []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if i := bytes.Index(line, []byte("-----BEGIN PGP ")); i >= 0 {
+			rest = bytes.Clone(line[i:])
+			break
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return nil, fmt.Errorf("%w: neither binary OpenPGP nor armor", ErrDamaged)
+		}
 	}
-	rest := data[i:]
 	switch {
 	case bytes.HasPrefix(rest, []byte("-----BEGIN PGP SIGNED MESSAGE-----")):
 		return nil, fmt.Errorf("%w: clearsigned text", ErrNotEncrypted)
@@ -238,103 +353,140 @@ func dearmor(data []byte) ([]byte, error) {
 	case bytes.HasPrefix(rest, []byte("-----BEGIN PGP SIGNATURE-----")):
 		return nil, fmt.Errorf("%w: a detached signature", ErrNotEncrypted)
 	}
-	// QUIRK: armor.Decode skips text before the BEGIN line and tolerates a
-	// missing CRC line (RFC 9580 section 6.1 makes it optional).
-	block, err := armor.Decode(bytes.NewReader(rest))
+	// QUIRK: armor.Decode tolerates a missing CRC line (RFC 9580 section
+	// 6.1 makes it optional).
+	block, err := armor.Decode(io.MultiReader(bytes.NewReader(rest), br))
 	if err != nil {
 		return nil, fmt.Errorf("%w: armor: %v", ErrDamaged, err)
 	}
 	if block.Type != openpgp.MessageType {
 		return nil, fmt.Errorf("%w: armor type %q", ErrDamaged, truncate(block.Type, 40))
 	}
-	// The decoded data is smaller than its armor: bounded by len(data).
-	bin, err := io.ReadAll(block.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: armor: %v", ErrDamaged, err)
+	body := bufio.NewReader(armorErrReader{block.Body})
+	if _, err := body.Peek(1); err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("%w: empty armor", ErrDamaged)
+		}
+		return nil, err
 	}
-	if len(bin) == 0 {
-		return nil, fmt.Errorf("%w: empty armor", ErrDamaged)
+	return body, nil
+}
+
+// armorErrReader marks the errors of an armor body as damage.
+type armorErrReader struct{ r io.Reader }
+
+func (a armorErrReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%w: armor: %v", ErrDamaged, err)
 	}
-	return bin, nil
+	return n, err
 }
 
 // checkFraming walks the top-level packet headers (RFC 9580 section 4.2)
-// without decrypting anything. It finds truncated data before go-crypto
-// would report it as a vague error from inside the decrypted stream, refuses
-// ciphertext without integrity protection (tag 9, EFAIL) and recognises
-// data that is not an encrypted message.
-func checkFraming(b []byte) error {
+// of the stream r, without decrypting anything and without holding more
+// than a buffer of it. It finds truncated data before go-crypto would report
+// it as a vague error from inside the decrypted stream, refuses ciphertext
+// without integrity protection (tag 9, EFAIL) and recognises data that is
+// not an encrypted message.
+func checkFraming(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 32<<10)
+	// skip passes over l bytes of packet body; short means truncated.
+	skip := func(l int64, tag int) error {
+		n, err := io.CopyN(io.Discard, br, l)
+		if n < l {
+			if err != nil && err != io.EOF {
+				return readErr(err)
+			}
+			return fmt.Errorf("%w: truncated (packet tag %d)", ErrDamaged, tag)
+		}
+		return nil
+	}
+	// length reads a big-endian length of k octets.
+	length := func(k int) (int64, error) {
+		var l int64
+		for range k {
+			c, err := br.ReadByte()
+			if err != nil {
+				if err != io.EOF {
+					return 0, readErr(err)
+				}
+				return 0, fmt.Errorf("%w: truncated packet header", ErrDamaged)
+			}
+			l = l<<8 | int64(c)
+		}
+		return l, nil
+	}
 	var first int // first packet that is not a session key, marker or padding
-	n := 0
-	for len(b) > 0 {
-		n++
+	for n := 1; ; n++ {
+		hdr, err := br.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return readErr(err)
+		}
 		if n > maxPackets {
 			return fmt.Errorf("%w: more than %d packets", ErrDamaged, maxPackets)
 		}
-		hdr := b[0]
 		if hdr&0x80 == 0 {
 			return fmt.Errorf("%w: invalid packet header", ErrDamaged)
 		}
 		var tag int
-		b = b[1:]
 		if hdr&0x40 != 0 { // new format
 			tag = int(hdr & 0x3f)
 			for {
-				if len(b) == 0 {
-					return fmt.Errorf("%w: truncated packet header", ErrDamaged)
+				l0, err := length(1)
+				if err != nil {
+					return err
 				}
-				var l int
+				var l int64
 				partial := false
-				switch l0 := b[0]; {
+				switch {
 				case l0 < 192:
-					l, b = int(l0), b[1:]
+					l = l0
 				case l0 < 224:
-					if len(b) < 2 {
-						return fmt.Errorf("%w: truncated packet header", ErrDamaged)
+					l1, err := length(1)
+					if err != nil {
+						return err
 					}
-					l, b = (int(l0)-192)<<8+int(b[1])+192, b[2:]
+					l = (l0-192)<<8 + l1 + 192
 				case l0 == 255:
-					if len(b) < 5 {
-						return fmt.Errorf("%w: truncated packet header", ErrDamaged)
+					if l, err = length(4); err != nil {
+						return err
 					}
-					l, b = int(binary.BigEndian.Uint32(b[1:5])), b[5:]
 				default:
-					l, b, partial = 1<<(l0&0x1f), b[1:], true
+					l, partial = 1<<(l0&0x1f), true
 				}
-				if l > len(b) {
-					return fmt.Errorf("%w: truncated (packet tag %d)", ErrDamaged, tag)
+				if err := skip(l, tag); err != nil {
+					return err
 				}
-				b = b[l:]
 				if !partial {
 					break
 				}
 			}
 		} else { // old format
 			tag = int(hdr>>2) & 0xf
-			var l int
+			var l int64
 			switch hdr & 3 {
 			case 0:
-				if len(b) < 1 {
-					return fmt.Errorf("%w: truncated packet header", ErrDamaged)
-				}
-				l, b = int(b[0]), b[1:]
+				l, err = length(1)
 			case 1:
-				if len(b) < 2 {
-					return fmt.Errorf("%w: truncated packet header", ErrDamaged)
-				}
-				l, b = int(binary.BigEndian.Uint16(b)), b[2:]
+				l, err = length(2)
 			case 2:
-				if len(b) < 4 {
-					return fmt.Errorf("%w: truncated packet header", ErrDamaged)
-				}
-				l, b = int(binary.BigEndian.Uint32(b)), b[4:]
+				l, err = length(4)
 			case 3: // indeterminate length: to the end of the data
-				l = len(b)
+				_, err = io.Copy(io.Discard, br)
+				if err != nil {
+					err = readErr(err)
+				}
 			}
-			if l > len(b) {
-				return fmt.Errorf("%w: truncated (packet tag %d)", ErrDamaged, tag)
+			if err != nil {
+				return err
 			}
-			b = b[l:]
+			if err := skip(l, tag); err != nil {
+				return err
+			}
 		}
 		if first == 0 {
 			switch tag {
@@ -358,6 +510,14 @@ func checkFraming(b []byte) error {
 		return fmt.Errorf("%w: session keys without encrypted data", ErrDamaged)
 	}
 	return fmt.Errorf("%w: unexpected packet tag %d", ErrDamaged, first)
+}
+
+// readErr is a failure to read the block itself (bad armor, an I/O error).
+func readErr(err error) error {
+	if errors.Is(err, ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrDamaged, err)
 }
 
 // readBounded reads r to EOF, failing with ErrTooLarge past max bytes. It

@@ -6,6 +6,7 @@ import (
 	"crypto/aes"
 	"crypto/rand"
 	"errors"
+	"io"
 	mrand "math/rand"
 	"runtime"
 	"strings"
@@ -95,7 +96,8 @@ func TestDecryptNoMDC(t *testing.T) {
 	if err == nil {
 		t.Errorf("openpgp.ReadMessage(no MDC) = nil error, want refusal")
 	}
-	if err := classifyReadError(err, msg, bot.Entities()); !errors.Is(err, ErrIntegrity) {
+	bin := func() (io.Reader, error) { return bytes.NewReader(msg), nil }
+	if err := classifyReadError(err, bin, bot.Entities()); !errors.Is(err, ErrIntegrity) {
 		t.Errorf("classifyReadError(%v) = %v, want %v", err, err, ErrIntegrity)
 	}
 }
@@ -293,7 +295,7 @@ func TestCheckFraming(t *testing.T) {
 		{"unknown tag", []byte{0xc0 | 60, 1, 0}, ErrDamaged},
 	}
 	for _, tt := range tests {
-		if err := checkFraming(tt.in); !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
+		if err := checkFraming(bytes.NewReader(tt.in)); !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
 			t.Errorf("checkFraming(%s) = %v, want %v", tt.name, err, tt.want)
 		}
 	}

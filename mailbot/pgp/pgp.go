@@ -10,7 +10,9 @@
 // Rules that keep the bot from becoming a decryption oracle (EFAIL):
 //   - every block is decrypted on its own and its plaintext is returned only
 //     after it was read to EOF and the MDC or AEAD tag checked; on any error
-//     no plaintext is returned at all;
+//     no plaintext is returned at all (Decrypt). DecryptStream hands the
+//     plaintext out as it is decrypted, for large blocks: what is read from
+//     it may be used only once Stream.Close returned nil;
 //   - ciphertext without integrity protection is refused;
 //   - decompression is bounded (Options.MaxSize);
 //   - a signature is valid only when made by a key the caller knows.
