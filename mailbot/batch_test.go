@@ -3,6 +3,7 @@ package mailbot_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,5 +117,54 @@ func TestBatchKeyThenSignature(t *testing.T) {
 	})
 	if fmt.Sprint(valid) != "[false true]" {
 		t.Errorf("signature valid = %v, want [false true] (unknown signer first, then the key it offered)", valid)
+	}
+}
+
+// The acknowledgements and team notices of a batch are sealed together at
+// the end of its transaction: each gets its own signed (and, for Ann,
+// encrypted) bytes, under the Message-ID the case events name.
+func TestBatchSealsEveryMail(t *testing.T) {
+	h := newTeamHarness(t, "")
+	const n = 4
+	for i := range n {
+		h.deliver(report(fmt.Sprintf("r%d@research.example", i), fmt.Sprintf("sealed %d", i)))
+	}
+	h.run()
+	h.waitProcessed(n)
+	h.stop()
+	h.stop = nil
+	kinds := map[string]int{}
+	for _, o := range h.outbox() {
+		kinds[o.Kind]++
+		if got := header(t, o.Raw, "Message-Id"); got != "<"+o.MessageID+">" {
+			t.Errorf("outbox %d (%s): Message-Id %q, want <%s>", o.ID, o.Kind, got, o.MessageID)
+		}
+		ct := header(t, o.Raw, "Content-Type")
+		switch {
+		case o.To[0] == ann && !strings.HasPrefix(ct, "multipart/encrypted"):
+			t.Errorf("outbox %d to Ann: Content-Type %q, want multipart/encrypted", o.ID, ct)
+		case o.To[0] != ann && !strings.HasPrefix(ct, "multipart/signed"):
+			t.Errorf("outbox %d to %s: Content-Type %q, want multipart/signed", o.ID, o.To[0], ct)
+		}
+	}
+	if kinds["ack"] != n || kinds["team"] != 2*n {
+		t.Errorf("outbox kinds = %v, want %d acks and %d team notices", kinds, n, 2*n)
+	}
+	for _, c := range h.cases() {
+		var ackID string
+		for _, e := range h.events_(c) {
+			if e.Kind == "ack.queued" {
+				ackID = e.Detail
+			}
+		}
+		found := false
+		for _, o := range h.outbox() {
+			if o.Kind == "ack" && o.CaseID == c.ID && strings.HasPrefix(ackID, "<"+o.MessageID+">") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("case %s: ack.queued %q names no acknowledgement in the outbox", c.Ref, ackID)
+		}
 	}
 }

@@ -56,6 +56,36 @@ func (d *Daemon) newMessageID(caseRef string) string {
 // names pass triage.Sanitize and go-message encodes them (RFC 2047); message
 // ids are copied only when they match safeMsgID.
 func (d *Daemon) build(o outMail) (*store.OutboxItem, error) {
+	item, seal := d.prepare(o)
+	raw, err := seal()
+	if err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
+	}
+	item.Raw = raw
+	return item, nil
+}
+
+// enqueue builds o and queues it in tx. Inside a batch the costly part
+// (OpenPGP signing and encryption) waits for the end of the batch's
+// transaction, where every mail of the batch is sealed in parallel; the
+// returned item has everything but its bytes at once.
+func (d *Daemon) enqueue(tx *store.Tx, o outMail) (*store.OutboxItem, error) {
+	item, seal := d.prepare(o)
+	if q := d.sealQueue(tx); q != nil {
+		q.add(item, seal)
+		return item, nil
+	}
+	raw, err := seal()
+	if err != nil {
+		return nil, fmt.Errorf("compose: %w", err)
+	}
+	item.Raw = raw
+	return item, tx.Enqueue(item)
+}
+
+// prepare makes the headers and the outbox item of o (Raw unset) and returns
+// the function that writes its bytes.
+func (d *Daemon) prepare(o outMail) (*store.OutboxItem, func() ([]byte, error)) {
 	now := d.now()
 	msgID := d.newMessageID(o.CaseRef)
 	var h mail.Header
@@ -91,20 +121,22 @@ func (d *Daemon) build(o outMail) (*store.OutboxItem, error) {
 	h.Set(LoopHeader, d.cfg.Address)
 	h.Set("MIME-Version", "1.0")
 
-	var buf bytes.Buffer
-	if err := d.seal(&buf, h, triage.Sanitize(o.Subject, 250), o.CaseRef, o.Body, o.Encrypt); err != nil {
-		return nil, fmt.Errorf("compose: %w", err)
-	}
-	return &store.OutboxItem{
+	item := &store.OutboxItem{
 		CaseID:      o.CaseID,
 		Kind:        o.Kind,
 		MessageID:   msgID,
 		From:        d.cfg.Address,
 		To:          []string{o.To.Address},
-		Raw:         buf.Bytes(),
 		Created:     now,
 		NextAttempt: now,
-	}, nil
+	}
+	return item, func() ([]byte, error) {
+		var buf bytes.Buffer
+		if err := d.seal(&buf, h, triage.Sanitize(o.Subject, 250), o.CaseRef, o.Body, o.Encrypt); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
 }
 
 // writeText writes a single text/plain part in quoted-printable.
@@ -129,7 +161,7 @@ func (d *Daemon) displayName() string {
 }
 
 // composeAck renders the acknowledgement of a new case.
-func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message) (*store.OutboxItem, error) {
+func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message) (outMail, error) {
 	data := d.templateData(c)
 	data.Missing = d.missingFields(in)
 	name := "ack"
@@ -148,11 +180,11 @@ func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store
 	}
 	subject, body, err := d.tmpl.Render(name, []string{c.Language}, data)
 	if err != nil {
-		return nil, err
+		return outMail{}, err
 	}
 	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
-	return d.build(outMail{Kind: "ack", CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
-		InReplyTo: in.msg.MessageID, References: in.msg.References, Encrypt: encrypt})
+	return outMail{Kind: "ack", CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
+		InReplyTo: in.msg.MessageID, References: in.msg.References, Encrypt: encrypt}, nil
 }
 
 // templateData fills what every template about case c may show.

@@ -67,6 +67,7 @@ type Daemon struct {
 	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
 	session     *inbox.Session
+	seals       sync.Map // *store.Tx -> *sealQueue, for batch transactions
 }
 
 // New checks opt and builds a Daemon; nothing runs until Run.

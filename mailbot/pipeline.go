@@ -549,11 +549,12 @@ func (d *Daemon) queueAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "ack.suppressed", Actor: "bot",
 			Detail: fmt.Sprintf("rate limit: %d acknowledgements to this sender in %s", n, d.cfg.Ack.RateWindow)})
 	}
-	item, err := d.composeAck(tx, c, in, sm)
+	o, err := d.composeAck(tx, c, in, sm)
 	if err != nil {
 		return err
 	}
-	if err := tx.Enqueue(item); err != nil {
+	item, err := d.enqueue(tx, o)
+	if err != nil {
 		return err
 	}
 	if err := tx.RecordSend(rateKey, now); err != nil {

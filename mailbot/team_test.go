@@ -410,3 +410,37 @@ func TestRelayToAReporterWithAKeyIsEncrypted(t *testing.T) {
 		t.Errorf("decrypted relay lacks the reply:\n%s", body)
 	}
 }
+
+// A member's encrypted reply larger than what parse keeps in memory is read
+// back from the spooled message and decrypted.
+func TestLargeEncryptedTeamReplyIsAccepted(t *testing.T) {
+	h := newTeamHarness(t, "")
+	h.clock.mu.Lock()
+	h.clock.t = time.Now()
+	h.clock.mu.Unlock()
+	h.ingest(report(ada, "XSS"))
+	id := outboxTo(h, ann)[0].MessageID
+	var hdr mail.Header
+	hdr.SetAddressList("From", []*mail.Address{{Address: ann}})
+	hdr.SetAddressList("To", []*mail.Address{{Address: botAddr}})
+	hdr.SetSubject("...")
+	hdr.SetDate(time.Now())
+	hdr.SetMessageID("big-encrypted@example.org")
+	hdr.SetMsgIDList("In-Reply-To", []string{id})
+	log := strings.Repeat("GET /login?user=%27%20OR%201=1 HTTP/1.1 200 OK (reproduced)\r\n", 3000)
+	inner := "Content-Type: text/plain; charset=utf-8\r\n\r\nstatus triaged\r\n\r\nReproduced, log below.\r\n\r\n" + log
+	var b bytes.Buffer
+	if err := pgp.Seal(&b, hdr, "Re: [SEC-2026-0001]", strings.NewReader(inner), keysFixture(t).bot.Entities(), annKey); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() < 128<<10 {
+		t.Fatalf("test message is %d bytes, want over 128 KiB", b.Len())
+	}
+	res := h.ingest(b.Bytes())
+	if res.Class != "team" || !strings.Contains(res.Reason, "pgp") {
+		t.Fatalf("Ingest(large encrypted team mail) = %+v, want accepted by pgp", res)
+	}
+	if h.cases()[0].Status != "triaged" {
+		t.Errorf("status = %q, want triaged", h.cases()[0].Status)
+	}
+}

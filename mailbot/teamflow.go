@@ -74,7 +74,7 @@ func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) er
 			return seen
 		},
 	}
-	if v, ok := d.decryptTeamMail(in, m, opts); ok {
+	if v, ok := d.decryptTeamMail(in, m, opts, raw); ok {
 		tf.verdict = v
 	} else {
 		tf.verdict = team.Authenticate(in.msg, raw, d.roster, opts)
@@ -92,7 +92,7 @@ func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) er
 // client encrypts replies to encrypted notifications). ok is true when it
 // decided; else the outer message is authenticated as usual, with v.Text
 // holding the decrypted text if any.
-func (d *Daemon) decryptTeamMail(in *incoming, m team.Member, opts team.Options) (v team.Verdict, ok bool) {
+func (d *Daemon) decryptTeamMail(in *incoming, m team.Member, opts team.Options, raw func() (io.ReadCloser, error)) (v team.Verdict, ok bool) {
 	if d.keys == nil || len(in.msg.PGP) == 0 {
 		return v, false
 	}
@@ -100,11 +100,15 @@ func (d *Daemon) decryptTeamMail(in *incoming, m team.Member, opts team.Options)
 	var signedBy string
 	var hashes []string
 	for _, b := range in.msg.PGP {
-		res, err := d.keys.Decrypt(b.Data, m.Keys, pgp.Options{MaxSize: d.parseLimits().MaxPGPBytes, Now: d.now})
+		data, err := pgpBlockBytes(b, raw, d.parseLimits().MaxPGPBytes)
+		if err != nil {
+			return team.Verdict{Member: m, Reason: "cannot read the encrypted part: " + err.Error()}, true
+		}
+		res, err := d.keys.Decrypt(data, m.Keys, pgp.Options{MaxSize: d.parseLimits().MaxPGPBytes, Now: d.now})
 		if err != nil {
 			return team.Verdict{Member: m, Reason: "cannot decrypt: " + err.Error()}, true
 		}
-		sum := sha256.Sum256(b.Data)
+		sum := sha256.Sum256(data)
 		hashes = append(hashes, hex.EncodeToString(sum[:]))
 		text := string(res.Plaintext)
 		if b.Kind == "pgp-mime" || b.Kind == "mixed-up" {
@@ -130,6 +134,32 @@ func (d *Daemon) decryptTeamMail(in *incoming, m team.Member, opts team.Options)
 		return team.Verdict{Member: m, Reason: "a command mail seen before (replay)"}, true
 	}
 	return v, true
+}
+
+// pgpBlockBytes is the whole block b: parse keeps only small blocks in
+// memory, larger ones are read back from the raw message (team mail is
+// small; a member's 1 MB reply is still fine in memory).
+func pgpBlockBytes(b parse.PGPBlock, raw func() (io.ReadCloser, error), max int64) ([]byte, error) {
+	if b.Data != nil || b.Length == 0 {
+		return b.Data, nil
+	}
+	if b.Size > max {
+		return nil, fmt.Errorf("%d bytes is over the %d byte limit", b.Size, max)
+	}
+	rc, err := raw()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	ra, ok := rc.(io.ReaderAt)
+	if !ok {
+		all, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, err
+		}
+		ra = bytes.NewReader(all)
+	}
+	return io.ReadAll(b.Open(ra))
 }
 
 // recordTeamMail handles an authenticated (or refused) mail from a member.
@@ -409,14 +439,8 @@ func (d *Daemon) memberMail(tx *store.Tx, c *store.Case, m team.Member, name str
 	if e := pgp.KeyForAddress(m.Keys, m.Address); e != nil && d.keys != nil {
 		o.Encrypt = openpgp.EntityList{e}
 	}
-	item, err := d.build(o)
-	if err != nil {
-		return err
-	}
-	if c == nil {
-		item.CaseID = 0
-	}
-	return tx.Enqueue(item)
+	_, err = d.enqueue(tx, o)
+	return err
 }
 
 // notifyTeam tells the on-duty pair (or, for a follow-up, the assignee)
