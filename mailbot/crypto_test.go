@@ -265,10 +265,10 @@ func TestInlinePGPReport(t *testing.T) {
 
 func TestEncryptedPartOverTheLimitIsNeverSilent(t *testing.T) {
 	f := keysFixture(t)
-	h := newHarness(t, "", withKeys(f.bot))
-	// A ciphertext bigger than the parser keeps for decryption: build the
-	// message so its armored block exceeds the limit by construction.
-	big := strings.Repeat("wcBMA0xQ1A3ScyHqAQf/"+strings.Repeat("A", 43)+"\r\n", (33<<20)/66)
+	h := newHarness(t, "[limits]\nmax_decrypt_bytes = 1048576\n", withKeys(f.bot))
+	// A ciphertext bigger than the decryption limit: build the message so
+	// its armored block exceeds it by construction.
+	big := strings.Repeat("wcBMA0xQ1A3ScyHqAQf/"+strings.Repeat("A", 43)+"\r\n", (2<<20)/66)
 	raw := msg("see attached\n", "From", ada, "To", botAddr, "Subject", "huge", "Message-ID", "<huge@research.example>",
 		"MIME-Version", "1.0")
 	raw = bytes.Replace(raw, []byte("Content-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n"),

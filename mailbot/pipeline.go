@@ -259,6 +259,13 @@ func (d *Daemon) examine(blob store.Blob) (*incoming, error) {
 func (d *Daemon) parseLimits() parse.Limits {
 	l := parse.DefaultLimits()
 	l.MaxSize = d.cfg.Limits.MaxMessageBytes
+	// Decryption streams from the spool file: by default any encrypted
+	// part that fits in a message is decrypted (a 25 MB attachment is
+	// 44 MB armored).
+	l.MaxPGPBytes = d.cfg.Limits.MaxMessageBytes
+	if d.cfg.Limits.MaxDecryptBytes > 0 {
+		l.MaxPGPBytes = d.cfg.Limits.MaxDecryptBytes
+	}
 	l.MaxParts = d.cfg.Limits.MaxParts
 	l.MaxDepth = d.cfg.Limits.MaxDepth
 	return l

@@ -94,6 +94,9 @@ type Limits struct {
 	MaxParts        int   `toml:"max_parts"`
 	MaxDepth        int   `toml:"max_depth"`
 	MaxTries        int   `toml:"max_tries"` // failed attempts before a message is quarantined
+	// MaxDecryptBytes bounds the OpenPGP data of one message that is
+	// decrypted (it streams from disk); 0 means max_message_bytes.
+	MaxDecryptBytes int64 `toml:"max_decrypt_bytes"`
 }
 
 // Ack limits acknowledgements so that no storm can be started through the bot.
@@ -304,6 +307,9 @@ func (c *Config) validate(f *tomlfile.File) {
 	}
 	if c.Limits.MaxTries < 1 {
 		f.Errorf("limits.max_tries", "must be at least 1, got %d", c.Limits.MaxTries)
+	}
+	if c.Limits.MaxDecryptBytes < 0 {
+		f.Errorf("limits.max_decrypt_bytes", "must not be negative, got %d", c.Limits.MaxDecryptBytes)
 	}
 	validateSecret(f, "keys.passphrase", c.Keys.Passphrase, false)
 	if c.TeamMail.Lead != "" && !isAddress(c.TeamMail.Lead) {

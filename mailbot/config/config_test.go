@@ -123,6 +123,10 @@ address = "ann"
 		{"bad duration", good + "[ack]\nrate_window = \"an hour\"\n", []string{
 			`c.toml:27: ack.rate_window: not a duration`,
 		}},
+		{"bad limits", good + "[limits]\nmax_tries = 0\nmax_decrypt_bytes = -1\n", []string{
+			`c.toml:27: limits.max_tries: must be at least 1, got 0`,
+			`c.toml:28: limits.max_decrypt_bytes: must not be negative, got -1`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
