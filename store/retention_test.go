@@ -48,11 +48,10 @@ func TestPurgeRaw(t *testing.T) {
 		return tx.NewCase(open)
 	})
 	type msg struct {
-		name    string
-		m       *Message
-		purged  bool // hash returned and marked
-		marked  bool // marked but not returned (quarantined too)
-		hasFile bool
+		name   string
+		m      *Message
+		purged bool // hash returned and marked
+		marked bool // marked but not returned (quarantined too)
 	}
 	quarHash := spool(t, s, "quarantined too")
 	update(t, s, func(tx *Tx) error { return tx.Quarantine(&Quarantined{Hash: quarHash, Reason: "test"}) })
