@@ -38,12 +38,24 @@ func (d *Daemon) PurgeRaw(now time.Time) (int, error) {
 	return len(hashes), nil
 }
 
-// runRetention purges once at start and then daily.
-func (d *Daemon) runRetention(ctx context.Context) error {
-	if d.cfg.RetentionDays <= 0 {
-		<-ctx.Done()
-		return nil
+// PruneSends drops rate-limit entries past their window (store.PruneSends):
+// a reporter who wrote once must not leave an entry behind for ever.
+func (d *Daemon) PruneSends(now time.Time) (int, error) {
+	var n int
+	err := d.store.Update(func(tx *store.Tx) (err error) {
+		n, err = tx.PruneSends(now)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
 	}
+	return n, nil
+}
+
+// runRetention does the housekeeping once at start and then daily: old
+// rate-limit entries always, raw mail of closed cases when retention_days
+// is set.
+func (d *Daemon) runRetention(ctx context.Context) error {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
@@ -53,6 +65,9 @@ func (d *Daemon) runRetention(ctx context.Context) error {
 					d.log.Error("panic in retention", "err", p, "stack", string(debug.Stack()))
 				}
 			}()
+			if _, err := d.PruneSends(d.now()); err != nil {
+				d.log.Error("retention", "err", err)
+			}
 			if _, err := d.PurgeRaw(d.now()); err != nil {
 				d.log.Error("retention", "err", err)
 			}

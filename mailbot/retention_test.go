@@ -50,3 +50,21 @@ func TestRetentionPurgesRawMailOfClosedCasesOnly(t *testing.T) {
 		return nil
 	})
 }
+
+func TestPruneSendsDropsOldRateEntries(t *testing.T) {
+	h := newHarness(t, "")
+	h.ingest(report(ada, "one"))
+	h.ingest(report(eve, "two"))
+	if n, err := h.d.PruneSends(h.clock.Now()); err != nil || n != 0 {
+		t.Fatalf("PruneSends(now) = %d, %v; want 0 (still inside the window)", n, err)
+	}
+	if n, err := h.d.PruneSends(h.clock.Now().Add(25 * time.Hour)); err != nil || n != 2 {
+		t.Fatalf("PruneSends(+25h) = %d, %v; want 2 (one entry per acknowledged sender)", n, err)
+	}
+	h.store.View(func(tx *store.Tx) error {
+		if n, _ := tx.RecentSends("ack:"+ada, h.clock.Now().Add(-time.Hour)); n != 0 {
+			t.Errorf("RecentSends(ada) after the prune = %d, want 0", n)
+		}
+		return nil
+	})
+}
