@@ -66,7 +66,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 	examine := func(i int) {
 		defer func() {
 			if p := recover(); p != nil {
-				d.log.Error("panic while processing", "msg", items[i].blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
+				d.log.Error("panic while processing", "hash", items[i].blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
 				errs[i] = fmt.Errorf("mailbot: panic: %v", p)
 			}
 		}()
@@ -173,7 +173,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		if it.tooLarge {
 			continue
 		}
-		d.log.Info("processed", "msg", it.blob.Hash[:12], "mailbox", it.src.Mailbox, "uid", it.src.UID,
+		d.log.Info("processed", "hash", it.blob.Hash[:12], "mailbox", it.src.Mailbox, "uid", it.src.UID,
 			"action", res.Action, "case", res.Case, "class", res.Class, "took", took, "batch", len(items))
 		d.count(res, took)
 	}
@@ -188,7 +188,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 func (d *Daemon) recordItem(tx *store.Tx, it item, in *incoming, res *Result) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			d.log.Error("panic while processing", "msg", it.blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
+			d.log.Error("panic while processing", "hash", it.blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("mailbot: panic: %v", p)
 		}
 	}()

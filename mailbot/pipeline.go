@@ -107,7 +107,7 @@ func (d *Daemon) Ingest(ctx context.Context, r io.Reader) (Result, error) {
 // one transaction together with the mailbox watermark of src.
 func (d *Daemon) Process(ctx context.Context, src Source, blob store.Blob) (res Result, err error) {
 	start := d.now()
-	log := d.log.With("msg", blob.Hash[:12], "mailbox", src.Mailbox, "uid", src.UID)
+	log := d.log.With("hash", blob.Hash[:12], "mailbox", src.Mailbox, "uid", src.UID)
 	res, err = d.processOnce(ctx, src, blob)
 	if err == nil || IsTemporary(err) {
 		if err == nil {
@@ -166,7 +166,7 @@ func (d *Daemon) advance(tx *store.Tx, src Source) error {
 func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (res Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			d.log.Error("panic while processing", "msg", blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
+			d.log.Error("panic while processing", "hash", blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("mailbot: panic: %v", p)
 		}
 	}()

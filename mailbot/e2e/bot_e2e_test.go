@@ -152,6 +152,7 @@ type botOptions struct {
 	mode    string // idle, poll or fast
 	mailbox string // default INBOX
 	resync  string // imap.resync_interval, default 2m
+	store   string // the database, relative to the bot's folder; default mailbot.db
 }
 
 // newBot writes the bot's folder the way an admin would: `mailbot init`
@@ -165,6 +166,9 @@ func newBot(t *testing.T, dir string, e *env, opt botOptions) *bot {
 	}
 	if opt.resync == "" {
 		opt.resync = "2m"
+	}
+	if opt.store == "" {
+		opt.store = "mailbot.db"
 	}
 	b := &bot{dir: dir, config: filepath.Join(dir, "mailbot.toml")}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -185,7 +189,7 @@ func newBot(t *testing.T, dir string, e *env, opt botOptions) *bot {
 	write(t, b.config, fmt.Sprintf(`# written by the e2e suite
 address = %q
 name = "Example Security Team"
-store = "mailbot.db"
+store = %q
 policy = "policy.toml"
 log_level = "debug"
 
@@ -216,7 +220,7 @@ private = "bot-key.asc"
 [ack]
 # The crash burst sends 200 reports from one researcher.
 rate_limit = 10000
-`, botAddr, imapHost, imapPort, botAddr, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, botAddr), 0o600)
+`, botAddr, opt.store, imapHost, imapPort, botAddr, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, botAddr), 0o600)
 	b.cli(t, "keys", "generate", "--config", b.config)
 	b.cli(t, "check", "--config", b.config)
 	b.log, err = newLogWatch(filepath.Join(dir, "bot.log"))
@@ -330,6 +334,7 @@ type caseView struct {
 		From           string `json:"from"`
 		Subject        string `json:"subject"`
 		MessageID      string `json:"message_id"`
+		SHA256         string `json:"sha256"`
 		Encrypted      bool   `json:"encrypted"`
 		Signed         bool   `json:"signed"`
 		SignatureValid bool   `json:"signature_valid"`
