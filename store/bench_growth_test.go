@@ -20,6 +20,23 @@ func commitAck(s *Store, i int) error {
 	})
 }
 
+// batchSize is the daemon's FETCH batch: a backlog is committed this many
+// reports per transaction (mailbot/batch.go).
+const batchSize = 50
+
+// commitBatch is the daemon's group commit of a backlog batch: batchSize
+// new reports in one fsynced Update.
+func commitBatch(s *Store, first int) error {
+	return s.Update(func(tx *Tx) error {
+		for i := range batchSize {
+			if _, _, _, err := benchReport(tx, 1<<30+first+i, t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // logBuckets logs the size of every bucket: where the bytes go.
 func logBuckets(b *testing.B, s *Store) {
 	b.Helper()
@@ -94,8 +111,24 @@ func BenchmarkTargetStoreGrowth(b *testing.B) {
 			d.TxStats.GetSpillTime()/time.Duration(n), s.db.Stats().FreePageN, s.db.Stats().PendingPageN)
 		return lat
 	}
+	// measureBatches times group commits of batchSize reports; the
+	// durations are per report.
+	batches := max(4, commits/20)
+	measureBatches := func() []time.Duration {
+		lat := make([]time.Duration, 0, batches)
+		for range batches {
+			start := time.Now()
+			if err := commitBatch(s, next+1); err != nil {
+				b.Fatal(err)
+			}
+			next += batchSize
+			lat = append(lat, time.Since(start)/batchSize)
+		}
+		return lat
+	}
 	measure() // warm up: the file grows from nothing
 	empty := logTx("empty", measure)
+	emptyBatch := measureBatches()
 
 	start := time.Now()
 	ids, populatedOpen := populate(b, s)
@@ -106,6 +139,7 @@ func BenchmarkTargetStoreGrowth(b *testing.B) {
 		b.Fatal(err)
 	}
 	full := logTx("full", measure)
+	fullBatch := measureBatches()
 
 	// Lookups, each in its own read transaction as the daemon does them.
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -177,7 +211,7 @@ func BenchmarkTargetStoreGrowth(b *testing.B) {
 			listing = d
 		}
 	}
-	if want := populatedOpen + 3*commits; open != want {
+	if want := populatedOpen + 3*commits + 2*batches*batchSize; open != want {
 		b.Fatalf("open cases = %d, want %d", open, want)
 	}
 
@@ -202,6 +236,8 @@ func BenchmarkTargetStoreGrowth(b *testing.B) {
 	b.ReportMetric(us(pct(full, 50))/1000, "commit-p50-ms")
 	b.ReportMetric(us(f99)/1000, "commit-p99-ms")
 	b.ReportMetric(float64(f99)/float64(e99), "p99-vs-empty")
+	b.ReportMetric(us(pct(fullBatch, 99))/1000, "batch-commit-p99-ms")
+	b.ReportMetric(float64(pct(fullBatch, 99))/float64(pct(emptyBatch, 99)), "batch-p99-vs-empty")
 	b.ReportMetric(us(byMsgID), "msgid-lookup-µs")
 	b.ReportMetric(us(byRef), "ref-lookup-µs")
 	b.ReportMetric(us(byID), "case-lookup-µs")
