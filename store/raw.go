@@ -139,7 +139,7 @@ func (sp *Spool) Commit() error {
 	// Data first: concurrent fsyncs share journal commits.
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	sem := make(chan struct{}, 64)
 	for i, p := range todo {
 		wg.Add(1)
 		sem <- struct{}{}
