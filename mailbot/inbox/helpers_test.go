@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,9 @@ type serverOpts struct {
 	// the server directly (the proxy is line-based, for plain IMAP only).
 	tls       string
 	tlsConfig *tls.Config
+	// pollIdle replaces the memory server's IDLE by one that polls, so an
+	// update queued just as IDLE starts is never lost (see idlePoller).
+	pollIdle bool
 }
 
 type testServer struct {
@@ -70,6 +74,9 @@ func newTestServer(t *testing.T, so serverOpts) *testServer {
 	}
 	srvOpts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			if so.pollIdle {
+				return idlePoller{mem.NewSession().(imapserver.SessionIMAP4rev2)}, nil, nil
+			}
 			return mem.NewSession(), nil, nil
 		},
 		Caps:         caps,
@@ -105,6 +112,27 @@ func newTestServer(t *testing.T, so serverOpts) *testServer {
 		ts.addr = direct
 	}
 	return ts
+}
+
+// idlePoller is a memory-server session whose IDLE polls for updates.
+// QUIRK (memory server): its own IDLE starts listening only after it has
+// sent the continuation, and an update queued in between waits for the next
+// command; tests that must see every EXISTS in IDLE use this one.
+type idlePoller struct{ imapserver.SessionIMAP4rev2 }
+
+func (s idlePoller) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	tk := time.NewTicker(2 * time.Millisecond) // the fake server's notification delay
+	defer tk.Stop()
+	for {
+		if err := s.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-tk.C:
+		}
+	}
 }
 
 type discardLogger struct{}
@@ -151,6 +179,16 @@ type proxy struct {
 	// uidLate: FETCH responses for this UID carry it after the literal, as
 	// some servers do (go-imap then cannot match them).
 	uidLate atomic.Uint32
+	// holdIdleOK: the tagged OK that ends an IDLE is held back until the
+	// client sends its next command after DONE (or holdTimeout passes):
+	// only a client that pipelines behind DONE gets it at once.
+	holdIdleOK  atomic.Bool
+	released    atomic.Int32 // held OKs released by a pipelined command
+	heldTimeout atomic.Int32 // held OKs released by holdTimeout
+
+	linesMu     sync.Mutex
+	clientLines []string      // every line the client sent, in order
+	newLine     chan struct{} // closed and replaced at every client line
 
 	mu    sync.Mutex
 	conns map[*pconn]struct{}
@@ -161,6 +199,12 @@ type pconn struct {
 	client, server net.Conn
 	frozen         atomic.Bool
 	once           sync.Once
+
+	mu        sync.Mutex
+	idleTag   string        // tag of the client's last IDLE
+	afterDone chan struct{} // made at DONE, closed by the next command
+	waiting   bool          // afterDone is not closed yet
+	checked   bool          // the IDLE's tagged response went through maybeHold
 }
 
 func (pc *pconn) close() {
@@ -176,7 +220,7 @@ func newProxy(t *testing.T, target string, hideIdle bool) *proxy {
 	if err != nil {
 		t.Fatalf("Listen() = %v, want nil", err)
 	}
-	p := &proxy{ln: ln, target: target, hideIdle: hideIdle, conns: make(map[*pconn]struct{})}
+	p := &proxy{ln: ln, target: target, hideIdle: hideIdle, conns: make(map[*pconn]struct{}), newLine: make(chan struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	return p
@@ -226,7 +270,11 @@ func (p *proxy) pipe(pc *pconn, src, dst net.Conn, hideIdle bool, count *atomic.
 			if hideIdle && bytes.Contains(line, []byte("CAPABILITY")) {
 				line = bytes.ReplaceAll(line, []byte(" IDLE"), nil)
 			}
+			if count == nil { // client -> server
+				p.clientLine(pc, line)
+			}
 			if count != nil { // server -> client
+				p.maybeHold(pc, line)
 				switch m := fetchLiteralRE.FindSubmatch(line); {
 				case litLeft > 0:
 					litLeft -= int64(len(line))
@@ -249,6 +297,84 @@ func (p *proxy) pipe(pc *pconn, src, dst net.Conn, hideIdle bool, count *atomic.
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
+		}
+	}
+}
+
+// holdTimeout is how long a held IDLE OK waits for a pipelined command.
+const holdTimeout = 2 * time.Second
+
+// clientLine records a line from the client and tracks IDLE and DONE.
+func (p *proxy) clientLine(pc *pconn, line []byte) {
+	l := strings.TrimRight(string(line), "\r\n")
+	pc.mu.Lock()
+	switch tag, cmd, _ := strings.Cut(l, " "); {
+	case strings.EqualFold(cmd, "IDLE"):
+		pc.idleTag = tag
+	case l == "DONE":
+		pc.afterDone, pc.waiting, pc.checked = make(chan struct{}), true, false
+	case pc.waiting:
+		close(pc.afterDone)
+		pc.waiting = false
+	}
+	pc.mu.Unlock()
+	p.linesMu.Lock()
+	p.clientLines = append(p.clientLines, l)
+	close(p.newLine)
+	p.newLine = make(chan struct{})
+	p.linesMu.Unlock()
+}
+
+// maybeHold delays the tagged response to IDLE (see holdIdleOK).
+func (p *proxy) maybeHold(pc *pconn, line []byte) {
+	pc.mu.Lock()
+	tag, wait := pc.idleTag, pc.afterDone
+	match := !pc.checked && tag != "" && wait != nil && bytes.HasPrefix(line, []byte(tag+" "))
+	if match {
+		pc.checked = true // one hold per IDLE
+	}
+	pc.mu.Unlock()
+	if !match || !p.holdIdleOK.Load() {
+		return
+	}
+	t := time.NewTimer(holdTimeout)
+	defer t.Stop()
+	select {
+	case <-wait:
+		p.released.Add(1)
+	case <-t.C:
+		p.heldTimeout.Add(1)
+	}
+}
+
+// lines returns the client's lines so far.
+func (p *proxy) lines() []string {
+	p.linesMu.Lock()
+	defer p.linesMu.Unlock()
+	return slices.Clone(p.clientLines)
+}
+
+// awaitLine waits until the client has sent a line containing sub and
+// returns its index in lines().
+func (p *proxy) awaitLine(t *testing.T, sub string) int {
+	t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		p.linesMu.Lock()
+		for i, l := range p.clientLines {
+			if strings.Contains(l, sub) {
+				p.linesMu.Unlock()
+				return i
+			}
+		}
+		ch := p.newLine
+		p.linesMu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			l := p.lines()
+			t.Fatalf("client sent no line containing %q within %v; last lines %q", sub, waitTimeout, l[max(0, len(l)-10):])
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -658,5 +659,100 @@ func TestAfterCommitReappliedOnConnect(t *testing.T) {
 				t.Errorf("attempted = %v, want [3] (nothing processed twice)", got)
 			}
 		})
+	}
+}
+
+// After an EXISTS the session asks for the new UIDs and their sizes in one
+// UID FETCH, with no UID SEARCH, and still refuses oversized mail before
+// downloading it.
+func TestNewMailFetchesSizesDirectly(t *testing.T) {
+	ts := newTestServer(t, serverOpts{})
+	h := newTestHandler(t)
+	opt := testOptions(ts)
+	opt.Mode = "fast" // NOOP: every EXISTS is reported, with no race
+	opt.FastInterval = 10 * time.Millisecond
+	opt.MaxSize = 1000
+	r := start(t, opt, h)
+	r.await(t, "poll", 0)
+	first := len(ts.proxy.lines())
+
+	small := testMessage(1)
+	big := append(testMessage(2), bytes.Repeat([]byte("x"), 50_000)...)
+	u1 := ts.appendMsg(t, "INBOX", small)
+	u2 := ts.appendMsg(t, "INBOX", big)
+	r.await(t, "processed", u2)
+
+	got := h.committedCopy()
+	if len(got) != 2 || got[0].UID != u1 || got[0].TooLarge || got[1].UID != u2 || !got[1].TooLarge || got[1].Size != int64(len(big)) {
+		t.Fatalf("committed = %+v, want uid %d spooled and uid %d too large (%d bytes)", got, u1, u2, len(big))
+	}
+	if n := ts.proxy.toClient.Load(); n >= int64(len(big)) {
+		t.Errorf("server sent %d bytes, want fewer than the %d of the oversized message", n, len(big))
+	}
+	var fetches []string
+	for _, l := range ts.proxy.lines()[first:] {
+		if strings.Contains(l, "SEARCH") {
+			t.Errorf("client sent %q after an EXISTS, want no UID SEARCH", l)
+		}
+		if strings.Contains(l, "FETCH") {
+			fetches = append(fetches, l)
+		}
+	}
+	// The sizes of 1:* and then the body of the one that fits.
+	if len(fetches) != 2 || !strings.HasSuffix(fetches[0], "UID FETCH 1:* (UID RFC822.SIZE)") || !strings.Contains(fetches[1], fmt.Sprintf("UID FETCH %d ", u1)) {
+		t.Errorf("FETCH commands = %q, want the sizes of 1:* then the body of %d", fetches, u1)
+	}
+}
+
+// RFC 3501 section 6.4.8 on the new-mail path: "UID FETCH N:*" returns the
+// highest UID even when it is below N; nothing may be delivered.
+func TestUIDStarQuirkOnNewMail(t *testing.T) {
+	ts := newTestServer(t, serverOpts{})
+	h := newTestHandler(t)
+	opt := testOptions(ts)
+	opt.Mode = "fast"
+	opt.FastInterval = 10 * time.Millisecond
+	r := start(t, opt, h)
+	r.await(t, "poll", 0)
+	// The message is already committed (say by `mailbot ingest`) when the
+	// server announces it.
+	h.setWatermark("INBOX", ts.status(t, "INBOX").UIDValidity, 1)
+	ts.appendMsg(t, "INBOX", testMessage(1))
+	ts.proxy.awaitLine(t, "UID FETCH 2:* (UID RFC822.SIZE)")
+	r.drain()
+	r.await(t, "poll", 0) // the next NOOP: the round is over
+	if got := h.attemptedUIDs(); len(got) != 0 {
+		t.Fatalf("attempted = %v, want none", got)
+	}
+}
+
+// In IDLE the session sends its UID FETCH right behind DONE, without
+// waiting for the IDLE's tagged OK (RFC 3501 section 5.5): the proxy holds
+// that OK back until the next command comes.
+func TestIdlePipelinesDone(t *testing.T) {
+	ts := newTestServer(t, serverOpts{pollIdle: true})
+	ts.proxy.holdIdleOK.Store(true)
+	h := newTestHandler(t)
+	opt := testOptions(ts)
+	opt.ResyncInterval = time.Hour // only an EXISTS ends this IDLE
+	r := start(t, opt, h)
+	r.await(t, "idle", 0)
+
+	uid := ts.appendMsg(t, "INBOX", testMessage(1))
+	r.await(t, "processed", uid)
+	r.await(t, "idle", 0)
+	if n := ts.proxy.heldTimeout.Load(); n != 0 {
+		t.Errorf("IDLE OKs released only after %v: %d, want 0 (the client waited for the OK)", holdTimeout, n)
+	}
+	if n := ts.proxy.released.Load(); n != 1 {
+		t.Errorf("IDLE OKs released by a pipelined command = %d, want 1", n)
+	}
+	lines := ts.proxy.lines()
+	i := ts.proxy.awaitLine(t, "DONE")
+	if i+1 >= len(lines) || !strings.HasSuffix(lines[i+1], fmt.Sprintf("UID FETCH %d:* (UID RFC822.SIZE)", uid)) {
+		t.Errorf("client lines = %q, want DONE followed by UID FETCH %d:* (UID RFC822.SIZE)", lines, uid)
+	}
+	if got := h.committedUIDs(); !slices.Equal(got, []uint32{uid}) {
+		t.Errorf("committed = %v, want [%d]", got, uid)
 	}
 }

@@ -47,6 +47,10 @@ type conn struct {
 	// busy is held while a delivery is committed and flagged: stopping
 	// waits for the message in hand instead of cutting its \Seen.
 	busy sync.Mutex
+	// idle is an IDLE whose DONE waitIdle has sent and whose tagged OK is
+	// still to come: the round's first command goes out right behind the
+	// DONE and settleIdle collects the OK (one round trip fewer).
+	idle *imapclient.IdleCommand
 }
 
 // session runs one connection: connect, then rounds and waits until an error.
@@ -75,8 +79,9 @@ func (s *Session) session(ctx context.Context) (healthy bool, err error) {
 	s.event(Event{Kind: "connected"})
 
 	full := false // the mailbox was just selected by connect
+	newMail := false
 	for {
-		err := cn.round(ctx, full)
+		err := cn.round(ctx, full, newMail)
 		if ctx.Err() != nil {
 			return healthy, ctx.Err()
 		}
@@ -108,6 +113,8 @@ func (s *Session) session(ctx context.Context) (healthy bool, err error) {
 		if err != nil {
 			return healthy, err
 		}
+		// A wait that does not ask for a resync ended on an EXISTS.
+		newMail = !full
 	}
 }
 
@@ -265,10 +272,22 @@ func (cn *conn) selectMailbox() error {
 
 // round catches up: every UID above the committed watermark is fetched,
 // spooled and processed in UID order. full re-selects the mailbox first
-// (resync), which is how a changed UIDVALIDITY is noticed.
-func (cn *conn) round(ctx context.Context, full bool) error {
+// (resync), which is how a changed UIDVALIDITY is noticed. newMail (the
+// server announced an EXISTS) asks for the new UIDs with their sizes in one
+// UID FETCH instead of a UID SEARCH followed by a FETCH of the sizes.
+func (cn *conn) round(ctx context.Context, full, newMail bool) (err error) {
 	s := cn.s
+	// An IDLE that waitIdle ended is settled by the first command at the
+	// latest here; a failed DONE ends the connection, as any dead command.
+	defer func() {
+		if ierr := cn.settleIdle(); ierr != nil {
+			err = ierr
+		}
+	}()
 	if full {
+		if err := cn.settleIdle(); err != nil {
+			return err
+		}
 		if err := cn.selectMailbox(); err != nil {
 			return err
 		}
@@ -292,15 +311,46 @@ func (cn *conn) round(ctx context.Context, full bool) error {
 		return nil
 	}
 
+	var uids []uint32
+	var sizes map[uint32]int64 // known sizes of the first batch, or nil
+	if newMail && !full {
+		uids, sizes, err = cn.fetchNew(last)
+	} else {
+		uids, err = cn.searchNew(last)
+	}
+	if err != nil {
+		return softIfIMAP(err)
+	}
+	for len(uids) > 0 {
+		n := min(len(uids), s.opt.BatchSize)
+		if err := cn.batch(ctx, uids[:n], sizes); err != nil {
+			return err
+		}
+		uids = uids[n:]
+		// Later batches ask for their sizes again, just before their
+		// bodies: whatever was expunged meanwhile is skipped there.
+		sizes = nil
+	}
+	if last > 0 && (full || !cn.reapplied) {
+		cn.reapplied = true
+		if err := cn.reapply(last); err != nil {
+			s.log.Warn("inbox: re-applying the after-commit action failed", "mailbox", s.opt.Mailbox, "err", err)
+		}
+	}
+	return nil
+}
+
+// searchNew returns the UIDs above last, in order (UID SEARCH UID last+1:*).
+func (cn *conn) searchNew(last uint32) ([]uint32, error) {
 	var set imap.UIDSet
 	set.AddRange(imap.UID(last+1), 0) // 0 is "*"
 	var sd *imap.SearchData
-	err = cn.guard(s.opt.CommandTimeout, "inbox: uid search", func() (err error) {
+	err := cn.guard(cn.s.opt.CommandTimeout, "inbox: uid search", func() (err error) {
 		sd, err = cn.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
 		return err
 	})
 	if err != nil {
-		return softIfIMAP(err)
+		return nil, err
 	}
 	var uids []uint32
 	for _, uid := range sd.AllUIDs() {
@@ -311,21 +361,85 @@ func (cn *conn) round(ctx context.Context, full bool) error {
 		}
 	}
 	slices.Sort(uids)
-	uids = slices.Compact(uids)
-	for len(uids) > 0 {
-		n := min(len(uids), s.opt.BatchSize)
-		if err := cn.batch(ctx, uids[:n]); err != nil {
-			return err
+	return slices.Compact(uids), nil
+}
+
+// fetchNew returns the UIDs above last, in order, and their sizes, in one
+// command: UID FETCH last+1:* (UID RFC822.SIZE) (RFC 3501 section 6.4.8;
+// RFC 9051 section 6.4.9). It is sent right behind the DONE of an IDLE, so
+// after an EXISTS the new mail's sizes come one round trip after the
+// notification instead of three. sizes is nil when a response carried a
+// UID without its size (an unsolicited FETCH matched to this command): the
+// batch then asks for the sizes again.
+func (cn *conn) fetchNew(last uint32) (uids []uint32, sizes map[uint32]int64, err error) {
+	var set imap.UIDSet
+	set.AddRange(imap.UID(last+1), 0) // 0 is "*"
+	sizes = make(map[uint32]int64)
+	complete := true
+	err = cn.guard(cn.s.opt.CommandTimeout, "inbox: fetch new", func() error {
+		fetch := cn.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true})
+		// Drain the FETCH before waiting for the IDLE's OK: the reader
+		// goroutine hands FETCH responses over one at a time.
+		for m := fetch.Next(); m != nil; m = fetch.Next() {
+			var uid uint32
+			size, sized := int64(0), false
+			for it := m.Next(); it != nil; it = m.Next() {
+				switch it := it.(type) {
+				case imapclient.FetchItemDataUID:
+					uid = uint32(it.UID)
+				case imapclient.FetchItemDataRFC822Size:
+					size, sized = it.Size, true
+				}
+			}
+			// RFC 3501 section 6.4.8: "N:*" always includes the highest
+			// UID, even when it is below N (go-imap passes that one to
+			// the unilateral handler; this is the belt to its braces).
+			if uid <= last {
+				continue
+			}
+			uids = append(uids, uid)
+			if sized {
+				sizes[uid] = size
+			} else {
+				complete = false
+			}
 		}
-		uids = uids[n:]
+		return errors.Join(fetch.Close(), cn.idleOK())
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if last > 0 && (full || !cn.reapplied) {
-		cn.reapplied = true
-		if err := cn.reapply(last); err != nil {
-			s.log.Warn("inbox: re-applying the after-commit action failed", "mailbox", s.opt.Mailbox, "err", err)
-		}
+	slices.Sort(uids)
+	uids = slices.Compact(uids)
+	if !complete {
+		sizes = nil
+	}
+	return uids, sizes, nil
+}
+
+// idleOK waits, without a watchdog of its own (the caller's guard covers
+// it), for the tagged OK of an IDLE ended by waitIdle.
+func (cn *conn) idleOK() error {
+	idle := cn.idle
+	if idle == nil {
+		return nil
+	}
+	cn.idle = nil
+	if err := idle.Wait(); err != nil {
+		return fmt.Errorf("idle done: %w", err)
 	}
 	return nil
+}
+
+// settleIdle waits for the tagged OK of an IDLE ended by waitIdle, if it
+// has not come yet.
+func (cn *conn) settleIdle() error {
+	if cn.idle == nil {
+		return nil
+	}
+	idle := cn.idle
+	cn.idle = nil
+	return cn.guard(cn.s.opt.CommandTimeout, "inbox: idle done", idle.Wait)
 }
 
 // reapply applies the after-commit action again to committed messages (UID
@@ -381,26 +495,30 @@ func softIfIMAP(err error) error {
 // batch handles up to BatchSize UIDs: sizes first (to refuse oversized mail
 // before downloading it), then the bodies streamed into the spool, then
 // Process in UID order once the FETCH is closed (no command may run while a
-// FETCH's literals are pending).
-func (cn *conn) batch(ctx context.Context, uids []uint32) error {
+// FETCH's literals are pending). known holds the sizes of every UID when
+// fetchNew just got them; nil asks the server.
+func (cn *conn) batch(ctx context.Context, uids []uint32, known map[uint32]int64) error {
 	s := cn.s
 	timeout := s.opt.CommandTimeout
 
 	// Phase 1: RFC822.SIZE. A UID the server does not return was expunged
 	// since the search (RFC 3501 section 6.4.8: non-existent UIDs are
 	// ignored); UIDs are never reused, so skipping it is safe.
-	sizes := make(map[uint32]int64, len(uids))
-	err := cn.guard(timeout, "inbox: fetch sizes", func() error {
-		msgs, err := cn.c.Fetch(uidSet(uids), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
-		for _, m := range msgs {
-			if m.UID != 0 {
-				sizes[uint32(m.UID)] = m.RFC822Size
+	sizes := known
+	if sizes == nil {
+		sizes = make(map[uint32]int64, len(uids))
+		err := cn.guard(timeout, "inbox: fetch sizes", func() error {
+			msgs, err := cn.c.Fetch(uidSet(uids), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+			for _, m := range msgs {
+				if m.UID != 0 {
+					sizes[uint32(m.UID)] = m.RFC822Size
+				}
 			}
+			return err
+		})
+		if err != nil {
+			return softIfIMAP(err)
 		}
-		return err
-	})
-	if err != nil {
-		return softIfIMAP(err)
 	}
 
 	var want []uint32
@@ -499,7 +617,7 @@ collect:
 		return ctx.Err() // stopping: take no new message
 	}
 	cn.busy.Lock()
-	err = cn.process(ctx, ready)
+	err := cn.process(ctx, ready)
 	cn.busy.Unlock()
 	if err != nil {
 		return err
@@ -612,7 +730,11 @@ func (cn *conn) afterCommit(uids []uint32) error {
 }
 
 // waitIdle waits in IDLE (RFC 2177) for an EXISTS, a poke or the resync
-// timer. It reports whether the next round must resync (re-select).
+// timer. It reports whether the next round must resync (re-select). It only
+// sends the DONE: the round's first command follows it at once (RFC 3501
+// section 5.5 lets a client send a command before the previous one
+// completes; RFC 2177 forbids commands only before the DONE) and the IDLE's
+// tagged OK is awaited with it (cn.idle).
 func (cn *conn) waitIdle(ctx context.Context) (full bool, err error) {
 	s := cn.s
 	var idle *imapclient.IdleCommand
@@ -636,13 +758,12 @@ func (cn *conn) waitIdle(ctx context.Context) (full bool, err error) {
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	err = cn.guard(s.opt.CommandTimeout, "inbox: idle done", func() error {
-		if err := idle.Close(); err != nil {
-			return err
-		}
-		return idle.Wait()
-	})
-	return full, err
+	// Close writes DONE and does not wait for the server.
+	if err := cn.guard(s.opt.CommandTimeout, "inbox: idle done", idle.Close); err != nil {
+		return full, err
+	}
+	cn.idle = idle
+	return full, nil
 }
 
 // waitPoll waits PollInterval (at most ResyncInterval) or for a poke; every
