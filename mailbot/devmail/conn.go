@@ -296,6 +296,7 @@ type smtpSession struct {
 	c    *smtp.Conn
 	from string
 	to   []string
+	utf8 bool
 }
 
 var _ smtp.AuthSession = (*smtpSession)(nil)
@@ -323,8 +324,9 @@ func (ss *smtpSession) Auth(mech string) (sasl.Server, error) {
 	return nil, smtp.ErrAuthUnknownMechanism
 }
 
-func (ss *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *smtpSession) Mail(from string, opts *smtp.MailOptions) error {
 	ss.from, ss.to = from, nil
+	ss.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
@@ -351,7 +353,7 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	if faulted && !f.Drop {
 		return f.smtpError()
 	}
-	ss.s.accept(Mail{From: ss.from, To: append([]string(nil), ss.to...), Data: data, At: time.Now()})
+	ss.s.accept(Mail{From: ss.from, To: append([]string(nil), ss.to...), Data: data, At: time.Now(), UTF8: ss.utf8})
 	if faulted {
 		ss.c.Conn().Close() // after the message is queued, before the 250
 		return errDropped
@@ -359,6 +361,6 @@ func (ss *smtpSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *smtpSession) Reset() { ss.from, ss.to = "", nil }
+func (ss *smtpSession) Reset() { ss.from, ss.to, ss.utf8 = "", nil, false }
 
 func (ss *smtpSession) Logout() error { return nil }

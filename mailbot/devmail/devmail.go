@@ -62,6 +62,7 @@ type Mail struct {
 	To   []string
 	Data []byte // exactly as received (CRLF line ends, dot-unstuffed)
 	At   time.Time
+	UTF8 bool // MAIL FROM carried SMTPUTF8 (RFC 6531)
 }
 
 // Stored is one message in a mailbox.
@@ -173,6 +174,7 @@ func Start(opt Options) (*Server, error) {
 		return &smtpSession{s: s, c: c}, nil
 	}))
 	s.smtp.Domain = opt.Domain
+	s.smtp.EnableSMTPUTF8 = true // as Postfix and Dovecot do
 	if s.smtp.Domain == "" {
 		s.smtp.Domain = "localhost"
 	}
@@ -306,7 +308,8 @@ func (s *Server) WaitSent(ctx context.Context, n int) ([]Mail, error) {
 func cloneMails(in []Mail) []Mail {
 	out := make([]Mail, len(in))
 	for i, m := range in {
-		out[i] = Mail{From: m.From, To: slices.Clone(m.To), Data: bytes.Clone(m.Data), At: m.At}
+		out[i] = m
+		out[i].To, out[i].Data = slices.Clone(m.To), bytes.Clone(m.Data)
 	}
 	return out
 }

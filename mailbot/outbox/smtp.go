@@ -227,8 +227,15 @@ func (c *SMTPClient) Send(ctx context.Context, from string, to []string, msg io.
 		}
 		return &SendError{Message: "interrupted: " + ctx.Err().Error(), Temporary: true, Err: errors.Join(ctx.Err(), err)}
 	}
-	if c.cl == nil || broken(err) {
+	switch {
+	case c.cl == nil || broken(err):
 		c.drop()
+	case err != nil:
+		// A refused transaction: start the next one on a new connection.
+		// Postfix slows every reply on a session after 10 errors and
+		// drops it after 20 (smtpd_soft/hard_error_limit), which held
+		// good mail behind refused mail for minutes.
+		c.quit()
 	}
 	c.armIdle()
 	return err
@@ -465,6 +472,12 @@ func (c *SMTPClient) transaction(ctx context.Context, from string, to []string, 
 	if size > 0 {
 		opts.Size = size
 	}
+	// RFC 6531 section 3.4: a non-ASCII address (a reporter at
+	// marilù@esempio-università.it) needs SMTPUTF8 on MAIL FROM; a server
+	// without it refuses the recipient, which fails the mail with its reason.
+	if ok, _ := c.cl.Extension("SMTPUTF8"); ok && !isASCII(from, to) {
+		opts.UTF8 = true
+	}
 	if err := c.cl.Mail(from, opts); err != nil {
 		return sendError("MAIL FROM", err, "")
 	}
@@ -513,6 +526,17 @@ func (c *SMTPClient) transaction(ctx context.Context, from string, to []string, 
 		return errors.Join(refused...)
 	}
 	return nil
+}
+
+func isASCII(from string, to []string) bool {
+	for _, s := range append([]string{from}, to...) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // errReader records a read error, to tell it from a write error in io.Copy.

@@ -224,8 +224,8 @@ func TestSMTPRetryAfter451(t *testing.T) {
 	if err := sendTest(t, c, []string{smtpTestAlice}, msg); err != nil {
 		t.Fatalf("retry Send() = %v, want nil", err)
 	}
-	if _, n := s.Connections(); n != 1 {
-		t.Errorf("SMTP connections = %d, want 1 (a 451 does not break the connection)", n)
+	if _, n := s.Connections(); n != 2 {
+		t.Errorf("SMTP connections = %d, want 2 (the retry starts on a fresh connection)", n)
 	}
 	if sent := s.Sent(); len(sent) != 1 || !bytes.Equal(sent[0].Data, msg) {
 		t.Errorf("Sent() = %d messages, want the message once", len(sent))
@@ -699,4 +699,40 @@ func TestSMTPTLS(t *testing.T) {
 			t.Error("message sent in clear text")
 		}
 	})
+}
+
+// A refused transaction ends its connection: the next mail starts fresh
+// (Postfix slows a session down after 10 errors and drops it after 20).
+func TestSMTPNewConnectionAfterRefusal(t *testing.T) {
+	s := startSMTPTestServer(t)
+	c := newSMTPTestClient(t, SMTPOptions{Addr: s.SMTPAddr})
+	s.FailNext(1, devmail.Fault{Code: 550, Rcpt: smtpTestBob, Message: "no such user"})
+	if err := sendTest(t, c, []string{smtpTestBob}, smtpTestMsg("refused")); err == nil {
+		t.Fatal("Send() to a refused recipient = nil, want the 550")
+	}
+	for _, subj := range []string{"one", "two"} {
+		if err := sendTest(t, c, []string{smtpTestAlice}, smtpTestMsg(subj)); err != nil {
+			t.Fatalf("Send(%s) = %v, want nil", subj, err)
+		}
+	}
+	if _, n := s.Connections(); n != 2 {
+		t.Errorf("SMTP connections = %d, want 2 (a new one after the refusal, then reused)", n)
+	}
+}
+
+// RFC 6531: a non-ASCII address is sent with SMTPUTF8 when the server
+// offers it; ASCII mail is not.
+func TestSMTPUTF8Address(t *testing.T) {
+	s := startSMTPTestServer(t)
+	c := newSMTPTestClient(t, SMTPOptions{Addr: s.SMTPAddr})
+	if err := sendTest(t, c, []string{smtpTestAlice}, smtpTestMsg("ascii")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendTest(t, c, []string{"marilù@esempio-università.it"}, smtpTestMsg("utf8")); err != nil {
+		t.Fatalf("Send(to a UTF-8 address) = %v, want nil", err)
+	}
+	sent := s.Sent()
+	if len(sent) != 2 || sent[0].UTF8 || !sent[1].UTF8 {
+		t.Fatalf("Sent() SMTPUTF8 flags = %+v, want false for ASCII, true for the UTF-8 address", sent)
+	}
 }
