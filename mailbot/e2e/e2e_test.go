@@ -437,7 +437,8 @@ func TestE2ESMTPOutage(t *testing.T) {
 	ada := dialIMAP(t, e.dc.imapAddr, adaAddr, adaPass)
 
 	down := time.Now()
-	deadline := down.Add(3 * time.Minute)
+	// Deferred mail is retried after 1 min, then 2 min (doubling).
+	deadline := down.Add(5 * time.Minute)
 	e.pf.stop(t)
 	mark := e.bot.log.mark()
 	var ids []string
@@ -450,8 +451,8 @@ func TestE2ESMTPOutage(t *testing.T) {
 	}
 	// Every acknowledgement was tried once and deferred.
 	e.bot.log.wait(t, mark, reports, 30*time.Second, "msg=\"send deferred\"")
-	// Keep Postfix down for half a minute in all.
-	outage := time.NewTimer(time.Until(down.Add(30 * time.Second)))
+	// Keep Postfix down for a minute in all (issue 8).
+	outage := time.NewTimer(time.Until(down.Add(time.Minute)))
 	<-outage.C
 	e.pf.start(t)
 	back := time.Now()
