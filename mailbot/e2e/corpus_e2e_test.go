@@ -68,7 +68,7 @@ func loadCorpus(t *testing.T) []*corpusMsg {
 				return nil
 			}
 			ext := strings.ToLower(filepath.Ext(path))
-			if top == "openpgp" && ext != ".eml" && ext != ".msg" {
+			if top == "openpgp" && ext != ".eml" && ext != ".msg" && ext != ".mbox" {
 				return nil
 			}
 			raw, err := os.ReadFile(path)
