@@ -72,29 +72,17 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		}()
 		ins[i], errs[i] = d.examine(items[i].blob)
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				examine(i)
-			}
-		}()
-	}
-	var big []int
+	var small, big []int
 	for i, it := range items {
 		switch {
 		case it.tooLarge || seen[i]:
 		case it.blob.Size > bigMessage:
 			big = append(big, i)
 		default:
-			work <- i
+			small = append(small, i)
 		}
 	}
-	close(work)
-	wg.Wait()
+	onEveryCore(len(small), func(k int) { examine(small[k]) })
 	for _, i := range big {
 		examine(i)
 	}
@@ -137,7 +125,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		for i, it := range items {
 			results[i] = Result{}
 			q.current = i
-			if err := d.recordItem(tx, it, ins[i], &results[i]); err != nil {
+			if err := d.recordSafely(tx, it, ins[i], &results[i]); err != nil {
 				var fe *faultError
 				if !errors.As(err, &fe) {
 					failedAt = i
@@ -183,15 +171,9 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 	return len(items), nil
 }
 
-// recordItem writes one item of a batch inside tx, as processOnce does for a
-// single message.
-func (d *Daemon) recordItem(tx *store.Tx, it item, in *incoming, res *Result) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			d.log.Error("panic while processing", "hash", it.blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
-			err = fmt.Errorf("mailbot: panic: %v", p)
-		}
-	}()
+// recordItem writes one message inside tx, with the watermark past it:
+// what the single-message path and each message of a batch commit.
+func (d *Daemon) recordItem(tx *store.Tx, it item, in *incoming, res *Result) error {
 	if it.tooLarge {
 		return d.recordTooLarge(tx, it.src, it.blob.Size)
 	}
@@ -210,6 +192,18 @@ func (d *Daemon) recordItem(tx *store.Tx, it item, in *incoming, res *Result) (e
 	}
 	// The last point before the commit: a crash here must leave nothing.
 	return d.fault("before-commit")
+}
+
+// recordSafely is recordItem with a panic turned into an error, so that a
+// bad message fails only itself within a batch.
+func (d *Daemon) recordSafely(tx *store.Tx, it item, in *incoming, res *Result) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("panic while processing", "hash", it.blob.Hash[:12], "err", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("mailbot: panic: %v", p)
+		}
+	}()
+	return d.recordItem(tx, it, in, res)
 }
 
 // processItem handles a single item the way Process always has.
@@ -284,29 +278,14 @@ func (q *sealQueue) add(item *store.OutboxItem, seal func() ([]byte, error)) {
 func (q *sealQueue) flush(tx *store.Tx) (int, error) {
 	raws := make([][]byte, len(q.jobs))
 	errs := make([]error, len(q.jobs))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				func() {
-					defer func() {
-						if p := recover(); p != nil {
-							errs[i] = fmt.Errorf("mailbot: panic: %v", p)
-						}
-					}()
-					raws[i], errs[i] = q.jobs[i].seal()
-				}()
+	onEveryCore(len(q.jobs), func(i int) {
+		defer func() {
+			if p := recover(); p != nil {
+				errs[i] = fmt.Errorf("mailbot: panic: %v", p)
 			}
 		}()
-	}
-	for i := range q.jobs {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+		raws[i], errs[i] = q.jobs[i].seal()
+	})
 	for i, j := range q.jobs {
 		if errs[i] != nil {
 			return j.index, fmt.Errorf("compose: %w", errs[i])
@@ -325,4 +304,25 @@ func (d *Daemon) sealQueue(tx *store.Tx) *sealQueue {
 		return q.(*sealQueue)
 	}
 	return nil
+}
+
+// onEveryCore calls fn(0) to fn(n-1) on GOMAXPROCS goroutines and returns
+// when all have returned. fn must not panic (recover inside it).
+func onEveryCore(n int, fn func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }

@@ -187,21 +187,7 @@ func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (
 	}
 	err = d.store.Update(func(tx *store.Tx) error {
 		res = Result{}
-		if id, ok := tx.SeenHash(blob.Hash); ok || in == nil {
-			res = Result{Action: ActionDuplicate, Message: id}
-			return d.advance(tx, src)
-		}
-		if err := d.record(tx, src, blob, in, &res); err != nil {
-			return err
-		}
-		if err := tx.ClearFailures(src.key(blob.Hash)); err != nil {
-			return err
-		}
-		if err := d.advance(tx, src); err != nil {
-			return err
-		}
-		// The last point before the commit: a crash here must leave nothing.
-		return d.fault("before-commit")
+		return d.recordItem(tx, item{src: src, blob: blob}, in, &res)
 	})
 	if err != nil {
 		if errors.Is(err, errCrash) {

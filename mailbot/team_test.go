@@ -293,20 +293,27 @@ func TestWrongCommandIsAnswered(t *testing.T) {
 	}
 }
 
-func TestPGPSignedTeamMailIsAccepted(t *testing.T) {
+// annReplies opens a case on the real clock (OpenPGP signatures are made
+// now) and returns the header of Ann's reply to her notice about it.
+func annReplies(t *testing.T, subject, msgID string) (*harness, mail.Header) {
+	t.Helper()
 	h := newTeamHarness(t, "")
 	h.clock.mu.Lock()
 	h.clock.t = time.Now()
 	h.clock.mu.Unlock()
 	h.ingest(report(ada, "XSS"))
-	id := outboxTo(h, ann)[0].MessageID
 	var hdr mail.Header
 	hdr.SetAddressList("From", []*mail.Address{{Address: ann}})
 	hdr.SetAddressList("To", []*mail.Address{{Address: botAddr}})
-	hdr.SetSubject("Re: [SEC-2026-0001]")
+	hdr.SetSubject(subject)
 	hdr.SetDate(time.Now())
-	hdr.SetMessageID("signed1@example.org")
-	hdr.SetMsgIDList("In-Reply-To", []string{id})
+	hdr.SetMessageID(msgID)
+	hdr.SetMsgIDList("In-Reply-To", []string{outboxTo(h, ann)[0].MessageID})
+	return h, hdr
+}
+
+func TestPGPSignedTeamMailIsAccepted(t *testing.T) {
+	h, hdr := annReplies(t, "Re: [SEC-2026-0001]", "signed1@example.org")
 	var b bytes.Buffer
 	inner := "Content-Type: text/plain; charset=utf-8\r\n\r\nstatus triaged\r\n\r\nWe are on it.\r\n"
 	if err := pgp.Sign(&b, hdr, strings.NewReader(inner), annKey); err != nil {
@@ -414,19 +421,7 @@ func TestRelayToAReporterWithAKeyIsEncrypted(t *testing.T) {
 // A member's encrypted reply larger than what parse keeps in memory is read
 // back from the spooled message and decrypted.
 func TestLargeEncryptedTeamReplyIsAccepted(t *testing.T) {
-	h := newTeamHarness(t, "")
-	h.clock.mu.Lock()
-	h.clock.t = time.Now()
-	h.clock.mu.Unlock()
-	h.ingest(report(ada, "XSS"))
-	id := outboxTo(h, ann)[0].MessageID
-	var hdr mail.Header
-	hdr.SetAddressList("From", []*mail.Address{{Address: ann}})
-	hdr.SetAddressList("To", []*mail.Address{{Address: botAddr}})
-	hdr.SetSubject("...")
-	hdr.SetDate(time.Now())
-	hdr.SetMessageID("big-encrypted@example.org")
-	hdr.SetMsgIDList("In-Reply-To", []string{id})
+	h, hdr := annReplies(t, "...", "big-encrypted@example.org")
 	log := strings.Repeat("GET /login?user=%27%20OR%201=1 HTTP/1.1 200 OK (reproduced)\r\n", 3000)
 	inner := "Content-Type: text/plain; charset=utf-8\r\n\r\nstatus triaged\r\n\r\nReproduced, log below.\r\n\r\n" + log
 	var b bytes.Buffer
