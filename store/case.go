@@ -81,7 +81,7 @@ func (tx *Tx) NewCase(c *Case) error {
 		return fmt.Errorf("store: new case: ref %s already taken", ref)
 	}
 	c.ID, c.Ref = id, ref
-	if err := putJSON(cases, itob(id), c); err != nil {
+	if err := putRecord(cases, itob(id), c); err != nil {
 		return fmt.Errorf("store: new case: %w", err)
 	}
 	if err := refs.Put([]byte(normRef(ref)), itob(id)); err != nil {
@@ -166,7 +166,7 @@ func (tx *Tx) PutCase(c *Case) error {
 		return err
 	}
 	var old Case
-	ok, err := getJSON(cases, itob(c.ID), &old)
+	ok, err := getRecord(cases, itob(c.ID), &old)
 	if err != nil {
 		return fmt.Errorf("store: put case %d: %w", c.ID, err)
 	}
@@ -180,7 +180,7 @@ func (tx *Tx) PutCase(c *Case) error {
 		return fmt.Errorf("store: put case %d: ref cannot change from %s to %s", c.ID, old.Ref, c.Ref)
 	}
 	normalizeCase(c)
-	if err := putJSON(cases, itob(c.ID), c); err != nil {
+	if err := putRecord(cases, itob(c.ID), c); err != nil {
 		return fmt.Errorf("store: put case %d: %w", c.ID, err)
 	}
 	if Closed(old.Status) != Closed(c.Status) {
@@ -206,7 +206,7 @@ func (tx *Tx) Case(id uint64) (*Case, error) {
 		return nil, err
 	}
 	c := new(Case)
-	ok, err := getJSON(cases, itob(id), c)
+	ok, err := getRecord(cases, itob(id), c)
 	if err != nil {
 		return nil, fmt.Errorf("store: case %d: %w", id, err)
 	}
@@ -249,7 +249,7 @@ func (tx *Tx) Cases(fn func(*Case) bool) error {
 	cur := cases.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		c := new(Case)
-		if err := jsonUnmarshal(v, c); err != nil {
+		if err := decodeRecord(v, c); err != nil {
 			return fmt.Errorf("store: case %d: %w", btoi(k), err)
 		}
 		if !fn(c) {
@@ -383,7 +383,7 @@ func (tx *Tx) AppendEvent(caseID uint64, e Event) error {
 	if err != nil {
 		return fmt.Errorf("store: append event: %w", err)
 	}
-	if err := putJSON(b, pair(caseID, seq), e); err != nil {
+	if err := putRecord(b, pair(caseID, seq), e); err != nil {
 		return fmt.Errorf("store: append event: %w", err)
 	}
 	return nil
@@ -400,7 +400,7 @@ func (tx *Tx) Events(caseID uint64) ([]Event, error) {
 	cur := b.Cursor()
 	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 		var e Event
-		if err := jsonUnmarshal(v, &e); err != nil {
+		if err := decodeRecord(v, &e); err != nil {
 			return nil, fmt.Errorf("store: events of case %d: %w", caseID, err)
 		}
 		evs = append(evs, e)

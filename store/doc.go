@@ -15,7 +15,9 @@
 //
 // # Bucket layout
 //
-// Values are JSON-encoded structs (new fields can be added freely). Integers in
+// Values are records: JSON-encoded structs (new fields can be added freely),
+// compressed as Zstandard frames against a fixed dictionary since schema 4
+// (codec.go; older plain JSON records are read as they are). Integers in
 // keys are 8-byte big-endian (written id8 below), so bbolt's byte order is
 // numeric order. Times in keys are 12 bytes (time12): the Unix seconds with the
 // sign bit flipped, big-endian, then 4 bytes of nanoseconds; they sort by time.
@@ -28,7 +30,7 @@
 //	reporter    lowercase address 0x00 id8 -> ""          CasesByAddress
 //	msgs        id8 -> Message                            sequence: message ids
 //	msghash     sha256 (32 raw bytes) -> message id8      SeenHash, MessageByHash
-//	msgid       Message-ID (no <>) -> case id8            CaseByMessageID
+//	msgid       sha256(Message-ID, no <>)[:16] -> case id8  CaseByMessageID (schema 4; the id itself before)
 //	casemsgs    case id8 message id8 -> ""                Messages
 //	events      case id8 seq id8 -> Event                 sequence: event seq
 //	outbox      id8 -> OutboxItem (without Raw)           sequence: outbox ids

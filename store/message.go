@@ -98,7 +98,7 @@ func (tx *Tx) AddMessage(m *Message) error {
 		return fmt.Errorf("store: add message: %w", err)
 	}
 	m.ID = id
-	if err := putJSON(msgs, itob(id), m); err != nil {
+	if err := putRecord(msgs, itob(id), m); err != nil {
 		return fmt.Errorf("store: add message: %w", err)
 	}
 	if hk != nil {
@@ -122,7 +122,7 @@ func (tx *Tx) Message(id uint64) (*Message, error) {
 		return nil, err
 	}
 	m := new(Message)
-	ok, err := getJSON(msgs, itob(id), m)
+	ok, err := getRecord(msgs, itob(id), m)
 	if err != nil {
 		return nil, fmt.Errorf("store: message %d: %w", id, err)
 	}
@@ -192,7 +192,7 @@ func (tx *Tx) SetMessageCase(msgID, caseID uint64) error {
 	}
 	old := m.CaseID
 	m.CaseID = caseID
-	if err := putJSON(tx.mustBucket(bMsgs), itob(msgID), m); err != nil {
+	if err := putRecord(tx.mustBucket(bMsgs), itob(msgID), m); err != nil {
 		return fmt.Errorf("store: set message case: %w", err)
 	}
 	cm := tx.mustBucket(bCaseMsgs)

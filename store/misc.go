@@ -21,7 +21,7 @@ func (tx *Tx) MailboxState(mailbox string) (MailboxState, error) {
 		return MailboxState{}, err
 	}
 	var st MailboxState
-	if _, err := getJSON(b, []byte(mailbox), &st); err != nil {
+	if _, err := getRecord(b, []byte(mailbox), &st); err != nil {
 		return MailboxState{}, fmt.Errorf("store: mailbox state %q: %w", mailbox, err)
 	}
 	return st, nil
@@ -37,7 +37,7 @@ func (tx *Tx) SetMailboxState(mailbox string, st MailboxState) error {
 	if err != nil {
 		return err
 	}
-	if err := putJSON(b, []byte(mailbox), st); err != nil {
+	if err := putRecord(b, []byte(mailbox), st); err != nil {
 		return fmt.Errorf("store: set mailbox state %q: %w", mailbox, err)
 	}
 	return nil
@@ -72,7 +72,7 @@ func (tx *Tx) Quarantine(q *Quarantined) error {
 		return fmt.Errorf("store: quarantine: %w", err)
 	}
 	q.ID = id
-	if err := putJSON(b, itob(id), q); err != nil {
+	if err := putRecord(b, itob(id), q); err != nil {
 		return fmt.Errorf("store: quarantine: %w", err)
 	}
 	if err := tx.mustBucket(bQHash).Put(hk, itob(id)); err != nil {
@@ -91,7 +91,7 @@ func (tx *Tx) QuarantineList(fn func(*Quarantined) bool) error {
 	cur := b.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		q := new(Quarantined)
-		if err := jsonUnmarshal(v, q); err != nil {
+		if err := decodeRecord(v, q); err != nil {
 			return fmt.Errorf("store: quarantine %d: %w", btoi(k), err)
 		}
 		if !fn(q) {
@@ -116,7 +116,7 @@ func (tx *Tx) Failures(source string) int {
 		return 0
 	}
 	var f failure
-	if _, err := getJSON(b, []byte(source), &f); err != nil {
+	if _, err := getRecord(b, []byte(source), &f); err != nil {
 		return 0
 	}
 	return f.Count
@@ -134,13 +134,13 @@ func (tx *Tx) RecordFailure(source string, reason string) (int, error) {
 		return 0, err
 	}
 	var f failure
-	if _, err := getJSON(b, []byte(source), &f); err != nil {
+	if _, err := getRecord(b, []byte(source), &f); err != nil {
 		f = failure{} // a corrupt counter restarts rather than blocking intake
 	}
 	f.Count++
 	f.Reason = reason
 	f.Last = tx.s.now()
-	if err := putJSON(b, []byte(source), f); err != nil {
+	if err := putRecord(b, []byte(source), f); err != nil {
 		return 0, fmt.Errorf("store: record failure: %w", err)
 	}
 	return f.Count, nil

@@ -72,7 +72,7 @@ func (tx *Tx) Enqueue(o *OutboxItem) error {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	o.ID = id
-	if err := putJSON(ob, itob(id), o); err != nil {
+	if err := putRecord(ob, itob(id), o); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	if err := tx.mustBucket(bOutRaw).Put(itob(id), o.Raw); err != nil {
@@ -94,7 +94,7 @@ func (tx *Tx) outboxMeta(id uint64) (*OutboxItem, error) {
 		return nil, err
 	}
 	o := new(OutboxItem)
-	ok, err := getJSON(ob, itob(id), o)
+	ok, err := getRecord(ob, itob(id), o)
 	if err != nil {
 		return nil, fmt.Errorf("store: outbox item %d: %w", id, err)
 	}
@@ -189,7 +189,7 @@ func (tx *Tx) PutOutbox(o *OutboxItem) error {
 			return fmt.Errorf("store: put outbox: %w", err)
 		}
 	}
-	if err := putJSON(tx.mustBucket(bOutbox), itob(o.ID), o); err != nil {
+	if err := putRecord(tx.mustBucket(bOutbox), itob(o.ID), o); err != nil {
 		return fmt.Errorf("store: put outbox: %w", err)
 	}
 	if o.State == OutboxQueued {
@@ -270,7 +270,7 @@ func (tx *Tx) OutboxMeta(fn func(*OutboxItem) bool) error {
 	cur := ob.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		o := new(OutboxItem)
-		if err := jsonUnmarshal(v, o); err != nil {
+		if err := decodeRecord(v, o); err != nil {
 			return fmt.Errorf("store: outbox item %d: %w", btoi(k), err)
 		}
 		if !fn(o) {

@@ -245,7 +245,7 @@ func (tx *Tx) forgetMessages(addr string, touched map[uint64]bool, now time.Time
 	cur := msgs.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
 		m := new(Message)
-		if err := jsonUnmarshal(v, m); err != nil {
+		if err := decodeRecord(v, m); err != nil {
 			return fmt.Errorf("message %d: %w", btoi(k), err)
 		}
 		if normAddr(m.From) == addr || slices.ContainsFunc(m.To, func(a string) bool { return normAddr(a) == addr }) {
@@ -263,7 +263,7 @@ func (tx *Tx) forgetMessages(addr string, touched map[uint64]bool, now time.Time
 		for i := range m.Attachments {
 			m.Attachments[i].Name = ""
 		}
-		if err := putJSON(msgs, itob(m.ID), m); err != nil {
+		if err := putRecord(msgs, itob(m.ID), m); err != nil {
 			return fmt.Errorf("message %d: %w", m.ID, err)
 		}
 		rep.Messages++
@@ -332,7 +332,7 @@ func (tx *Tx) forgetOutbox(addr string, touched map[uint64]bool, now time.Time, 
 			return err
 		}
 		o.RawHash = ""
-		if err := putJSON(ob, itob(o.ID), o); err != nil {
+		if err := putRecord(ob, itob(o.ID), o); err != nil {
 			return fmt.Errorf("outbox item %d: %w", o.ID, err)
 		}
 		rep.Outbox++
@@ -355,11 +355,15 @@ func (tx *Tx) forgetEvents(addr string, touched map[uint64]bool, rep *ForgetRepo
 	var ups []upd
 	cur := b.Cursor()
 	for k, v := cur.First(); k != nil; k, v = cur.Next() {
-		if !bytes.Contains(bytes.ToLower(v), []byte(addr)) {
-			continue // cheap filter before decoding
+		plain, err := recordJSON(v)
+		if err != nil {
+			return fmt.Errorf("event %x: %w", k, err)
+		}
+		if !bytes.Contains(bytes.ToLower(plain), []byte(addr)) {
+			continue // cheap filter before decoding the JSON
 		}
 		var e Event
-		if err := jsonUnmarshal(v, &e); err != nil {
+		if err := decodeRecord(plain, &e); err != nil {
 			return fmt.Errorf("event %x: %w", k, err)
 		}
 		changed := false
@@ -374,7 +378,7 @@ func (tx *Tx) forgetEvents(addr string, touched map[uint64]bool, rep *ForgetRepo
 		}
 	}
 	for _, u := range ups {
-		if err := putJSON(b, u.k, u.e); err != nil {
+		if err := putRecord(b, u.k, u.e); err != nil {
 			return fmt.Errorf("event %x: %w", u.k, err)
 		}
 		rep.Events++

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"io"
 	"path/filepath"
 	"slices"
@@ -238,7 +239,7 @@ func TestOutboxRawLegacy(t *testing.T) {
 			return err
 		}
 		o.State = OutboxSent // as the old PutOutbox left it: bytes in outraw
-		return putJSON(tx.mustBucket(bOutbox), itob(o.ID), o)
+		return putRecord(tx.mustBucket(bOutbox), itob(o.ID), o)
 	})
 	view(t, s, func(tx *Tx) error {
 		if it, err := tx.OutboxItem(o.ID); err != nil || string(it.Raw) != string(raw) || it.RawHash != "" {
@@ -251,4 +252,92 @@ func TestOutboxRawLegacy(t *testing.T) {
 	if o.RawHash != sum(string(raw)) || outRawInDB(t, s, o.ID) {
 		t.Errorf("PutOutbox() RawHash = %q, in database %v, want the bytes moved", o.RawHash, outRawInDB(t, s, o.ID))
 	}
+}
+
+// A schema 3 file (plain JSON records, Message-IDs as index keys) opens as
+// schema 4: its records read as they are, its Message-ID index is re-keyed,
+// and what is written from then on is compressed.
+func TestMigrateV3Records(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mailbot.db")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, m := range migrations[:3] {
+			if err := m(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bMeta).Put(keySchema, []byte("3")); err != nil {
+			return err
+		}
+		// A case, its report and an event, as schema 3 wrote them.
+		put := func(bucket, k []byte, v string) error { return tx.Bucket(bucket).Put(k, []byte(v)) }
+		for _, err := range []error{
+			tx.Bucket(bCases).SetSequence(1),
+			tx.Bucket(bMsgs).SetSequence(1),
+			put(bCases, itob(1), `{"ID":1,"Ref":"SEC-2026-0001","Subject":"XSS","Reporter":"alice@example.org","Status":"new"}`),
+			put(bOpen, itob(1), ""),
+			put(bCaseRef, []byte("sec-2026-0001"), string(itob(1))),
+			put(bMsgs, itob(1), `{"ID":1,"CaseID":1,"Direction":"in","MessageID":"r1@example.org","From":"alice@example.org","Subject":"XSS"}`),
+			put(bCaseMsgs, pair(1, 1), ""),
+			put(bMsgID, []byte("r1@example.org"), string(itob(1))),
+			put(bEvents, pair(1, 1), `{"Time":"2026-03-14T09:26:53Z","Kind":"case.opened","Actor":"alice@example.org","MessageID":1}`),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(path, Options{NoSync: true, Now: fixedClock(t0)})
+	if err != nil {
+		t.Fatalf("Open() of a schema 3 file = %v", err)
+	}
+	defer s.Close()
+	view(t, s, func(tx *Tx) error {
+		if id, ok := tx.CaseByMessageID("<r1@example.org>"); !ok || id != 1 {
+			t.Errorf("CaseByMessageID(r1) = %d, %v, want 1, true", id, ok)
+		}
+		if n := tx.mustBucket(bMsgID).Stats().KeyN; n != 1 {
+			t.Errorf("msgid index has %d keys, want 1 (the old key replaced)", n)
+		}
+		c, err := tx.Case(1)
+		if err != nil || c.Subject != "XSS" || c.Reporter != "alice@example.org" {
+			t.Errorf("Case(1) = %+v, %v, want the schema 3 case", c, err)
+		}
+		m, err := tx.Message(1)
+		if err != nil || m.MessageID != "r1@example.org" {
+			t.Errorf("Message(1) = %+v, %v, want the schema 3 message", m, err)
+		}
+		evs, err := tx.Events(1)
+		if err != nil || len(evs) != 1 || evs[0].Kind != "case.opened" {
+			t.Errorf("Events(1) = %+v, %v, want case.opened", evs, err)
+		}
+		return nil
+	})
+	// A changed case is written compressed, and reads back the same.
+	update(t, s, func(tx *Tx) error {
+		c, err := tx.Case(1)
+		if err != nil {
+			return err
+		}
+		c.Status = "triaged"
+		return tx.PutCase(c)
+	})
+	view(t, s, func(tx *Tx) error {
+		if v := tx.mustBucket(bCases).Get(itob(1)); !bytes.HasPrefix(v, zstdMagic) {
+			t.Errorf("case 1 after PutCase = %q, want a compressed record", v)
+		}
+		if c, err := tx.Case(1); err != nil || c.Status != "triaged" || c.Subject != "XSS" {
+			t.Errorf("Case(1) = %+v, %v, want triaged", c, err)
+		}
+		return nil
+	})
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -35,7 +36,7 @@ var (
 )
 
 // SchemaVersion is the schema this package writes; it equals len(migrations).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations is append-only: migrations[i] upgrades schema version i to i+1.
 // Never edit or reorder an entry once released; add a new one instead.
@@ -43,6 +44,7 @@ var migrations = []func(*bbolt.Tx) error{
 	migrateV0toV1,
 	migrateV1toV2,
 	migrateV2toV3,
+	migrateV3toV4,
 }
 
 // Options for Open.
@@ -312,7 +314,7 @@ func migrateV2toV3(tx *bbolt.Tx) error {
 	}
 	return cases.ForEach(func(k, v []byte) error {
 		var c struct{ Status string }
-		if err := jsonUnmarshal(v, &c); err != nil {
+		if err := decodeRecord(v, &c); err != nil {
 			return fmt.Errorf("case %d: %w", btoi(k), err)
 		}
 		if Closed(c.Status) {
@@ -320,6 +322,39 @@ func migrateV2toV3(tx *bbolt.Tx) error {
 		}
 		return open.Put(itob(btoi(k)), nil)
 	})
+}
+
+// migrateV3toV4 re-keys the Message-ID index by hash (msgIDKey). Records
+// are not rewritten: schema 4 writes them compressed (codec.go) and reads
+// the plain JSON of older ones as it is. The version bump keeps a mailbot
+// that only knows JSON records from opening the file.
+func migrateV3toV4(tx *bbolt.Tx) error {
+	old := tx.Bucket(bMsgID)
+	if old == nil {
+		return fmt.Errorf("bucket %s missing", bMsgID)
+	}
+	type link struct{ k, v []byte }
+	var links []link
+	err := old.ForEach(func(k, v []byte) error {
+		links = append(links, link{msgIDHash(string(k)), bytes.Clone(v)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bMsgID); err != nil {
+		return fmt.Errorf("delete bucket %s: %w", bMsgID, err)
+	}
+	b, err := tx.CreateBucket(bMsgID)
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bMsgID, err)
+	}
+	for _, l := range links {
+		if err := b.Put(l.k, l.v); err != nil {
+			return fmt.Errorf("msgid: %w", err)
+		}
+	}
+	return nil
 }
 
 // Tx is a transaction handle, valid only inside the Update or View callback
