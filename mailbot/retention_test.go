@@ -11,6 +11,7 @@ func TestRetentionPurgesRawMailOfClosedCasesOnly(t *testing.T) {
 	h := newHarness(t, "retention_days = 30\n")
 	h.ingest(report(ada, "closed long ago"))
 	h.ingest(report(eve, "still open"))
+	h.send() // the acks leave the queue: their bytes move to the raw directory
 	cs := h.cases()
 	closed, open := cs[0], cs[1]
 	closed.Status = "fixed"
@@ -23,22 +24,39 @@ func TestRetentionPurgesRawMailOfClosedCasesOnly(t *testing.T) {
 		return hsh
 	}
 	hc, ho := hashOf(closed), hashOf(open)
+	ackOf := func(c *store.Case) string {
+		for _, o := range h.outbox() {
+			if o.CaseID == c.ID && o.Kind == "ack" {
+				return o.RawHash
+			}
+		}
+		t.Fatalf("no ack on %s", c.Ref)
+		return ""
+	}
+	ac, ao := ackOf(closed), ackOf(open)
+	if ac == "" || ao == "" {
+		t.Fatalf("ack raw hashes = %q, %q; want both acks sent", ac, ao)
+	}
 
 	// Not yet: the case was closed just now.
 	if n, err := h.d.PurgeRaw(h.clock.Now()); err != nil || n != 0 {
 		t.Fatalf("PurgeRaw(now) = %d, %v; want nothing before the retention time", n, err)
 	}
 	n, err := h.d.PurgeRaw(h.clock.Now().Add(31 * 24 * time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("PurgeRaw(+31 days) = %d, %v; want the closed case's one message", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("PurgeRaw(+31 days) = %d, %v; want the closed case's report and ack", n, err)
 	}
-	if _, err := h.store.OpenRaw(hc); err == nil {
-		t.Errorf("the closed case's raw mail is still there")
+	for _, hsh := range []string{hc, ac} {
+		if _, err := h.store.OpenRaw(hsh); err == nil {
+			t.Errorf("the closed case's raw mail %.12s is still there", hsh)
+		}
 	}
-	if rc, err := h.store.OpenRaw(ho); err != nil {
-		t.Errorf("the open case's raw mail is gone: %v", err)
-	} else {
-		rc.Close()
+	for _, hsh := range []string{ho, ao} {
+		if rc, err := h.store.OpenRaw(hsh); err != nil {
+			t.Errorf("the open case's raw mail %.12s is gone: %v", hsh, err)
+		} else {
+			rc.Close()
+		}
 	}
 	if !hasEvent(h.events_(closed), store.EventRawPurged, "") {
 		t.Errorf("the purge is not on the case log")

@@ -46,8 +46,9 @@ var ErrBadBackup = errors.New("store: backup is not a valid database")
 
 // PurgeRaw selects the raw messages to delete: every incoming message on a
 // case for which closed returns true, received before before, whose raw
-// bytes were not purged yet. It appends an EventRawPurged event per message
-// to its case and returns the hashes. The Message records (and their Hash,
+// bytes were not purged yet, and the mail we sent on such a case before
+// before (purgeSent). It appends an EventRawPurged event per message to its
+// case and returns the hashes. The Message records (and their Hash,
 // so SeenHash still recognises the mail if the server offers it again) stay.
 //
 // The caller deletes the files with RemoveRaw after the transaction commits:
@@ -91,6 +92,62 @@ func (tx *Tx) PurgeRaw(before time.Time, closed func(*Case) bool) ([]string, err
 			if !tx.quarantined(m.Hash) {
 				hashes = append(hashes, m.Hash)
 			}
+		}
+	}
+	sent, err := tx.purgeSent(cases, before, now)
+	if err != nil {
+		return nil, fmt.Errorf("store: purge raw: %w", err)
+	}
+	return append(hashes, sent...), nil
+}
+
+// purgeSent is PurgeRaw for the mail we sent on cases: acknowledgements,
+// and relays that quote the team's answers and often the report. Items that
+// left the queue (sent or failed) before before lose their bytes (RawHash is
+// cleared; an old store may still hold them in outraw), with an
+// EventRawPurged on the case naming the mail. Queued mail is kept.
+func (tx *Tx) purgeSent(cases []*Case, before, now time.Time) ([]string, error) {
+	onCase := make(map[uint64]bool, len(cases))
+	for _, c := range cases {
+		onCase[c.ID] = true
+	}
+	var hit []*OutboxItem
+	err := tx.OutboxMeta(func(o *OutboxItem) bool {
+		if onCase[o.CaseID] && o.State != OutboxQueued && o.Created.Before(before) {
+			hit = append(hit, o)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := tx.bucket(bOutRaw)
+	if err != nil {
+		return nil, err
+	}
+	ob, err := tx.bucket(bOutbox)
+	if err != nil {
+		return nil, err
+	}
+	var hashes []string
+	for _, o := range hit {
+		inDB := raw.Get(itob(o.ID)) != nil
+		if o.RawHash == "" && !inDB {
+			continue // purged before
+		}
+		if err := raw.Delete(itob(o.ID)); err != nil {
+			return nil, fmt.Errorf("outbox item %d: %w", o.ID, err)
+		}
+		if o.RawHash != "" {
+			hashes = append(hashes, o.RawHash)
+			o.RawHash = ""
+		}
+		if err := putRecord(ob, itob(o.ID), o); err != nil {
+			return nil, fmt.Errorf("outbox item %d: %w", o.ID, err)
+		}
+		if err := tx.AppendEvent(o.CaseID, Event{Time: now, Kind: EventRawPurged, Actor: "bot",
+			Detail: fmt.Sprintf("sent %s <%s> removed by the retention policy", o.Kind, o.MessageID)}); err != nil {
+			return nil, err
 		}
 	}
 	return hashes, nil

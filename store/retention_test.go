@@ -142,6 +142,98 @@ func TestPurgeRaw(t *testing.T) {
 	})
 }
 
+// The mail we sent on a closed case (acks, relays quoting the team and the
+// report) goes with its incoming mail; queued mail and open cases keep theirs.
+func TestPurgeRawSentMail(t *testing.T) {
+	s := openTest(t)
+	old := t0.Add(-400 * 24 * time.Hour)
+	cutoff := t0.Add(-365 * 24 * time.Hour)
+	closed := &Case{Reporter: "a@example.org", Status: "disclosed"}
+	open := &Case{Reporter: "b@example.org", Status: "fixing"}
+	update(t, s, func(tx *Tx) error {
+		if err := tx.NewCase(closed); err != nil {
+			return err
+		}
+		return tx.NewCase(open)
+	})
+	enqueue := func(c *Case, kind, raw string, state string) *OutboxItem {
+		t.Helper()
+		o := &OutboxItem{CaseID: c.ID, Kind: kind, MessageID: kind + raw + "@bot.example.com", From: "security@example.com",
+			To: []string{c.Reporter}, Raw: []byte(raw), Created: old}
+		update(t, s, func(tx *Tx) error {
+			if err := tx.Enqueue(o); err != nil {
+				return err
+			}
+			if state == OutboxQueued {
+				return nil
+			}
+			o.State, o.SentAt = state, old
+			return tx.PutOutbox(o)
+		})
+		return o
+	}
+	ack := enqueue(closed, "ack", "ack bytes", OutboxSent)
+	relay := enqueue(closed, "relay", "relay quoting the report", OutboxFailed)
+	queued := enqueue(closed, "relay", "still to send", OutboxQueued)
+	openAck := enqueue(open, "ack", "open case ack", OutboxSent)
+	var sentHashes []string
+	view(t, s, func(tx *Tx) error {
+		for _, o := range []*OutboxItem{ack, relay, openAck} {
+			got, err := tx.OutboxItem(o.ID)
+			if err != nil || got.RawHash == "" {
+				t.Fatalf("OutboxItem(%d) = %+v, %v, want its bytes in the raw directory", o.ID, got, err)
+			}
+			sentHashes = append(sentHashes, got.RawHash)
+		}
+		return nil
+	})
+
+	var got []string
+	update(t, s, func(tx *Tx) error {
+		var err error
+		got, err = tx.PurgeRaw(cutoff, closedStatus)
+		return err
+	})
+	if want := sentHashes[:2]; !slices.Equal(got, want) {
+		t.Fatalf("PurgeRaw() = %v, want the ack's and the relay's %v", got, want)
+	}
+	view(t, s, func(tx *Tx) error {
+		for _, tc := range []struct {
+			o    *OutboxItem
+			kept bool
+		}{{ack, false}, {relay, false}, {queued, true}, {openAck, true}} {
+			o, err := tx.OutboxItem(tc.o.ID)
+			if err != nil {
+				t.Fatalf("OutboxItem(%d) = %v", tc.o.ID, err)
+			}
+			if has := o.RawHash != "" || len(o.Raw) > 0; has != tc.kept {
+				t.Errorf("%s %d after PurgeRaw: has bytes = %v, want %v", o.Kind, o.ID, has, tc.kept)
+			}
+		}
+		evs, err := tx.Events(closed.ID)
+		if err != nil {
+			return err
+		}
+		var purged []string
+		for _, e := range evs {
+			if e.Kind == EventRawPurged {
+				purged = append(purged, e.Detail)
+			}
+		}
+		if len(purged) != 2 || !strings.Contains(purged[0], ack.MessageID) || !strings.Contains(purged[1], relay.MessageID) {
+			t.Errorf("%s events = %q, want one for the ack and one for the relay", EventRawPurged, purged)
+		}
+		return nil
+	})
+	update(t, s, func(tx *Tx) error {
+		again, err := tx.PurgeRaw(cutoff, closedStatus)
+		if len(again) != 0 {
+			t.Errorf("PurgeRaw() again = %v, want none", again)
+		}
+		return err
+	})
+}
+
 func TestPurgeRawRollsBack(t *testing.T) {
 	s := openTest(t)
 	c := &Case{Reporter: "a@example.org", Status: "rejected"}
