@@ -81,7 +81,7 @@ func (tx *Tx) NewCase(c *Case) error {
 		return fmt.Errorf("store: new case: ref %s already taken", ref)
 	}
 	c.ID, c.Ref = id, ref
-	if err := putRecord(cases, itob(id), c); err != nil {
+	if err := putPlainRecord(cases, itob(id), c); err != nil {
 		return fmt.Errorf("store: new case: %w", err)
 	}
 	if err := refs.Put([]byte(normRef(ref)), itob(id)); err != nil {
@@ -180,7 +180,7 @@ func (tx *Tx) PutCase(c *Case) error {
 		return fmt.Errorf("store: put case %d: ref cannot change from %s to %s", c.ID, old.Ref, c.Ref)
 	}
 	normalizeCase(c)
-	if err := putRecord(cases, itob(c.ID), c); err != nil {
+	if err := putPlainRecord(cases, itob(c.ID), c); err != nil {
 		return fmt.Errorf("store: put case %d: %w", c.ID, err)
 	}
 	if Closed(old.Status) != Closed(c.Status) {

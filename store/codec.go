@@ -16,6 +16,8 @@ import (
 // values, which are most of a small record's bytes: a message record goes
 // from about 620 bytes to about 200, an event from 150 to about 50.
 //
+// Cases stay plain JSON (putPlainRecord): lookups decode them.
+//
 // Records written before schema 4 are plain JSON. They are read as they are
 // (a JSON value never starts with the Zstandard magic number) and compressed
 // when they are next written; bbolt never shrinks a file, so rewriting them
@@ -44,10 +46,12 @@ var (
 
 func init() {
 	var err error
-	// EncodeAll and DecodeAll may be called concurrently. No checksum: bbolt
-	// has none for its pages either, and a damaged value still fails to
-	// decode as JSON.
+	// EncodeAll and DecodeAll may be called concurrently. Records are only
+	// written inside Update, which bbolt serializes, so one encoder (its
+	// tables take about 0.5 MB) is enough. No checksum: bbolt has none for
+	// its pages either, and a damaged value still fails to decode as JSON.
 	recordEncoder, err = zstd.NewWriter(nil,
+		zstd.WithEncoderConcurrency(1),
 		zstd.WithEncoderDictRaw(recordDictID, recordDict),
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderCRC(false),

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -140,6 +141,18 @@ func putRecord(b *bbolt.Bucket, key []byte, v any) error {
 	data, err := encodeRecord(v)
 	if err != nil {
 		return err
+	}
+	return b.Put(key, data)
+}
+
+// putPlainRecord stores v at key as plain JSON, which decodeRecord reads as
+// well. Cases are stored so: every lookup (by id, Ref or Message-ID) and
+// every listing decodes one, and decompressing would add about 2 µs to the
+// 5 µs of a lookup, while the case is only one of a case's ~25 records.
+func putPlainRecord(b *bbolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
 	}
 	return b.Put(key, data)
 }

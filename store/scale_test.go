@@ -277,6 +277,7 @@ func TestMigrateV3Records(t *testing.T) {
 		for _, err := range []error{
 			tx.Bucket(bCases).SetSequence(1),
 			tx.Bucket(bMsgs).SetSequence(1),
+			tx.Bucket(bEvents).SetSequence(1),
 			put(bCases, itob(1), `{"ID":1,"Ref":"SEC-2026-0001","Subject":"XSS","Reporter":"alice@example.org","Status":"new"}`),
 			put(bOpen, itob(1), ""),
 			put(bCaseRef, []byte("sec-2026-0001"), string(itob(1))),
@@ -322,21 +323,29 @@ func TestMigrateV3Records(t *testing.T) {
 		}
 		return nil
 	})
-	// A changed case is written compressed, and reads back the same.
+	// New records are written compressed (cases stay plain JSON) and read
+	// back beside the old ones.
 	update(t, s, func(tx *Tx) error {
 		c, err := tx.Case(1)
 		if err != nil {
 			return err
 		}
 		c.Status = "triaged"
-		return tx.PutCase(c)
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+		return tx.AppendEvent(1, Event{Time: t0, Kind: "status", Actor: "ann@example.com", Detail: "triaged"})
 	})
 	view(t, s, func(tx *Tx) error {
-		if v := tx.mustBucket(bCases).Get(itob(1)); !bytes.HasPrefix(v, zstdMagic) {
-			t.Errorf("case 1 after PutCase = %q, want a compressed record", v)
+		if v := tx.mustBucket(bEvents).Get(pair(1, 2)); !bytes.HasPrefix(v, zstdMagic) {
+			t.Errorf("new event = %q, want a compressed record", v)
 		}
 		if c, err := tx.Case(1); err != nil || c.Status != "triaged" || c.Subject != "XSS" {
 			t.Errorf("Case(1) = %+v, %v, want triaged", c, err)
+		}
+		evs, err := tx.Events(1)
+		if err != nil || len(evs) != 2 || evs[0].Kind != "case.opened" || evs[1].Detail != "triaged" {
+			t.Errorf("Events(1) = %+v, %v, want the old and the new event", evs, err)
 		}
 		return nil
 	})
