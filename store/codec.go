@@ -14,7 +14,8 @@ import (
 // (records.dict, dictionary id 1). JSON keeps records easy to extend (new
 // fields, omitzero); the dictionary takes the field names and the usual
 // values, which are most of a small record's bytes: a message record goes
-// from about 620 bytes to about 200, an event from 150 to about 50.
+// from about 620 bytes to about 280 (its hash and Message-IDs are random
+// hex), an event from 155 to about 75.
 //
 // Cases stay plain JSON (putPlainRecord): lookups decode them.
 //
