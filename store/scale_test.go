@@ -97,22 +97,42 @@ func TestOpenCases(t *testing.T) {
 	}
 }
 
-// A schema 2 file (no open index) gets one built from its cases on Open.
-func TestMigrateV2OpenIndex(t *testing.T) {
+// oldSchemaFile writes a database as schema version v left it (the first v
+// migrations), lets fill add records in that version's format, and opens it
+// with Open, which migrates it.
+func oldSchemaFile(t *testing.T, v int, fill func(tx *bbolt.Tx) error) *Store {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "mailbot.db")
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, m := range migrations[:2] {
+		for _, m := range migrations[:v] {
 			if err := m(tx); err != nil {
 				return err
 			}
 		}
-		if err := tx.Bucket(bMeta).Put(keySchema, []byte("2")); err != nil {
+		if err := tx.Bucket(bMeta).Put(keySchema, []byte(strconv.Itoa(v))); err != nil {
 			return err
 		}
+		return fill(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(path, Options{NoSync: true, Now: fixedClock(t0)})
+	if err != nil {
+		t.Fatalf("Open() of a schema %d file = %v", v, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A schema 2 file (no open index) gets one built from its cases on Open.
+func TestMigrateV2OpenIndex(t *testing.T) {
+	s := oldSchemaFile(t, 2, func(tx *bbolt.Tx) error {
 		// Cases as schema 2 wrote them.
 		if err := tx.Bucket(bCases).SetSequence(5); err != nil {
 			return err
@@ -125,16 +145,6 @@ func TestMigrateV2OpenIndex(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	s, err := Open(path, Options{NoSync: true, Now: fixedClock(t0)})
-	if err != nil {
-		t.Fatalf("Open() of a schema 2 file = %v", err)
-	}
-	defer s.Close()
 	view(t, s, func(tx *Tx) error {
 		if v, err := schemaVersion(tx.tx); v != SchemaVersion || err != nil {
 			t.Errorf("schemaVersion() = %d, %v, want %d", v, err, SchemaVersion)
@@ -258,20 +268,7 @@ func TestOutboxRawLegacy(t *testing.T) {
 // schema 4: its records read as they are, its Message-ID index is re-keyed,
 // and what is written from then on is compressed.
 func TestMigrateV3Records(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mailbot.db")
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, m := range migrations[:3] {
-			if err := m(tx); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bMeta).Put(keySchema, []byte("3")); err != nil {
-			return err
-		}
+	s := oldSchemaFile(t, 3, func(tx *bbolt.Tx) error {
 		// A case, its report and an event, as schema 3 wrote them.
 		put := func(bucket, k []byte, v string) error { return tx.Bucket(bucket).Put(k, []byte(v)) }
 		for _, err := range []error{
@@ -292,16 +289,6 @@ func TestMigrateV3Records(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	s, err := Open(path, Options{NoSync: true, Now: fixedClock(t0)})
-	if err != nil {
-		t.Fatalf("Open() of a schema 3 file = %v", err)
-	}
-	defer s.Close()
 	view(t, s, func(tx *Tx) error {
 		if id, ok := tx.CaseByMessageID("<r1@example.org>"); !ok || id != 1 {
 			t.Errorf("CaseByMessageID(r1) = %d, %v, want 1, true", id, ok)
