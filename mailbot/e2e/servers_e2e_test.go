@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -300,8 +301,31 @@ func masterCF(in string, port string) string {
 }
 
 // start runs `postfix start-fg` (its log goes to postfix.log) and waits for
-// the SMTP port.
+// its smtpd to greet. A restarted Postfix once accepted connections and
+// never greeted (the bot then waited minutes for an acknowledgement), so a
+// start that does not greet within greetWait is stopped hard and tried
+// again, twice at most.
 func (pf *postfix) start(t *testing.T) {
+	t.Helper()
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		err := pf.startOnce(t)
+		if err == nil {
+			return
+		}
+		log := tail(filepath.Join(pf.dir, "postfix.log"), 30)
+		if attempt == attempts {
+			t.Fatalf("postfix: start %d of %d: %v\n%s", attempt, attempts, err, log)
+		}
+		t.Logf("postfix: start %d of %d: %v; stopping it and starting again\n%s", attempt, attempts, err, log)
+		pf.kill(t)
+	}
+}
+
+// greetWait bounds the wait for the SMTP greeting once the port is open.
+const greetWait = 15 * time.Second
+
+func (pf *postfix) startOnce(t *testing.T) error {
 	t.Helper()
 	logf, err := os.OpenFile(filepath.Join(pf.dir, "postfix.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -316,39 +340,86 @@ func (pf *postfix) start(t *testing.T) {
 	pf.started = true
 	cmd := exec.Command("postfix", "-c", pf.etc, "start-fg")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so that kill reaches every Postfix process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p, err := startProc("postfix", cmd)
 	if err != nil {
 		t.Fatalf("start postfix: %v (run make e2e (it installs dovecot, postfix, gnupg))", err)
 	}
 	pf.p = p
 	if err := waitPort(pf.smtpAddr, true, serverWait); err != nil {
-		t.Fatalf("postfix: %v\n%s", err, tail(filepath.Join(pf.dir, "postfix.log"), 30))
+		return err
+	}
+	return waitGreeting(pf.smtpAddr, greetWait)
+}
+
+// waitGreeting waits until the SMTP server at addr sends its 220 greeting
+// (RFC 5321 section 4.3.1), polling with a bounded loop.
+func waitGreeting(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var line string
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(max(time.Second, time.Until(deadline))))
+			line, err = bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte("QUIT\r\n"))
+			c.Close()
+			if err == nil && strings.HasPrefix(line, "220") {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not greet within %s: read %q, %v", addr, timeout, line, err)
+		}
+		<-tick.C
 	}
 }
 
-// stop says `postfix stop`, waits for start-fg to return, and kills the
-// master by its pid if it is still there.
+// stop says `postfix stop`, waits for start-fg to return, and kills every
+// Postfix process of this instance if that does not happen within serverWait.
 func (pf *postfix) stop(t *testing.T) {
 	t.Helper()
 	if pf.p == nil {
 		return
 	}
-	out, err := exec.Command("postfix", "-c", pf.etc, "stop").CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), serverWait)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "postfix", "-c", pf.etc, "stop").CombinedOutput()
 	if err != nil && !pf.p.exited() {
 		t.Errorf("postfix stop = %v: %s", err, out)
 	}
 	select {
 	case <-pf.p.done:
-	case <-time.After(serverWait):
-		if pid, err := readPid(filepath.Join(pf.dir, "spool", "pid", "master.pid")); err == nil {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		t.Errorf("postfix did not stop within %s: %v", serverWait, pf.p.stop(syscall.SIGKILL, serverWait))
+	case <-ctx.Done():
+		t.Errorf("postfix did not stop within %s", serverWait)
 	}
-	pf.p = nil
+	pf.kill(t)
 	if err := waitPort(pf.smtpAddr, false, serverWait); err != nil {
 		t.Errorf("postfix: %v", err)
 	}
+}
+
+// kill ends this instance at once: its master (by its pid file) and every
+// process in start-fg's process group. Stray processes are what made a
+// hung instance outlive the test.
+func (pf *postfix) kill(t *testing.T) {
+	t.Helper()
+	if pf.p == nil {
+		return
+	}
+	if pid, err := readPid(filepath.Join(pf.dir, "spool", "pid", "master.pid")); err == nil && !pf.p.exited() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	syscall.Kill(-pf.p.cmd.Process.Pid, syscall.SIGKILL) // the group; ESRCH once all are gone
+	select {
+	case <-pf.p.done:
+	case <-time.After(serverWait):
+		t.Errorf("postfix start-fg (pid %d) still running %s after SIGKILL", pf.p.cmd.Process.Pid, serverWait)
+	}
+	pf.p = nil
 }
 
 func readPid(path string) (int, error) {
@@ -387,4 +458,47 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return path + ":\n" + strings.Join(lines, "\n")
+}
+
+// TestWaitGreeting: the Postfix restart check tells a server that greets
+// from one that accepts connections and says nothing.
+func TestWaitGreeting(t *testing.T) {
+	serve := func(greeting string) string {
+		t.Helper()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		t.Cleanup(func() { ln.Close(); <-done })
+		go func() {
+			defer close(done)
+			var conns []net.Conn // held open: a silent server does not hang up
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				if greeting != "" {
+					c.Write([]byte(greeting))
+				}
+				conns = append(conns, c)
+			}
+		}()
+		return ln.Addr().String()
+	}
+	if err := waitGreeting(serve("220 mx.example.org ESMTP\r\n"), 5*time.Second); err != nil {
+		t.Errorf("waitGreeting(greets) = %v, want nil", err)
+	}
+	if err := waitGreeting(serve(""), 300*time.Millisecond); err == nil {
+		t.Error("waitGreeting(silent) = nil, want an error")
+	}
+	if err := waitGreeting(serve("421 too busy\r\n"), 300*time.Millisecond); err == nil {
+		t.Error("waitGreeting(421) = nil, want an error")
+	}
 }
