@@ -378,8 +378,9 @@ func waitGreeting(addr string, timeout time.Duration) error {
 	}
 }
 
-// stop says `postfix stop`, waits for start-fg to return, and kills every
-// Postfix process of this instance if that does not happen within serverWait.
+// stop says `postfix stop` and waits for start-fg to return, both within
+// serverWait, then kills whatever of the instance is left (nothing, when
+// the stop went well).
 func (pf *postfix) stop(t *testing.T) {
 	t.Helper()
 	if pf.p == nil {
