@@ -127,7 +127,7 @@ func (k *Keyring) DecryptStream(open func() (io.Reader, error), verify openpgp.E
 	libMax := max + 1<<20
 	cfg := &packet.Config{
 		MaxDecompressedMessageSize: &libMax,
-		Time:                       opt.now,
+		Time:                       verifyClock(opt.now),
 	}
 	var dec openpgp.EntityList
 	if k != nil {

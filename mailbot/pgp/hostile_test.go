@@ -300,3 +300,34 @@ func TestCheckFraming(t *testing.T) {
 		}
 	}
 }
+
+// TestDecryptSignatureFromAFastClock: a signature made a little after our
+// clock (the sender's clock runs fast) is good, within ClockSkew; one made
+// far after it is not.
+func TestDecryptSignatureFromAFastClock(t *testing.T) {
+	bot := testKey(t, "Bot", Ed25519)
+	researcher := testKey(t, "Researcher", Ed25519)
+	signed := time.Now()
+	msg := encryptTo(t, []byte("signed report"), publicOnly(t, bot), researcher.Entities()[0])
+	for _, tc := range []struct {
+		behind time.Duration // how far our clock is behind the signature
+		valid  bool
+	}{
+		{0, true},
+		{time.Minute, true},
+		{ClockSkew - 30*time.Second, true},
+		{30 * time.Minute, false},
+	} {
+		now := signed.Add(-tc.behind)
+		res, err := bot.Decrypt(msg, publicOnly(t, researcher), Options{Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatalf("Decrypt(clock %s behind) = %v", tc.behind, err)
+		}
+		if res.SignatureValid != tc.valid {
+			t.Errorf("Decrypt(clock %s behind): signature valid %v (%s), want %v", tc.behind, res.SignatureValid, res.SignatureError, tc.valid)
+		}
+		if !tc.valid && !strings.Contains(res.SignatureError, "expired") {
+			t.Errorf("Decrypt(clock %s behind): reason %q, want it to say expired", tc.behind, res.SignatureError)
+		}
+	}
+}

@@ -93,6 +93,22 @@ func (o Options) now() time.Time {
 	return o.Now()
 }
 
+// ClockSkew is how far a signature's creation time may lie ahead of our
+// clock and still verify.
+//
+// QUIRK: go-crypto counts a signature made even one second after its clock
+// as expired (packet.Signature.SigExpired). A sender whose clock runs a
+// little fast, with a quick delivery, would get "signature expired" for a
+// good signature. The price: a key or signature that expired less than
+// ClockSkew ago still verifies.
+const ClockSkew = 5 * time.Minute
+
+// verifyClock is the clock go-crypto checks signatures and keys against:
+// now, plus ClockSkew.
+func verifyClock(now func() time.Time) func() time.Time {
+	return func() time.Time { return now().Add(ClockSkew) }
+}
+
 // Result describes decrypted or verified data.
 type Result struct {
 	Plaintext         []byte   // fully read to EOF and checked; nil on any error

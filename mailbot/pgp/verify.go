@@ -64,7 +64,7 @@ func verifyDetached(signed io.Reader, sig []byte, keys openpgp.EntityList, max i
 		res.SignatureError = SigUnsupported + ": version 3 signature"
 		return res, nil
 	}
-	_, signer, verr := openpgp.VerifyDetachedSignature(keys, bytes.NewReader(data), bytes.NewReader(sigBin), &packet.Config{Time: now})
+	_, signer, verr := openpgp.VerifyDetachedSignature(keys, bytes.NewReader(data), bytes.NewReader(sigBin), &packet.Config{Time: verifyClock(now)})
 	switch {
 	case verr == nil && signer != nil:
 		res.SignatureValid = true
@@ -192,7 +192,7 @@ func verifyClearsigned(data []byte, keys openpgp.EntityList, now func() time.Tim
 		res.SignerKeyID = keyID(id)
 	}
 	b.ArmoredSignature.Body = bytes.NewReader(sigBin)
-	signer, verr := b.VerifySignature(keys, &packet.Config{Time: now})
+	signer, verr := b.VerifySignature(keys, &packet.Config{Time: verifyClock(now)})
 	switch {
 	case verr == nil && signer != nil:
 		res.SignatureValid = true
