@@ -214,7 +214,9 @@ func (p *parser) leaf(h textproto.Header, ct string, params map[string]string, r
 		return nil
 	}
 	if pgpCandidate(ct, name) {
-		head, rest := sniff(body, 64)
+		// Enough for a session key packet (an RSA-4096 one is 527 bytes)
+		// and the header of the packet after it.
+		head, rest := sniff(body, 1024)
 		switch sniffPGP(head) {
 		case "message":
 			kind := "attachment"
@@ -342,8 +344,15 @@ func pgpCandidate(ct, name string) bool {
 }
 
 // sniffPGP tells an encrypted message or a key from anything else, by the
-// armor header line (RFC 4880 section 6.2) or the first packet tag
-// (RFC 4880 section 4.2).
+// armor header line (RFC 4880 section 6.2) or, for binary data, by its
+// first packet (RFC 9580 section 4.2).
+//
+// One byte is not enough: about 6% of random bytes (a packet capture, a zip)
+// read as the tag of an encrypted session key, and such an attachment was
+// taken for a message encrypted to us. So the first packet must hold
+// together: a tag that can start a message or a key, a fixed length that
+// fits such a packet, a known version and algorithm, and, when head reaches
+// that far, a next packet that can follow it.
 func sniffPGP(head []byte) string {
 	t := bytes.TrimLeft(head, " \t\r\n")
 	switch {
@@ -352,22 +361,160 @@ func sniffPGP(head []byte) string {
 	case bytes.HasPrefix(t, []byte("-----BEGIN PGP PUBLIC KEY BLOCK")):
 		return "key"
 	}
-	if len(head) == 0 || head[0]&0x80 == 0 {
+	tag, hdr, n, ok := packetHeader(head)
+	if !ok {
 		return ""
 	}
-	var tag byte
-	if head[0]&0x40 != 0 {
-		tag = head[0] & 0x3f
-	} else {
-		tag = (head[0] >> 2) & 0x0f
-	}
+	body := head[hdr:]
+	var kind string
+	var next []byte // the tags that can follow
 	switch tag {
-	case 1, 3: // public-key or symmetric-key encrypted session key
-		return "message"
-	case 6: // public key
-		return "key"
+	case 1: // RFC 9580 section 5.1: public-key encrypted session key
+		if n < 10 || n > 8192 || !pkesk(body) {
+			return ""
+		}
+		kind, next = "message", []byte{1, 3, 9, 18, 20}
+	case 3: // RFC 9580 section 5.3: symmetric-key encrypted session key
+		if n < 4 || n > 1024 || !skesk(body) {
+			return ""
+		}
+		kind, next = "message", []byte{1, 3, 9, 18, 20}
+	case 6: // RFC 9580 section 5.5.2: public key
+		if n < 6 || n > 16384 || !publicKey(body) {
+			return ""
+		}
+		kind, next = "key", []byte{2, 12, 13, 14, 17}
+	default:
+		return ""
 	}
-	return ""
+	if end := int64(hdr) + n; end < int64(len(head)) {
+		tag, _, _, ok := packetHeader(head[end:])
+		if !ok || bytes.IndexByte(next, tag) < 0 {
+			return ""
+		}
+	}
+	return kind
+}
+
+// packetHeader reads an OpenPGP packet header (RFC 9580 section 4.2): the
+// tag, the header's length and the body's. A partial or indeterminate
+// length is refused: none of the packets sniffPGP looks for may have one
+// (section 4.2.1.4), but a data packet that follows may, so callers only
+// use the tag of a next packet.
+func packetHeader(b []byte) (tag byte, hdr int, n int64, ok bool) {
+	if len(b) == 0 || b[0]&0x80 == 0 {
+		return 0, 0, 0, false
+	}
+	// A header cut off by the end of b gives its tag and no length.
+	if b[0]&0x40 == 0 { // legacy format (section 4.2.2)
+		tag = (b[0] >> 2) & 0x0f
+		switch size := []int{1, 2, 4, 0}[b[0]&3]; {
+		case size == 0: // indeterminate: data packets only
+			return tag, 0, 0, tag == 8 || tag == 9 || tag == 11
+		case len(b) < 1+size:
+			return tag, 0, 0, true
+		default:
+			for _, c := range b[1 : 1+size] {
+				n = n<<8 | int64(c)
+			}
+			return tag, 1 + size, n, true
+		}
+	}
+	tag = b[0] & 0x3f
+	if len(b) < 2 {
+		return tag, 0, 0, true
+	}
+	switch l := b[1]; {
+	case l < 192:
+		return tag, 2, int64(l), true
+	case l < 224:
+		if len(b) < 3 {
+			return tag, 0, 0, true
+		}
+		return tag, 3, (int64(l)-192)<<8 + int64(b[2]) + 192, true
+	case l == 255:
+		if len(b) < 6 {
+			return tag, 0, 0, true
+		}
+		return tag, 6, int64(b[2])<<24 | int64(b[3])<<16 | int64(b[4])<<8 | int64(b[5]), true
+	}
+	// A partial body length (section 4.2.1.4): data packets only.
+	return tag, 0, 0, tag == 8 || tag == 9 || tag == 11 || tag == 18 || tag == 20
+}
+
+// Public-key algorithms that can encrypt (RFC 9580 section 9.1): RSA,
+// RSA encrypt-only, Elgamal, ECDH, X25519, X448.
+func encryptAlgo(a byte) bool {
+	switch a {
+	case 1, 2, 16, 18, 25, 26:
+		return true
+	}
+	return false
+}
+
+// pkesk checks the start of a public-key encrypted session key packet
+// (RFC 9580 section 5.1): version 3 with an 8-byte key id, or version 6 with
+// a key version and fingerprint, then an algorithm that can encrypt.
+func pkesk(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	switch b[0] {
+	case 3:
+		return len(b) < 10 || encryptAlgo(b[9])
+	case 6:
+		if len(b) < 2 {
+			return true
+		}
+		// The fingerprint's length: 0 (anonymous), or 1 + 20 (v4) or 1 + 32 (v6).
+		switch fl := int(b[1]); fl {
+		case 0, 21, 33:
+			return len(b) < 3+fl || encryptAlgo(b[2+fl])
+		}
+	}
+	return false
+}
+
+// skesk checks the start of a symmetric-key encrypted session key packet
+// (RFC 9580 section 5.3): version 4 with a cipher and an S2K specifier,
+// version 6 (and LibrePGP's 5) with a cipher, an AEAD mode and an S2K
+// specifier. Fields past the end of b are not checked.
+func skesk(b []byte) bool {
+	at := func(i int, ok func(byte) bool) bool { return i >= len(b) || ok(b[i]) }
+	cipher := func(c byte) bool { return c >= 1 && c <= 13 } // IDEA .. Camellia-256 (section 9.3)
+	aead := func(c byte) bool { return c >= 1 && c <= 3 }    // EAX, OCB, GCM (section 9.6)
+	s2k := func(c byte) bool { return c == 0 || c == 1 || c == 3 || c == 4 }
+	switch {
+	case len(b) == 0:
+		return false
+	case b[0] == 4:
+		return at(1, cipher) && at(2, s2k)
+	case b[0] == 5:
+		return at(1, cipher) && at(2, aead) && at(3, s2k)
+	case b[0] == 6:
+		// A count of the next fields: cipher, AEAD mode, S2K length, S2K
+		// and the mode's nonce (EAX 16, OCB 15, GCM 12 octets).
+		return at(2, cipher) && at(3, aead) && at(5, s2k) &&
+			(len(b) < 5 || int(b[1]) == 3+int(b[4])+[]int{16, 15, 12}[b[3]-1])
+	}
+	return false
+}
+
+// publicKey checks the start of a public key packet (RFC 9580 section 5.5.2):
+// version 4 or 6 (5 and the obsolete 3 are accepted too), then for version 4
+// and later a creation time and a known public-key algorithm.
+func publicKey(b []byte) bool {
+	if len(b) == 0 || b[0] < 3 || b[0] > 6 {
+		return false
+	}
+	if b[0] == 3 || len(b) < 6 {
+		return true
+	}
+	switch b[5] {
+	case 1, 2, 3, 16, 17, 18, 19, 22, 25, 26, 27, 28:
+		return true
+	}
+	return false
 }
 
 // capture reads r whole if it fits the remaining OpenPGP budget.
