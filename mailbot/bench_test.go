@@ -50,6 +50,7 @@ var (
 	benchReports    = flag.Int("bench.reports", 200, "reports per mode in BenchmarkTargetAckLatency (-short: 40)")
 	benchBacklog    = flag.Int("bench.backlog", 10000, "messages in the plain and X25519 backlogs of BenchmarkTargetIngest (-short: 1000)")
 	benchBacklogRSA = flag.Int("bench.backlog-rsa", 2000, "messages in the RSA-4096 backlog of BenchmarkTargetIngest (-short: 200)")
+	benchPlanCases  = flag.Int("bench.plan", 100000, "cases in BenchmarkTargetReminderPlan (-short: 5000)")
 	benchBig        = flag.Int("bench.big", 20, "10 MB messages in BenchmarkTargetIngest/10MB (-short: 4)")
 )
 
@@ -764,4 +765,54 @@ func BenchmarkTargetAckLatency(b *testing.B) {
 			runLatency(b, rig, mode, n)
 		})
 	}
+}
+
+// BenchmarkTargetReminderPlan: the scheduler plans every minute over the
+// open cases, and must not slow down as years of closed cases pile up. The
+// store holds benchPlanCases cases (50 open), each with its sent
+// acknowledgement; ms is one Plan. Not an issue target: the table shows it.
+func BenchmarkTargetReminderPlan(b *testing.B) {
+	total := scaled(*benchPlanCases, 5000)
+	const open = 50
+	cfg := benchConfig(b, b.TempDir(), "127.0.0.1:1", "127.0.0.1:1", "idle")
+	d, st := benchDaemon(b, cfg, nil, nil)
+	created := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for i := 0; i < total; i += 1000 {
+		err := st.Update(func(tx *store.Tx) error {
+			for j := i; j < min(total, i+1000); j++ {
+				c := &store.Case{Subject: "report", Reporter: benchSender(j), Created: created}
+				if j < total-open {
+					c.Status = "disclosed"
+				}
+				if err := tx.NewCase(c); err != nil {
+					return err
+				}
+				o := &store.OutboxItem{CaseID: c.ID, Kind: "ack", To: []string{c.Reporter}, Raw: []byte("x"), Created: created}
+				if err := tx.Enqueue(o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatalf("populate: %v", err)
+		}
+	}
+	now := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC) // a Tuesday, working hours
+	acts, err := d.Plan(now)
+	if err != nil || len(acts) == 0 {
+		b.Fatalf("Plan() = %d actions, %v; want reminders for the %d open cases", len(acts), err, open)
+	}
+	var took []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		if _, err := d.Plan(now); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(t))
+	}
+	b.ReportMetric(ms(percentile(took, 50)), "plan-ms")
+	b.ReportMetric(float64(total), "cases")
+	b.ReportMetric(0, "ns/op")
 }

@@ -139,26 +139,27 @@ func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint6
 		return nil, nil, err
 	}
 	// The newest mail to each reporter, and whether the acknowledgement
-	// (which told them the planned disclosure date) went out.
-	// A scan of the outbox metadata (no bytes); an index by case would make
-	// it proportional to the open cases.
+	// (which told them the planned disclosure date) went out: each case's
+	// own outgoing mail (the store's index by case).
 	last := map[uint64]time.Time{}
 	acked := map[uint64]bool{}
-	err = tx.OutboxMeta(func(o *store.OutboxItem) bool {
-		c := cases[o.CaseID]
-		if c == nil || o.State == store.OutboxFailed || !slices.Contains(o.To, c.Reporter) {
+	for _, id := range order {
+		c := cases[id]
+		err := tx.CaseOutbox(id, func(o *store.OutboxItem) bool {
+			if o.State == store.OutboxFailed || !slices.Contains(o.To, c.Reporter) {
+				return true
+			}
+			if o.Created.After(last[id]) {
+				last[id] = o.Created
+			}
+			if o.Kind == "ack" {
+				acked[id] = true
+			}
 			return true
+		})
+		if err != nil {
+			return nil, nil, err
 		}
-		if o.Created.After(last[c.ID]) {
-			last[c.ID] = o.Created
-		}
-		if o.Kind == "ack" {
-			acked[c.ID] = true
-		}
-		return true
-	})
-	if err != nil {
-		return nil, nil, err
 	}
 	states := make([]remind.CaseState, 0, len(order)+1)
 	for _, id := range order {

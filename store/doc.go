@@ -45,6 +45,7 @@
 //	reminders   case id8 key -> time (RFC 3339)           MarkSent, SentMarks (schema 2; case 0: digests)
 //	replays     key -> time (RFC 3339)                    SeenReplay, RecordReplay (schema 2)
 //	open        case id8 -> ""                            cases not Closed: OpenCases (schema 3)
+//	caseout     case id8 outbox id8 -> ""                 CaseOutbox (schema 5)
 //
 // Buckets whose keys arrive in (nearly) increasing order are packed to 95%
 // (bbolt's FillPercent; see packed), the others split at bbolt's default

@@ -81,6 +81,11 @@ func (tx *Tx) Enqueue(o *OutboxItem) error {
 	if err := tx.mustBucket(bOutDue).Put(dueKey(o.NextAttempt, id), nil); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
+	if o.CaseID != 0 {
+		if err := tx.mustBucket(bCaseOut).Put(pair(o.CaseID, id), nil); err != nil {
+			return fmt.Errorf("store: enqueue: %w", err)
+		}
+	}
 	if err := tx.linkMessageIDIfNew(o.MessageID, o.CaseID); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
@@ -161,7 +166,8 @@ func (tx *Tx) moveOutRaw(o *OutboxItem, raw []byte) error {
 
 // PutOutbox stores the new state of an item (State, Attempts, NextAttempt,
 // LastError, SentAt, ...). A nil Raw keeps the stored bytes; RawHash is the
-// store's and is ignored. Only "queued" items are in the due index, at their
+// store's and is ignored, and so is CaseID: an item stays on the case it was
+// enqueued for (the caseout index). Only "queued" items are in the due index, at their
 // NextAttempt. When the item leaves the queue its bytes move to the raw
 // directory (see OutboxItem): that writes and fsyncs a file inside the
 // transaction; a caller that wants it outside can SpoolRaw the same bytes
@@ -177,7 +183,7 @@ func (tx *Tx) PutOutbox(o *OutboxItem) error {
 			return fmt.Errorf("store: put outbox: %w", err)
 		}
 	}
-	o.RawHash = old.RawHash
+	o.RawHash, o.CaseID = old.RawHash, old.CaseID
 	switch {
 	case o.State != OutboxQueued:
 		if err := tx.moveOutRaw(o, o.Raw); err != nil {
@@ -257,6 +263,31 @@ func (tx *Tx) Outbox(fn func(*OutboxItem) bool) error {
 		return scanErr
 	}
 	return err
+}
+
+// CaseOutbox calls fn for the outgoing mail of a case in id order (the
+// order it was queued), without Raw, until fn returns false. It reads the
+// case's items only (the caseout index).
+func (tx *Tx) CaseOutbox(caseID uint64, fn func(*OutboxItem) bool) error {
+	idx, err := tx.bucket(bCaseOut)
+	if err != nil {
+		return err
+	}
+	prefix := itob(caseID)
+	cur := idx.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		if len(k) != 16 {
+			continue
+		}
+		o, err := tx.outboxMeta(btoi(k[8:]))
+		if err != nil {
+			return fmt.Errorf("store: outbox of case %d: %w", caseID, err)
+		}
+		if !fn(o) {
+			break
+		}
+	}
+	return nil
 }
 
 // OutboxMeta calls fn for every item in id order, without Raw, until fn

@@ -205,3 +205,57 @@ func TestPutOutboxIndex(t *testing.T) {
 		t.Errorf("PutOutbox(42) = %v, want ErrOutboxNotFound", err)
 	}
 }
+
+// caseOutboxIDs lists CaseOutbox(caseID) by id.
+func caseOutboxIDs(t *testing.T, s *Store, caseID uint64) []uint64 {
+	t.Helper()
+	var ids []uint64
+	view(t, s, func(tx *Tx) error {
+		return tx.CaseOutbox(caseID, func(o *OutboxItem) bool {
+			if o.CaseID != caseID || o.Raw != nil {
+				t.Errorf("CaseOutbox(%d) gave %+v, want an item of that case without Raw", caseID, o)
+			}
+			ids = append(ids, o.ID)
+			return true
+		})
+	})
+	return ids
+}
+
+// TestCaseOutbox: a case's outgoing mail is found by its case, in queue
+// order, whatever happens to its state, and an item stays on its case.
+func TestCaseOutbox(t *testing.T) {
+	s := openTest(t)
+	a := newCase(t, s, "a@example.org")
+	b := newCase(t, s, "b@example.org")
+	enqueue := func(caseID uint64) *OutboxItem {
+		t.Helper()
+		o := &OutboxItem{CaseID: caseID, Kind: "ack", To: []string{"x@example.org"}, Raw: []byte("Subject: x\r\n\r\nx\r\n")}
+		update(t, s, func(tx *Tx) error { return tx.Enqueue(o) })
+		return o
+	}
+	a1, b1, _, a2 := enqueue(a.ID), enqueue(b.ID), enqueue(0), enqueue(a.ID)
+	a2.State, a2.SentAt, a2.CaseID = OutboxSent, t0, b.ID // the new case id is ignored
+	update(t, s, func(tx *Tx) error { return tx.PutOutbox(a2) })
+	if got, want := caseOutboxIDs(t, s, a.ID), []uint64{a1.ID, a2.ID}; !slices.Equal(got, want) {
+		t.Errorf("CaseOutbox(a) = %v, want %v", got, want)
+	}
+	if got, want := caseOutboxIDs(t, s, b.ID), []uint64{b1.ID}; !slices.Equal(got, want) {
+		t.Errorf("CaseOutbox(b) = %v, want %v", got, want)
+	}
+	if got := caseOutboxIDs(t, s, 99); got != nil {
+		t.Errorf("CaseOutbox(99) = %v, want none", got)
+	}
+	view(t, s, func(tx *Tx) error {
+		o, err := tx.OutboxItem(a2.ID)
+		if err != nil || o.CaseID != a.ID || o.State != OutboxSent {
+			t.Errorf("OutboxItem(a2) = %+v, %v; want sent, still on case %d", o, err, a.ID)
+		}
+		n := 0
+		tx.CaseOutbox(a.ID, func(*OutboxItem) bool { n++; return false })
+		if n != 1 {
+			t.Errorf("CaseOutbox(a) went on after fn returned false: %d calls", n)
+		}
+		return nil
+	})
+}

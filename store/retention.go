@@ -107,19 +107,17 @@ func (tx *Tx) PurgeRaw(before time.Time, closed func(*Case) bool) ([]string, err
 // cleared; an old store may still hold them in outraw), with an
 // EventRawPurged on the case naming the mail. Queued mail is kept.
 func (tx *Tx) purgeSent(cases []*Case, before, now time.Time) ([]string, error) {
-	onCase := make(map[uint64]bool, len(cases))
-	for _, c := range cases {
-		onCase[c.ID] = true
-	}
 	var hit []*OutboxItem
-	err := tx.OutboxMeta(func(o *OutboxItem) bool {
-		if onCase[o.CaseID] && o.State != OutboxQueued && o.Created.Before(before) {
-			hit = append(hit, o)
+	for _, c := range cases {
+		err := tx.CaseOutbox(c.ID, func(o *OutboxItem) bool {
+			if o.State != OutboxQueued && o.Created.Before(before) {
+				hit = append(hit, o)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
 		}
-		return true
-	})
-	if err != nil {
-		return nil, err
 	}
 	raw, err := tx.bucket(bOutRaw)
 	if err != nil {

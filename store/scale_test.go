@@ -337,3 +337,42 @@ func TestMigrateV3Records(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMigrateV4CaseOutbox: a schema 4 file gets its outbox indexed by case
+// (plain and compressed records alike), and new mail joins the index.
+func TestMigrateV4CaseOutbox(t *testing.T) {
+	s := oldSchemaFile(t, 4, func(tx *bbolt.Tx) error {
+		put := func(bucket, k []byte, v []byte) error { return tx.Bucket(bucket).Put(k, v) }
+		compressed, err := encodeRecord(&OutboxItem{ID: 3, CaseID: 1, Kind: "relay", To: []string{"alice@example.org"}, State: OutboxSent})
+		if err != nil {
+			return err
+		}
+		for _, err := range []error{
+			tx.Bucket(bCases).SetSequence(2),
+			tx.Bucket(bOutbox).SetSequence(3),
+			put(bCases, itob(1), []byte(`{"ID":1,"Ref":"SEC-2026-0001","Reporter":"alice@example.org","Status":"new"}`)),
+			put(bCases, itob(2), []byte(`{"ID":2,"Ref":"SEC-2026-0002","Reporter":"bob@example.org","Status":"new"}`)),
+			put(bOpen, itob(1), nil),
+			put(bOpen, itob(2), nil),
+			put(bOutbox, itob(1), []byte(`{"ID":1,"CaseID":1,"Kind":"ack","To":["alice@example.org"],"State":"sent"}`)),
+			put(bOutbox, itob(2), []byte(`{"ID":2,"Kind":"digest","To":["team@example.org"],"State":"sent"}`)),
+			put(bOutbox, itob(3), compressed),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got, want := caseOutboxIDs(t, s, 1), []uint64{1, 3}; !slices.Equal(got, want) {
+		t.Errorf("CaseOutbox(1) after migration = %v, want %v", got, want)
+	}
+	if got := caseOutboxIDs(t, s, 2); got != nil {
+		t.Errorf("CaseOutbox(2) after migration = %v, want none", got)
+	}
+	o := &OutboxItem{CaseID: 2, Kind: "ack", To: []string{"bob@example.org"}, Raw: []byte("x")}
+	update(t, s, func(tx *Tx) error { return tx.Enqueue(o) })
+	if got, want := caseOutboxIDs(t, s, 2), []uint64{4}; !slices.Equal(got, want) {
+		t.Errorf("CaseOutbox(2) after Enqueue = %v, want %v", got, want)
+	}
+}

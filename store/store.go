@@ -36,7 +36,7 @@ var (
 )
 
 // SchemaVersion is the schema this package writes; it equals len(migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations is append-only: migrations[i] upgrades schema version i to i+1.
 // Never edit or reorder an entry once released; add a new one instead.
@@ -45,6 +45,7 @@ var migrations = []func(*bbolt.Tx) error{
 	migrateV1toV2,
 	migrateV2toV3,
 	migrateV3toV4,
+	migrateV4toV5,
 }
 
 // Options for Open.
@@ -218,6 +219,7 @@ var (
 	bReminders  = []byte("reminders")
 	bReplays    = []byte("replays")
 	bOpen       = []byte("open")
+	bCaseOut    = []byte("caseout")
 
 	keySchema = []byte("schema")
 )
@@ -357,6 +359,31 @@ func migrateV3toV4(tx *bbolt.Tx) error {
 	return nil
 }
 
+// migrateV4toV5 adds the index of outgoing mail by case (CaseOutbox), from
+// the outbox: before it, every reminder run and case view read the whole
+// outbox.
+func migrateV4toV5(tx *bbolt.Tx) error {
+	idx, err := tx.CreateBucketIfNotExists(bCaseOut)
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", bCaseOut, err)
+	}
+	idx.FillPercent = packedFill
+	ob := tx.Bucket(bOutbox)
+	if ob == nil {
+		return fmt.Errorf("bucket %s missing", bOutbox)
+	}
+	return ob.ForEach(func(k, v []byte) error {
+		var o struct{ CaseID uint64 }
+		if err := decodeRecord(v, &o); err != nil {
+			return fmt.Errorf("outbox item %d: %w", btoi(k), err)
+		}
+		if o.CaseID == 0 {
+			return nil
+		}
+		return idx.Put(pair(o.CaseID, btoi(k)), nil)
+	})
+}
+
 // Tx is a transaction handle, valid only inside the Update or View callback
 // that received it. Values returned by its methods are copies and outlive it.
 type Tx struct {
@@ -389,6 +416,7 @@ func (tx *Tx) bucket(name []byte) (*bbolt.Bucket, error) {
 var packed = map[string]bool{
 	string(bCases): true, string(bMsgs): true, string(bOutbox): true, string(bQuarantine): true,
 	string(bEvents): true, string(bCaseMsgs): true, string(bOpen): true, string(bCaseRef): true,
+	string(bCaseOut): true,
 }
 
 const packedFill = 0.95

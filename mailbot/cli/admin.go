@@ -233,10 +233,8 @@ func caseView(tx *store.Tx, c *store.Case) (CaseView, error) {
 	for _, e := range evs {
 		v.Events = append(v.Events, EventView{e.Time, e.Kind, e.Actor, e.Detail, e.MessageID})
 	}
-	err = tx.OutboxMeta(func(o *store.OutboxItem) bool {
-		if o.CaseID == c.ID {
-			v.Outbox = append(v.Outbox, outboxView(o, c.Ref))
-		}
+	err = tx.CaseOutbox(c.ID, func(o *store.OutboxItem) bool {
+		v.Outbox = append(v.Outbox, outboxView(o, c.Ref))
 		return true
 	})
 	return v, err
