@@ -10,32 +10,48 @@ import (
 	"mailbot/store"
 )
 
+// purgeChunk is how many cases one retention transaction looks at: the
+// write lock is held for tens of milliseconds, not for a scan of every case.
+const purgeChunk = 500
+
 // PurgeRaw removes the raw mail of cases closed and untouched for
 // retention_days, recording it on each case (store.PurgeRaw); the files go
-// after the commit. It returns how many were removed.
-func (d *Daemon) PurgeRaw(now time.Time) (int, error) {
+// after each commit. It works through the cases purgeChunk at a time, each
+// chunk its own transaction, and stops between chunks when ctx is done. It
+// returns how many files were removed.
+func (d *Daemon) PurgeRaw(ctx context.Context, now time.Time) (int, error) {
 	if d.cfg.RetentionDays <= 0 {
 		return 0, nil
 	}
 	before := now.AddDate(0, 0, -d.cfg.RetentionDays)
-	var hashes []string
-	err := d.store.Update(func(tx *store.Tx) error {
-		var err error
-		hashes, err = tx.PurgeRaw(before, func(c *store.Case) bool { return !remind.Open(c.Status) && c.Updated.Before(before) })
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("retention: %w", err)
-	}
-	for _, h := range hashes {
-		if err := d.store.RemoveRaw(h); err != nil {
-			d.log.Warn("retention: remove raw", "err", err)
+	closed := func(c *store.Case) bool { return !remind.Open(c.Status) && c.Updated.Before(before) }
+	removed := 0
+	for from := uint64(0); ; {
+		var hashes []string
+		var next uint64
+		err := d.store.Update(func(tx *store.Tx) error {
+			var err error
+			hashes, next, err = tx.PurgeRaw(before, closed, from, purgeChunk)
+			return err
+		})
+		if err != nil {
+			return removed, fmt.Errorf("retention: %w", err)
 		}
+		for _, h := range hashes {
+			if err := d.store.RemoveRaw(h); err != nil {
+				d.log.Warn("retention: remove raw", "err", err)
+			}
+		}
+		removed += len(hashes)
+		if next == 0 || ctx.Err() != nil {
+			break
+		}
+		from = next
 	}
-	if len(hashes) > 0 {
-		d.log.Info("retention: purged raw mail of closed cases", "messages", len(hashes))
+	if removed > 0 {
+		d.log.Info("retention: purged raw mail of closed cases", "messages", removed)
 	}
-	return len(hashes), nil
+	return removed, nil
 }
 
 // PruneSends drops rate-limit entries past their window (store.PruneSends):
@@ -68,7 +84,7 @@ func (d *Daemon) runRetention(ctx context.Context) error {
 			if _, err := d.PruneSends(d.now()); err != nil {
 				d.log.Error("retention", "err", err)
 			}
-			if _, err := d.PurgeRaw(d.now()); err != nil {
+			if _, err := d.PurgeRaw(ctx, d.now()); err != nil {
 				d.log.Error("retention", "err", err)
 			}
 		}()

@@ -39,10 +39,10 @@ func TestRetentionPurgesRawMailOfClosedCasesOnly(t *testing.T) {
 	}
 
 	// Not yet: the case was closed just now.
-	if n, err := h.d.PurgeRaw(h.clock.Now()); err != nil || n != 0 {
+	if n, err := h.d.PurgeRaw(t.Context(), h.clock.Now()); err != nil || n != 0 {
 		t.Fatalf("PurgeRaw(now) = %d, %v; want nothing before the retention time", n, err)
 	}
-	n, err := h.d.PurgeRaw(h.clock.Now().Add(31 * 24 * time.Hour))
+	n, err := h.d.PurgeRaw(t.Context(), h.clock.Now().Add(31*24*time.Hour))
 	if err != nil || n != 2 {
 		t.Fatalf("PurgeRaw(+31 days) = %d, %v; want the closed case's report and ack", n, err)
 	}

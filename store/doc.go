@@ -46,6 +46,7 @@
 //	replays     key -> time (RFC 3339)                    SeenReplay, RecordReplay (schema 2)
 //	open        case id8 -> ""                            cases not Closed: OpenCases (schema 3)
 //	caseout     case id8 outbox id8 -> ""                 CaseOutbox (schema 5)
+//	rawdone     case id8 -> ""                            closed cases with no raw mail left: PurgeRaw skips them (schema 5)
 //
 // Buckets whose keys arrive in (nearly) increasing order are packed to 95%
 // (bbolt's FillPercent; see packed), the others split at bbolt's default

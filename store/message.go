@@ -106,6 +106,9 @@ func (tx *Tx) AddMessage(m *Message) error {
 			return fmt.Errorf("store: add message: %w", err)
 		}
 	}
+	if err := tx.clearRawDone(m.CaseID); err != nil {
+		return fmt.Errorf("store: add message: %w", err)
+	}
 	if err := tx.mustBucket(bCaseMsgs).Put(pair(m.CaseID, id), nil); err != nil {
 		return fmt.Errorf("store: add message: %w", err)
 	}
@@ -200,6 +203,9 @@ func (tx *Tx) SetMessageCase(msgID, caseID uint64) error {
 		return fmt.Errorf("store: set message case: %w", err)
 	}
 	if err := cm.Put(pair(caseID, msgID), nil); err != nil {
+		return fmt.Errorf("store: set message case: %w", err)
+	}
+	if err := tx.clearRawDone(caseID); err != nil {
 		return fmt.Errorf("store: set message case: %w", err)
 	}
 	if k, ok := msgIDKey(m.MessageID); ok {

@@ -85,6 +85,9 @@ func (tx *Tx) Enqueue(o *OutboxItem) error {
 		if err := tx.mustBucket(bCaseOut).Put(pair(o.CaseID, id), nil); err != nil {
 			return fmt.Errorf("store: enqueue: %w", err)
 		}
+		if err := tx.clearRawDone(o.CaseID); err != nil {
+			return fmt.Errorf("store: enqueue: %w", err)
+		}
 	}
 	if err := tx.linkMessageIDIfNew(o.MessageID, o.CaseID); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)

@@ -57,98 +57,152 @@ var ErrBadBackup = errors.New("store: backup is not a valid database")
 // also kept in quarantine is marked but not returned.
 //
 // closed decides the case-level policy (for example: status disclosed,
-// rejected, duplicate or spam, and Updated before a cutoff). It is a full
-// scan of cases and their messages: run it from a daily job, not per message.
-func (tx *Tx) PurgeRaw(before time.Time, closed func(*Case) bool) ([]string, error) {
-	var cases []*Case
-	err := tx.Cases(func(c *Case) bool {
-		if closed(c) {
-			cases = append(cases, c)
+// rejected, duplicate or spam, and Updated before a cutoff).
+//
+// It looks at the cases from id from on, and stops after limit of them
+// needed a look (limit <= 0: no limit): next is the id to go on from, 0 when
+// every case was seen. Each run in its own transaction keeps the write lock
+// short. A case left with no raw mail at all (every message and every sent
+// mail purged, nothing queued) is marked done and skipped from then on,
+// until mail is added to it or queued on it (rawdone): a daily run over years
+// of closed cases reads only the new ones.
+func (tx *Tx) PurgeRaw(before time.Time, closed func(*Case) bool, from uint64, limit int) (hashes []string, next uint64, err error) {
+	cb, err := tx.bucket(bCases)
+	if err != nil {
+		return nil, 0, err
+	}
+	done, err := tx.bucket(bRawDone)
+	if err != nil {
+		return nil, 0, err
+	}
+	now := tx.s.now()
+	looked := 0
+	cur := cb.Cursor()
+	for k, v := cur.Seek(itob(from)); k != nil; k, v = cur.Next() {
+		if done.Get(k) != nil {
+			continue
+		}
+		if limit > 0 && looked == limit {
+			return hashes, btoi(k), nil
+		}
+		looked++
+		c := new(Case)
+		if err := decodeRecord(v, c); err != nil {
+			return nil, 0, fmt.Errorf("store: purge raw: case %d: %w", btoi(k), err)
+		}
+		if !closed(c) {
+			continue
+		}
+		h, left, err := tx.purgeCase(c, before, now)
+		if err != nil {
+			return nil, 0, fmt.Errorf("store: purge raw: case %d: %w", c.ID, err)
+		}
+		hashes = append(hashes, h...)
+		if !left {
+			if err := done.Put(itob(c.ID), nil); err != nil {
+				return nil, 0, fmt.Errorf("store: purge raw: %w", err)
+			}
+		}
+	}
+	return hashes, 0, nil
+}
+
+// purgeCase is PurgeRaw for one closed case. left says whether raw mail
+// stays on it: received or sent at or after before, or still queued.
+func (tx *Tx) purgeCase(c *Case, before, now time.Time) (hashes []string, left bool, err error) {
+	purged, err := tx.purgedMessages(c.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	msgs, err := tx.Messages(c.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, m := range msgs {
+		if m.Direction != "in" || m.Hash == "" || purged[m.ID] {
+			continue
+		}
+		if !m.Received.Before(before) {
+			left = true
+			continue
+		}
+		if err := tx.AppendEvent(c.ID, Event{Time: now, Kind: EventRawPurged, Actor: "bot",
+			Detail: "raw message removed by the retention policy", MessageID: m.ID}); err != nil {
+			return nil, false, err
+		}
+		if !tx.quarantined(m.Hash) {
+			hashes = append(hashes, m.Hash)
+		}
+	}
+	sent, sentLeft, err := tx.purgeSent(c, before, now)
+	if err != nil {
+		return nil, false, err
+	}
+	return append(hashes, sent...), left || sentLeft, nil
+}
+
+// clearRawDone puts a case back among those PurgeRaw looks at: mail was
+// added to it or queued on it.
+func (tx *Tx) clearRawDone(caseID uint64) error {
+	if caseID == 0 {
+		return nil
+	}
+	if err := tx.mustBucket(bRawDone).Delete(itob(caseID)); err != nil {
+		return fmt.Errorf("rawdone: %w", err)
+	}
+	return nil
+}
+
+// purgeSent is PurgeRaw for the mail we sent on a case: acknowledgements,
+// and relays that quote the team's answers and often the report. Items that
+// left the queue (sent or failed) before before lose their bytes (RawHash is
+// cleared; an old store may still hold them in outraw), with an
+// EventRawPurged on the case naming the mail. Queued mail is kept; left says
+// whether any mail keeps its bytes.
+func (tx *Tx) purgeSent(c *Case, before, now time.Time) (hashes []string, left bool, err error) {
+	raw, err := tx.bucket(bOutRaw)
+	if err != nil {
+		return nil, false, err
+	}
+	ob, err := tx.bucket(bOutbox)
+	if err != nil {
+		return nil, false, err
+	}
+	var hit []*OutboxItem
+	err = tx.CaseOutbox(c.ID, func(o *OutboxItem) bool {
+		hasRaw := o.RawHash != "" || raw.Get(itob(o.ID)) != nil
+		switch {
+		case o.State == OutboxQueued:
+			left = true
+		case !hasRaw:
+			// purged before
+		case o.Created.Before(before):
+			hit = append(hit, o)
+		default:
+			left = true
 		}
 		return true
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: purge raw: %w", err)
+		return nil, false, err
 	}
-	now := tx.s.now()
-	var hashes []string
-	for _, c := range cases {
-		purged, err := tx.purgedMessages(c.ID)
-		if err != nil {
-			return nil, fmt.Errorf("store: purge raw: %w", err)
-		}
-		msgs, err := tx.Messages(c.ID)
-		if err != nil {
-			return nil, fmt.Errorf("store: purge raw: %w", err)
-		}
-		for _, m := range msgs {
-			if m.Direction != "in" || m.Hash == "" || purged[m.ID] || !m.Received.Before(before) {
-				continue
-			}
-			if err := tx.AppendEvent(c.ID, Event{Time: now, Kind: EventRawPurged, Actor: "bot",
-				Detail: "raw message removed by the retention policy", MessageID: m.ID}); err != nil {
-				return nil, fmt.Errorf("store: purge raw: %w", err)
-			}
-			if !tx.quarantined(m.Hash) {
-				hashes = append(hashes, m.Hash)
-			}
-		}
-	}
-	sent, err := tx.purgeSent(cases, before, now)
-	if err != nil {
-		return nil, fmt.Errorf("store: purge raw: %w", err)
-	}
-	return append(hashes, sent...), nil
-}
-
-// purgeSent is PurgeRaw for the mail we sent on cases: acknowledgements,
-// and relays that quote the team's answers and often the report. Items that
-// left the queue (sent or failed) before before lose their bytes (RawHash is
-// cleared; an old store may still hold them in outraw), with an
-// EventRawPurged on the case naming the mail. Queued mail is kept.
-func (tx *Tx) purgeSent(cases []*Case, before, now time.Time) ([]string, error) {
-	var hit []*OutboxItem
-	for _, c := range cases {
-		err := tx.CaseOutbox(c.ID, func(o *OutboxItem) bool {
-			if o.State != OutboxQueued && o.Created.Before(before) {
-				hit = append(hit, o)
-			}
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	raw, err := tx.bucket(bOutRaw)
-	if err != nil {
-		return nil, err
-	}
-	ob, err := tx.bucket(bOutbox)
-	if err != nil {
-		return nil, err
-	}
-	var hashes []string
 	for _, o := range hit {
-		inDB := raw.Get(itob(o.ID)) != nil
-		if o.RawHash == "" && !inDB {
-			continue // purged before
-		}
 		if err := raw.Delete(itob(o.ID)); err != nil {
-			return nil, fmt.Errorf("outbox item %d: %w", o.ID, err)
+			return nil, false, fmt.Errorf("outbox item %d: %w", o.ID, err)
 		}
 		if o.RawHash != "" {
 			hashes = append(hashes, o.RawHash)
 			o.RawHash = ""
 		}
 		if err := putRecord(ob, itob(o.ID), o); err != nil {
-			return nil, fmt.Errorf("outbox item %d: %w", o.ID, err)
+			return nil, false, fmt.Errorf("outbox item %d: %w", o.ID, err)
 		}
 		if err := tx.AppendEvent(o.CaseID, Event{Time: now, Kind: EventRawPurged, Actor: "bot",
 			Detail: fmt.Sprintf("sent %s <%s> removed by the retention policy", o.Kind, o.MessageID)}); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return hashes, nil
+	return hashes, left, nil
 }
 
 // RawPurged reports whether the raw bytes of a message on caseID were

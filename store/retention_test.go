@@ -70,7 +70,7 @@ func TestPurgeRaw(t *testing.T) {
 	var got []string
 	update(t, s, func(tx *Tx) error {
 		var err error
-		got, err = tx.PurgeRaw(cutoff, closedStatus)
+		got, _, err = tx.PurgeRaw(cutoff, closedStatus, 0, 0)
 		return err
 	})
 	var want []string
@@ -126,7 +126,7 @@ func TestPurgeRaw(t *testing.T) {
 
 	// A second run finds nothing new.
 	update(t, s, func(tx *Tx) error {
-		again, err := tx.PurgeRaw(cutoff, closedStatus)
+		again, _, err := tx.PurgeRaw(cutoff, closedStatus, 0, 0)
 		if len(again) != 0 {
 			t.Errorf("PurgeRaw() again = %v, want none", again)
 		}
@@ -134,7 +134,7 @@ func TestPurgeRaw(t *testing.T) {
 	})
 	// Moving the cutoff takes the recent message too.
 	update(t, s, func(tx *Tx) error {
-		more, err := tx.PurgeRaw(t0, closedStatus)
+		more, _, err := tx.PurgeRaw(t0, closedStatus, 0, 0)
 		if !slices.Equal(more, []string{msgs[1].m.Hash}) {
 			t.Errorf("PurgeRaw(now) = %v, want [%s]", more, msgs[1].m.Hash)
 		}
@@ -191,7 +191,7 @@ func TestPurgeRawSentMail(t *testing.T) {
 	var got []string
 	update(t, s, func(tx *Tx) error {
 		var err error
-		got, err = tx.PurgeRaw(cutoff, closedStatus)
+		got, _, err = tx.PurgeRaw(cutoff, closedStatus, 0, 0)
 		return err
 	})
 	if want := sentHashes[:2]; !slices.Equal(got, want) {
@@ -226,7 +226,7 @@ func TestPurgeRawSentMail(t *testing.T) {
 		return nil
 	})
 	update(t, s, func(tx *Tx) error {
-		again, err := tx.PurgeRaw(cutoff, closedStatus)
+		again, _, err := tx.PurgeRaw(cutoff, closedStatus, 0, 0)
 		if len(again) != 0 {
 			t.Errorf("PurgeRaw() again = %v, want none", again)
 		}
@@ -241,7 +241,7 @@ func TestPurgeRawRollsBack(t *testing.T) {
 	m := addMsg(t, s, &Message{CaseID: c.ID, Direction: "in", Hash: sum("x"), Received: t0.Add(-time.Hour)})
 	boom := errors.New("boom")
 	err := s.Update(func(tx *Tx) error {
-		if _, err := tx.PurgeRaw(t0, closedStatus); err != nil {
+		if _, _, err := tx.PurgeRaw(t0, closedStatus, 0, 0); err != nil {
 			return err
 		}
 		return boom
@@ -250,7 +250,7 @@ func TestPurgeRawRollsBack(t *testing.T) {
 		t.Fatalf("Update() = %v, want boom", err)
 	}
 	update(t, s, func(tx *Tx) error {
-		got, err := tx.PurgeRaw(t0, closedStatus)
+		got, _, err := tx.PurgeRaw(t0, closedStatus, 0, 0)
 		if !slices.Equal(got, []string{m.Hash}) {
 			t.Errorf("PurgeRaw() after rollback = %v, want [%s]", got, m.Hash)
 		}
@@ -763,4 +763,123 @@ func mentions(t *testing.T, path, word string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// rawDone reports whether PurgeRaw marked the case done.
+func rawDone(t *testing.T, s *Store, caseID uint64) bool {
+	t.Helper()
+	var done bool
+	view(t, s, func(tx *Tx) error { done = tx.mustBucket(bRawDone).Get(itob(caseID)) != nil; return nil })
+	return done
+}
+
+// purgeAll runs PurgeRaw to the end, limit cases at a time, one
+// transaction each, and returns the hashes and how many runs it took.
+func purgeAll(t *testing.T, s *Store, before time.Time, limit int) (hashes []string, runs int) {
+	t.Helper()
+	for from := uint64(0); ; runs++ {
+		var h []string
+		var next uint64
+		update(t, s, func(tx *Tx) (err error) {
+			h, next, err = tx.PurgeRaw(before, closedStatus, from, limit)
+			return err
+		})
+		hashes = append(hashes, h...)
+		if next == 0 {
+			return hashes, runs + 1
+		}
+		if next <= from {
+			t.Fatalf("PurgeRaw(from %d) = next %d, want more than %d", from, next, from)
+		}
+		from = next
+	}
+}
+
+// TestPurgeRawSkipsDoneCases: a closed case whose raw mail is all gone is
+// not read again by later runs, until mail is added to it, moved to it or
+// queued on it.
+func TestPurgeRawSkipsDoneCases(t *testing.T) {
+	s := openTest(t)
+	old := t0.Add(-400 * 24 * time.Hour)
+	cutoff := t0.Add(-365 * 24 * time.Hour)
+	var cases []*Case
+	for i := range 3 {
+		c := &Case{Subject: "closed", Reporter: "a@example.org", Status: "disclosed"}
+		update(t, s, func(tx *Tx) error { return tx.NewCase(c) })
+		addMsg(t, s, &Message{CaseID: c.ID, Direction: "in", Hash: spool(t, s, "report "+string(rune('a'+i))), Received: old})
+		cases = append(cases, c)
+	}
+	// The third case also has mail too recent to purge: it is not done.
+	addMsg(t, s, &Message{CaseID: cases[2].ID, Direction: "in", Hash: spool(t, s, "recent"), Received: t0})
+	hashes, _ := purgeAll(t, s, cutoff, 0)
+	if len(hashes) != 3 {
+		t.Fatalf("PurgeRaw() = %d hashes, want 3", len(hashes))
+	}
+	for i, want := range []bool{true, true, false} {
+		if got := rawDone(t, s, cases[i].ID); got != want {
+			t.Errorf("case %d done = %v, want %v", i, got, want)
+		}
+	}
+
+	// Each way mail reaches a done case puts it back.
+	moved := addMsg(t, s, &Message{Direction: "in", Hash: spool(t, s, "loose"), Received: old})
+	addMsg(t, s, &Message{CaseID: cases[0].ID, Direction: "in", Hash: spool(t, s, "late follow-up"), Received: old})
+	update(t, s, func(tx *Tx) error { return tx.SetMessageCase(moved.ID, cases[1].ID) })
+	if rawDone(t, s, cases[0].ID) || rawDone(t, s, cases[1].ID) {
+		t.Fatalf("cases still done after a message was added to one and moved to the other")
+	}
+	hashes, _ = purgeAll(t, s, cutoff, 0)
+	if len(hashes) != 2 {
+		t.Errorf("PurgeRaw() after new mail = %d hashes, want the 2 new messages", len(hashes))
+	}
+	o := &OutboxItem{CaseID: cases[0].ID, Kind: "notice", To: []string{"a@example.org"}, Raw: []byte("x"), Created: old}
+	update(t, s, func(tx *Tx) error { return tx.Enqueue(o) })
+	if rawDone(t, s, cases[0].ID) {
+		t.Fatalf("case done with mail queued on it")
+	}
+	if hashes, _ = purgeAll(t, s, cutoff, 0); len(hashes) != 0 || rawDone(t, s, cases[0].ID) {
+		t.Errorf("PurgeRaw() with mail queued = %v, done %v; want nothing, not done", hashes, rawDone(t, s, cases[0].ID))
+	}
+	o.State, o.SentAt = OutboxSent, old
+	update(t, s, func(tx *Tx) error { return tx.PutOutbox(o) })
+	if hashes, _ = purgeAll(t, s, cutoff, 0); len(hashes) != 1 || !rawDone(t, s, cases[0].ID) {
+		t.Errorf("PurgeRaw() once sent = %v, done %v; want the sent mail, done", hashes, rawDone(t, s, cases[0].ID))
+	}
+
+	// A done case is skipped: it does not even count against the limit.
+	update(t, s, func(tx *Tx) error {
+		h, next, err := tx.PurgeRaw(cutoff, func(c *Case) bool {
+			if c.ID != cases[2].ID {
+				t.Errorf("PurgeRaw() looked at done case %d", c.ID)
+			}
+			return true
+		}, 0, 1)
+		if len(h) != 0 || next != 0 {
+			t.Errorf("PurgeRaw(limit 1) = %v, next %d; want nothing left to look at", h, next)
+		}
+		return err
+	})
+}
+
+// TestPurgeRawInChunks: limit cases per transaction, resumed from next,
+// purge what one pass does.
+func TestPurgeRawInChunks(t *testing.T) {
+	s := openTest(t)
+	old := t0.Add(-400 * 24 * time.Hour)
+	for i := range 7 {
+		c := &Case{Subject: "closed", Reporter: "a@example.org", Status: "disclosed"}
+		if i == 3 {
+			c.Status = "fixing"
+		}
+		update(t, s, func(tx *Tx) error { return tx.NewCase(c) })
+		addMsg(t, s, &Message{CaseID: c.ID, Direction: "in", Hash: spool(t, s, "r"+string(rune('a'+i))), Received: old})
+	}
+	hashes, runs := purgeAll(t, s, t0, 2)
+	if len(hashes) != 6 || runs != 4 {
+		t.Errorf("PurgeRaw(limit 2) = %d hashes in %d runs, want 6 in 4", len(hashes), runs)
+	}
+	// Only the open case is left to look at.
+	if hashes, runs = purgeAll(t, s, t0, 2); len(hashes) != 0 || runs != 1 {
+		t.Errorf("PurgeRaw(limit 2) again = %d hashes in %d runs, want 0 in 1", len(hashes), runs)
+	}
 }

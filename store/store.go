@@ -220,6 +220,7 @@ var (
 	bReplays    = []byte("replays")
 	bOpen       = []byte("open")
 	bCaseOut    = []byte("caseout")
+	bRawDone    = []byte("rawdone")
 
 	keySchema = []byte("schema")
 )
@@ -361,8 +362,12 @@ func migrateV3toV4(tx *bbolt.Tx) error {
 
 // migrateV4toV5 adds the index of outgoing mail by case (CaseOutbox), from
 // the outbox: before it, every reminder run and case view read the whole
-// outbox.
+// outbox. It also adds the (empty) set of cases whose raw mail retention is
+// done (PurgeRaw): the first daily run after it fills it.
 func migrateV4toV5(tx *bbolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists(bRawDone); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bRawDone, err)
+	}
 	idx, err := tx.CreateBucketIfNotExists(bCaseOut)
 	if err != nil {
 		return fmt.Errorf("create bucket %s: %w", bCaseOut, err)
@@ -416,7 +421,7 @@ func (tx *Tx) bucket(name []byte) (*bbolt.Bucket, error) {
 var packed = map[string]bool{
 	string(bCases): true, string(bMsgs): true, string(bOutbox): true, string(bQuarantine): true,
 	string(bEvents): true, string(bCaseMsgs): true, string(bOpen): true, string(bCaseRef): true,
-	string(bCaseOut): true,
+	string(bCaseOut): true, string(bRawDone): true,
 }
 
 const packedFill = 0.95
