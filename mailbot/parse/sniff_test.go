@@ -149,3 +149,22 @@ func TestRandomAttachmentIsAnAttachment(t *testing.T) {
 		t.Errorf("Parse() PGP = %d blocks, attachments %+v; want 0 blocks and capture.pcap", len(m.PGP), m.Attachments)
 	}
 }
+
+// FuzzSniffPGP: any bytes are sniffed without a panic, and what is taken
+// for OpenPGP starts with a packet header that reads.
+func FuzzSniffPGP(f *testing.F) {
+	f.Add([]byte("-----BEGIN PGP MESSAGE-----\n"))
+	f.Add([]byte{0x85, 0x01, 0x0c, 0x03, 1, 2, 3, 4, 5, 6, 7, 8, 1})
+	f.Add([]byte{0xc1, 0x0d, 0x03, 1, 2, 3, 4, 5, 6, 7, 8, 18, 0, 0, 0, 0xd2, 0xe0})
+	f.Add([]byte{0xc3, 0x3f, 0x06, 0x1d, 0x07, 0x02, 0x0b, 0x03})
+	f.Add([]byte{0x99, 0x01, 0x0d, 0x04, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, head []byte) {
+		kind := sniffPGP(head)
+		if kind == "" || bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("-----BEGIN PGP")) {
+			return
+		}
+		if _, hdr, n, ok := packetHeader(head); !ok || hdr == 0 || n == 0 {
+			t.Errorf("sniffPGP(% x) = %q, but packetHeader() = %d, %d, %v", head, kind, hdr, n, ok)
+		}
+	})
+}
