@@ -153,6 +153,10 @@ type botOptions struct {
 	mailbox string // default INBOX
 	resync  string // imap.resync_interval, default 2m
 	store   string // the database, relative to the bot's folder; default mailbot.db
+
+	// discardOutside: Postfix accepts mail for every domain and discards
+	// what is not for example.org (see discardOutsideCF).
+	discardOutside bool
 }
 
 // newBot writes the bot's folder the way an admin would: `mailbot init`
@@ -355,7 +359,8 @@ func (b *bot) cases(t *testing.T) []caseSummary {
 	return cs
 }
 
-// outbox is `mailbot outbox --json`; the bot must be stopped.
+// outbox is `mailbot outbox --json`: over the control socket while the bot
+// is up, from the file when it is stopped (not while it starts or stops).
 func (b *bot) outbox(t *testing.T) []outboxItem {
 	t.Helper()
 	var items []outboxItem

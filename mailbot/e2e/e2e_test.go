@@ -311,6 +311,18 @@ func TestE2ECrashBurst(t *testing.T) {
 	killed := time.Since(start)
 	waitAcks(t, ada, ids, 3*time.Minute, false)
 	done := time.Since(start)
+	// An acknowledgement may come from a life killed after its send and
+	// before its mark: the last life sends it again (at least once) and
+	// marks it. Wait for that before stopping it.
+	e.bot.log.wait(t, e.bot.started, 1, 30*time.Second, "msg=running")
+	waitUntil(t, "every acknowledgement marked sent", time.Minute, func() (bool, error) {
+		for _, it := range e.bot.outbox(t) {
+			if it.State != "sent" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 	e.bot.stop(t)
 	// Resends of a killed bot may still be in Postfix's queue.
 	waitUntil(t, "postfix queue to drain", time.Minute, func() (bool, error) {

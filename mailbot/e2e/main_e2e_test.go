@@ -96,7 +96,7 @@ func newEnv(t *testing.T, opt botOptions) *env {
 	e.dc = newDovecot(t, filepath.Join(dir, "dovecot"))
 	e.dc.start(t)
 	t.Cleanup(func() { e.dc.stop(t) })
-	e.pf = newPostfix(t, filepath.Join(dir, "postfix"), e.dc)
+	e.pf = newPostfix(t, filepath.Join(dir, "postfix"), e.dc, opt.discardOutside)
 	e.pf.start(t)
 	t.Cleanup(func() { e.pf.stop(t) })
 	e.bot = newBot(t, filepath.Join(dir, "bot"), e, opt)

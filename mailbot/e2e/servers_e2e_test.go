@@ -236,7 +236,7 @@ type postfix struct {
 	started  bool
 }
 
-func newPostfix(t *testing.T, dir string, dc *dovecot) *postfix {
+func newPostfix(t *testing.T, dir string, dc *dovecot, discardOutside bool) *postfix {
 	t.Helper()
 	pf := &postfix{dir: dir, etc: filepath.Join(dir, "etc")}
 	port := freePorts(t, 1)[0]
@@ -276,6 +276,9 @@ smtpd_sasl_path = inet:%[3]s
 in_flow_delay = 0
 biff = no
 `, dir, dc.lmtpAddr, dc.authAddr)
+	if discardOutside {
+		main += discardOutsideCF
+	}
 	write(t, filepath.Join(pf.etc, "main.cf"), main, 0o644)
 	return pf
 }
