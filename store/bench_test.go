@@ -335,33 +335,14 @@ func BenchmarkPurgeRawDaily(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	closed := func(c *Case) bool { return c.Status == "disclosed" }
-	run := func() (purged int) {
-		for from := uint64(0); ; {
-			var h []string
-			var next uint64
-			err := s.Update(func(tx *Tx) (err error) {
-				h, next, err = tx.PurgeRaw(t0, closed, from, 500)
-				return err
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			purged += len(h)
-			if next == 0 {
-				return purged
-			}
-			from = next
-		}
-	}
 	start := time.Now()
-	if n := run(); n != *benchCases**benchMsgs {
-		b.Fatalf("first PurgeRaw() = %d hashes, want %d", n, *benchCases**benchMsgs)
+	if h, _ := purgeAll(b, s, t0, 500); len(h) != *benchCases**benchMsgs {
+		b.Fatalf("first PurgeRaw() = %d hashes, want %d", len(h), *benchCases**benchMsgs)
 	}
 	first := time.Since(start)
 	for b.Loop() {
-		if n := run(); n != 0 {
-			b.Fatalf("PurgeRaw() again = %d hashes, want 0", n)
+		if h, _ := purgeAll(b, s, t0, 500); len(h) != 0 {
+			b.Fatalf("PurgeRaw() again = %d hashes, want 0", len(h))
 		}
 	}
 	b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")

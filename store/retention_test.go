@@ -773,23 +773,27 @@ func rawDone(t *testing.T, s *Store, caseID uint64) bool {
 	return done
 }
 
-// purgeAll runs PurgeRaw to the end, limit cases at a time, one
-// transaction each, and returns the hashes and how many runs it took.
-func purgeAll(t *testing.T, s *Store, before time.Time, limit int) (hashes []string, runs int) {
-	t.Helper()
+// purgeAll runs PurgeRaw (closedStatus) to the end, limit cases at a time,
+// one transaction each, the way the daemon does, and returns the hashes and
+// how many runs it took.
+func purgeAll(tb testing.TB, s *Store, before time.Time, limit int) (hashes []string, runs int) {
+	tb.Helper()
 	for from := uint64(0); ; runs++ {
 		var h []string
 		var next uint64
-		update(t, s, func(tx *Tx) (err error) {
+		err := s.Update(func(tx *Tx) (err error) {
 			h, next, err = tx.PurgeRaw(before, closedStatus, from, limit)
 			return err
 		})
+		if err != nil {
+			tb.Fatalf("PurgeRaw(from %d) = %v", from, err)
+		}
 		hashes = append(hashes, h...)
 		if next == 0 {
 			return hashes, runs + 1
 		}
 		if next <= from {
-			t.Fatalf("PurgeRaw(from %d) = next %d, want more than %d", from, next, from)
+			tb.Fatalf("PurgeRaw(from %d) = next %d, want more than %d", from, next, from)
 		}
 		from = next
 	}
