@@ -418,12 +418,31 @@ func (pf *postfix) kill(t *testing.T) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	syscall.Kill(-pf.p.cmd.Process.Pid, syscall.SIGKILL) // the group; ESRCH once all are gone
+	// Postfix's master calls setsid, and so leaves the group with its
+	// children; a hung "master -t" or smtpd of a failed start outlived the
+	// test that way and kept the next start from greeting. Every process of
+	// the instance works in its queue directory.
+	killUnder(pf.dir)
 	select {
 	case <-pf.p.done:
 	case <-time.After(serverWait):
 		t.Errorf("postfix start-fg (pid %d) still running %s after SIGKILL", pf.p.cmd.Process.Pid, serverWait)
 	}
 	pf.p = nil
+}
+
+// killUnder SIGKILLs every process whose working directory is dir or below.
+func killUnder(dir string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, p := range procs {
+		cwd, err := os.Readlink(p)
+		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 func readPid(path string) (int, error) {
