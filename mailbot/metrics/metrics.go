@@ -15,6 +15,9 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +54,15 @@ type Metrics struct {
 	log          *slog.Logger
 	ready        atomic.Bool
 	lastAlive    atomic.Int64 // UnixNano; 0: never
+
+	mu       sync.Mutex
+	problems map[string]problem // by check name: what is wrong now
+}
+
+// problem is one failing check, as SetProblem recorded it.
+type problem struct {
+	reason string
+	since  time.Time
 }
 
 // New creates the metrics in a registry of their own, with the Go runtime
@@ -99,20 +111,67 @@ func (m *Metrics) SetReady(ok bool) { m.ready.Store(ok) }
 // pass (connected, idle wake-up, poll, processed message).
 func (m *Metrics) Alive() { m.lastAlive.Store(m.now().UnixNano()) }
 
-// Healthy reports whether the daemon is ready and the intake was seen alive
-// within the timeout, and if not, why.
+// SetProblem records that check (a short name: "imap", "smtp", "outbox",
+// "disk", ...) fails now, and why. The first call of an outage keeps its
+// time; later calls only update the reason.
+func (m *Metrics) SetProblem(check, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.problems == nil {
+		m.problems = map[string]problem{}
+	}
+	p, ok := m.problems[check]
+	if !ok {
+		p.since = m.now()
+	}
+	p.reason = reason
+	m.problems[check] = p
+}
+
+// ClearProblem records that check works again.
+func (m *Metrics) ClearProblem(check string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.problems, check)
+}
+
+// Problem reports whether check fails now, why and since when.
+func (m *Metrics) Problem(check string) (reason string, since time.Time, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.problems[check]
+	return p.reason, p.since, ok
+}
+
+// Healthy reports whether the daemon is ready, the intake was seen alive
+// within the timeout and no check has a problem; if not, every reason, one
+// per line, in a stable order.
 func (m *Metrics) Healthy() (bool, string) {
+	var why []string
 	if !m.ready.Load() {
-		return false, "not ready"
+		why = append(why, "not ready")
 	}
 	last := m.lastAlive.Load()
 	if last == 0 {
-		return false, "intake not seen alive yet"
+		why = append(why, "intake not seen alive yet")
+	} else if age := m.now().Sub(time.Unix(0, last)); age > m.aliveTimeout {
+		why = append(why, fmt.Sprintf("intake not seen alive for %s", age.Truncate(time.Second)))
 	}
-	if age := m.now().Sub(time.Unix(0, last)); age > m.aliveTimeout {
-		return false, fmt.Sprintf("intake not seen alive for %s", age.Truncate(time.Second))
+	m.mu.Lock()
+	checks := make([]string, 0, len(m.problems))
+	for c := range m.problems {
+		checks = append(checks, c)
 	}
-	return true, "ok"
+	slices.Sort(checks)
+	for _, c := range checks {
+		p := m.problems[c]
+		why = append(why, fmt.Sprintf("%s: %s (since %s)", c, p.reason, p.since.UTC().Format(time.RFC3339)))
+	}
+	m.mu.Unlock()
+	if len(why) == 0 {
+		return true, "ok"
+	}
+	return false, strings.Join(why, "\n")
 }
 
 // Handler serves /metrics and /healthz (200 "ok", or 503 and the reason).

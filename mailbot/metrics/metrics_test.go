@@ -42,12 +42,16 @@ func TestHealth(t *testing.T) {
 		wantCode int
 		wantBody string
 	}{
-		{"start", func() {}, 503, "not ready"},
+		{"start", func() {}, 503, "not ready\nintake not seen alive yet"},
 		{"alive but not ready", m.Alive, 503, "not ready"},
 		{"ready", func() { m.SetReady(true) }, 200, "ok"},
 		{"59s later", func() { clk.add(59 * time.Second) }, 200, "ok"},
 		{"61s later", func() { clk.add(2 * time.Second) }, 503, "intake not seen alive for 1m1s"},
 		{"alive again", m.Alive, 200, "ok"},
+		{"disk low", func() { m.SetProblem("disk", "12 MB free") }, 503, "disk: 12 MB free (since 2026-03-14T09:01:01Z)"},
+		{"disk lower, same outage", func() { clk.add(time.Second); m.Alive(); m.SetProblem("disk", "2 MB free") }, 503, "disk: 2 MB free (since 2026-03-14T09:01:01Z)"},
+		{"imap down too", func() { m.SetProblem("imap", "login failed") }, 503, "disk: 2 MB free (since 2026-03-14T09:01:01Z)\nimap: login failed (since 2026-03-14T09:01:02Z)"},
+		{"both fixed", func() { m.ClearProblem("disk"); m.ClearProblem("imap") }, 200, "ok"},
 		{"stopping", func() { m.SetReady(false) }, 503, "not ready"},
 	} {
 		step.do()
