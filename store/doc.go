@@ -42,6 +42,7 @@
 //	failures    source key -> {Count, Reason, Last}       Failures, RecordFailure
 //	sends       key 0x00 time12 seq8 -> ""                RecentSends, RecordSend
 //	pgpkeys     lowercase address -> armored public key   PutKey, Key
+//	            0x00 "pending" 0x00 address 0x00 fingerprint -> PendingKey   PutPendingKey, PendingKeys
 //	reminders   case id8 key -> time (RFC 3339)           MarkSent, SentMarks (schema 2; case 0: digests)
 //	replays     key -> time (RFC 3339)                    SeenReplay, RecordReplay (schema 2)
 //	open        case id8 -> ""                            cases not Closed: OpenCases (schema 3)

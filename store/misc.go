@@ -266,7 +266,7 @@ func (tx *Tx) PruneSends(now time.Time) (int, error) {
 // lowercase address.
 func (tx *Tx) PutKey(addr string, armored []byte) error {
 	addr = normAddr(addr)
-	if addr == "" || len(addr) > maxIndexKey {
+	if !validKeyAddr(addr) {
 		return fmt.Errorf("store: put key: invalid address %q", addr)
 	}
 	b, err := tx.bucket(bPGPKeys)
@@ -283,7 +283,7 @@ func (tx *Tx) PutKey(addr string, armored []byte) error {
 func (tx *Tx) Key(addr string) ([]byte, bool) {
 	addr = normAddr(addr)
 	b := tx.mustBucket(bPGPKeys)
-	if b == nil || addr == "" {
+	if b == nil || !validKeyAddr(addr) {
 		return nil, false
 	}
 	v := b.Get([]byte(addr))

@@ -244,7 +244,7 @@ type ForgetReport struct {
 	Events   int      // case events rewritten (actor or detail named the address)
 	Outbox   int      // outgoing mails to the address whose bytes were dropped
 	Canceled int      // of those, mails still queued, now failed and never sent
-	Key      bool     // a stored OpenPGP key was removed
+	Key      bool     // a stored OpenPGP key (known or pending) was removed
 	Sends    int      // rate-limit entries removed
 	// Raw lists the raw files of the person's incoming mail and of mail
 	// sent to them: remove them with RemoveRaw after the transaction
@@ -297,6 +297,11 @@ func (tx *Tx) Forget(addr string, now time.Time) (ForgetReport, error) {
 		}
 		rep.Key = true
 	}
+	pending, err := tx.deletePendingKeys(addr)
+	if err != nil {
+		return rep, fmt.Errorf("store: forget: %w", err)
+	}
+	rep.Key = rep.Key || pending > 0
 	n, err := tx.deleteSends("ack:" + addr)
 	if err != nil {
 		return rep, fmt.Errorf("store: forget: %w", err)
