@@ -30,6 +30,7 @@ const (
 	CmdNote     = "note"      // note <text>: the rest of the mail is an internal note
 	CmdInternal = "#internal" // marker: the mail is for the team only
 	CmdHelp     = "help"      // the bot answers with Help
+	CmdKey      = "key"       // key accept <fingerprint>: the reporter's pending OpenPGP key becomes theirs
 )
 
 // Statuses a case can be set to, in workflow order.
@@ -43,7 +44,7 @@ var Levels = []string{"none", "low", "medium", "high", "critical"}
 var Languages = []string{"en", "de", "nl"}
 
 var verbs = []string{CmdClaim, CmdAssign, CmdStatus, CmdSeverity, CmdExpected, CmdDisclose, CmdExtend,
-	CmdCVE, CmdCredit, CmdReward, CmdLanguage, CmdMerge, CmdNote, CmdHelp}
+	CmdCVE, CmdCredit, CmdReward, CmdLanguage, CmdMerge, CmdNote, CmdHelp, CmdKey}
 
 // Bounds on what a team mail may ask.
 const (
@@ -58,7 +59,7 @@ const (
 type Command struct {
 	Line      int       // 1-based line number in the text
 	Name      string    // one of the Cmd constants
-	Arg       string    // the argument, normalised (see Parse)
+	Arg       string    // the argument, normalised (see Parse); key: the fingerprint
 	Date      time.Time // expected, disclose: the date at 00:00 UTC
 	Days      int       // extend
 	Severity  *Severity // severity
@@ -107,6 +108,9 @@ func TeamOnly(cmds []Command) bool {
 //   - The block ends at the signature separator ("-- ", or "--") or at the
 //     first line that is not a command: everything from there on is the
 //     message (see Body) and is not looked at.
+//   - "key" is a command only when followed by "accept" (or a word one
+//     edit away from it), so that a reply opening "Key findings: ..." is
+//     text, not a broken command.
 //   - A line that is not a command but looks like a mistyped one (a first
 //     word of four or more letters one edit away from a command name, on a
 //     line of at most three words) is an error, not the end of the block,
@@ -115,7 +119,8 @@ func TeamOnly(cmds []Command) bool {
 // Every command line with a bad argument gives an Error and no Command;
 // the other lines still give theirs. Normalised arguments: status, level,
 // language, reward yes/no lowercase; CVE and case ids uppercase; dates
-// "2006-01-02"; extend is Days; assign, credit and reward text as written.
+// "2006-01-02"; extend is Days; assign, credit and reward text as written;
+// key accept's fingerprint uppercase hex without spaces.
 func Parse(text string) ([]Command, []Error) {
 	cmds, errs, _ := parseText(text)
 	return cmds, errs
@@ -162,7 +167,7 @@ func parseText(text string) (cmds []Command, errs []Error, rest string) {
 			return cmds, errs, ""
 		}
 		word, arg := splitCommand(trimmed)
-		isVerb := word == CmdInternal || contains(verbs, word)
+		isVerb := word == CmdInternal || contains(verbs, word) && (word != CmdKey || isKeyAccept(arg))
 		if !isVerb {
 			if looksLikeCommand(word, trimmed) {
 				errs = append(errs, Error{n, shorten(trimmed), fmt.Sprintf("unknown command %q (did you mean %s?)", shorten(word), nearest(word))})
@@ -401,6 +406,12 @@ func parseArg(verb, arg string) (Command, string) {
 			return c, fmt.Sprintf("invalid CVE id %q: CVE years start in 1999", arg)
 		}
 		c.Arg = strings.ToUpper(arg)
+	case CmdKey:
+		fp, err := parseKeyAccept(arg)
+		if err != "" {
+			return c, err
+		}
+		c.Arg = fp
 	case CmdMerge:
 		if e := one("a case id such as SEC-2026-0001"); e != "" {
 			return c, e
@@ -412,6 +423,39 @@ func parseArg(verb, arg string) (Command, string) {
 		c.Arg = strings.ToUpper(m[1])
 	}
 	return c, ""
+}
+
+// isKeyAccept: the argument of "key" starts with "accept" or a word one
+// edit away from it.
+func isKeyAccept(arg string) bool {
+	sub := keySubcommand(arg)
+	return sub == "accept" || editDistance(sub, "accept") == 1
+}
+
+// keySubcommand is the first word of arg, lowercase, without a ":".
+func keySubcommand(arg string) string {
+	f := strings.Fields(arg)
+	if len(f) == 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(f[0], ":"))
+}
+
+// parseKeyAccept reads "accept <fingerprint>": the fingerprint of an
+// OpenPGP v4 (40 hex digits) or v6 (64) key, in any case, spaces anywhere
+// (as gpg prints it), returned uppercase without spaces.
+func parseKeyAccept(arg string) (string, string) {
+	if sub := keySubcommand(arg); sub != "accept" {
+		return "", fmt.Sprintf("unknown key command %q, want key accept <fingerprint>", shorten(sub))
+	}
+	fp := strings.Join(strings.Fields(arg)[1:], "")
+	if fp == "" {
+		return "", "key accept needs the fingerprint of the reporter's new key"
+	}
+	if len(fp) != 40 && len(fp) != 64 || strings.Trim(strings.ToUpper(fp), "0123456789ABCDEF") != "" {
+		return "", fmt.Sprintf("invalid fingerprint %q, want 40 (or 64) hex digits", shorten(fp))
+	}
+	return strings.ToUpper(fp), ""
 }
 
 // ParseSeverity reads a level (none, low, medium, high, critical; any case)

@@ -77,6 +77,13 @@ func TestParseCommands(t *testing.T) {
 		{line: "#internal please", err: "#internal takes no argument"},
 		{line: "note ask the vendor first", want: Command{Name: CmdNote, Arg: "ask the vendor first"}},
 		{line: "note: ask the vendor first", want: Command{Name: CmdNote, Arg: "ask the vendor first"}},
+		{line: "key accept 0123456789ABCDEF0123456789ABCDEF01234567", want: Command{Name: CmdKey, Arg: "0123456789ABCDEF0123456789ABCDEF01234567"}},
+		{line: "Key Accept 0123 4567 89ab cdef 0123  4567 89AB CDEF 0123 4567", want: Command{Name: CmdKey, Arg: "0123456789ABCDEF0123456789ABCDEF01234567"}},
+		{line: "key: accept\t0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", want: Command{Name: CmdKey, Arg: "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"}},
+		{line: "key accept", err: "key accept needs the fingerprint"},
+		{line: "key accept 0123456789ABCDEF", err: "invalid fingerprint"},
+		{line: "key accept 0123456789ABCDEF0123456789ABCDEF0123456G", err: "invalid fingerprint"},
+		{line: "key acept 0123456789ABCDEF0123456789ABCDEF01234567", err: `unknown key command "acept"`},
 		{line: "stauts fixed", err: `unknown command "stauts" (did you mean status?)`},
 		{line: "asign bob", err: "did you mean assign?"},
 	}
@@ -241,5 +248,18 @@ func TestParseTooManyErrors(t *testing.T) {
 	cmds, errs := Parse(strings.Repeat("status x\n", 1000) + "claim\n")
 	if len(cmds) != 0 || len(errs) != maxErrors+1 || !strings.Contains(errs[maxErrors].Msg, "more than 20 errors") {
 		t.Errorf("Parse(1000 bad lines) = %v, %d errors, want %d and a final one", cmds, len(errs), maxErrors+1)
+	}
+}
+
+// "key" opens a command line only before "accept": a reply that starts
+// with the word is text for the reporter.
+func TestKeyIsACommandOnlyBeforeAccept(t *testing.T) {
+	text := "key accept 0123456789ABCDEF0123456789ABCDEF01234567\nKey findings: the fix is in 2.1.\n"
+	cmds, errs := Parse(text)
+	if len(errs) != 0 || len(cmds) != 1 || cmds[0].Name != CmdKey {
+		t.Fatalf("Parse(%q) = %+v, %v, want one key command", text, cmds, errs)
+	}
+	if got := Body(text); got != "Key findings: the fix is in 2.1." {
+		t.Errorf("Body(%q) = %q, want the text after the command", text, got)
 	}
 }

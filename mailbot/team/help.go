@@ -40,6 +40,8 @@ without the quoted history. A line "-- " (signature) ends everything.
   reward yes|no|<text>     whether (or what) the reporter is rewarded
   language <lang>          the reporter's language: {languages}
   merge <SEC-n>            this case duplicates SEC-n and is merged into it
+  key accept <fingerprint> trust the reporter's new OpenPGP key; until then it
+                           waits and mail stays encrypted to the known key
   note <text>              an internal note: the rest of the mail, never sent
                            to the reporter
   #internal                the whole mail is for the team only
@@ -70,6 +72,8 @@ Eine Zeile "-- " (Signatur) beendet alles.
   reward yes|no|<Text>     ob (oder was) die meldende Person als Belohnung erhält
   language <Sprache>       die Sprache der meldenden Person: {languages}
   merge <SEC-n>            dieser Fall ist ein Duplikat von SEC-n und wird dort zusammengeführt
+  key accept <Fingerprint> dem neuen OpenPGP-Schlüssel der meldenden Person trauen;
+                           bis dahin wartet er und Mail geht an den bekannten Schlüssel
   note <Text>              eine interne Notiz: der Rest der Mail, geht nie an
                            die meldende Person
   #internal                die ganze Mail ist nur für das Team
@@ -101,6 +105,8 @@ daar gaat zonder de geciteerde geschiedenis naar de melder. Een regel "-- "
   reward yes|no|<tekst>    of (of wat) de melder als beloning krijgt
   language <taal>          de taal van de melder: {languages}
   merge <SEC-n>            deze zaak is een duplicaat van SEC-n en wordt daarin samengevoegd
+  key accept <fingerprint> de nieuwe OpenPGP-sleutel van de melder vertrouwen; tot
+                           dan wacht hij en gaat mail naar de bekende sleutel
   note <tekst>             een interne notitie: de rest van de mail, gaat nooit
                            naar de melder
   #internal                de hele mail is alleen voor het team
