@@ -32,6 +32,7 @@ type cryptoFacts struct {
 	plainText      string   // text of the decrypted parts, kept apart from the rest (EFAIL)
 	cipherHashes   []string // SHA-256 of each ciphertext block, to spot replays
 	keys           [][]byte // public keys offered by the sender (attached, Autocrypt, or inside the encrypted part)
+	signedKeys     [][]byte // those of keys inside data validly signed by the sender's known key
 }
 
 func (c cryptoFacts) unreadable() bool { return c.noKey || c.damaged || c.tooLarge }
@@ -184,6 +185,9 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 		texts = append(texts, inner.Text)
 		m.Attachments = append(m.Attachments, inner.Attachments...)
 		c.keys = append(c.keys, inner.Keys...)
+		if res.SignatureValid {
+			c.signedKeys = append(c.signedKeys, inner.Keys...)
+		}
 		// RFC 9788 section 4.3: the protected Subject is the real one.
 		if inner.Header.Has("Subject") {
 			m.Subject = inner.Subject
@@ -337,41 +341,12 @@ func (d *Daemon) verifySigned(in *incoming, raw func() (io.ReadCloser, error), v
 	in.crypto.signed = res.Signed
 	if res.SignatureValid {
 		in.crypto.signatureValid, in.crypto.signer = true, res.SignerFingerprint
+		// Keys inside the signed entity (RFC 3156 section 5) are vouched
+		// for by the signer; keys around it are not.
+		if signed, err := parse.Parse(bytes.NewReader(res.Plaintext), d.parseLimits()); err == nil {
+			in.crypto.signedKeys = append(in.crypto.signedKeys, signed.Keys...)
+		}
 	}
-}
-
-// learnKeys remembers the sender's public key when one offered in the
-// message carries the sender's address. It returns the key to encrypt to.
-func (d *Daemon) learnKeys(tx *store.Tx, c *store.Case, in *incoming) error {
-	if in.from == "" {
-		return nil
-	}
-	for _, armored := range in.crypto.keys {
-		keys, err := pgp.ParseKeys(armored)
-		if err != nil {
-			continue
-		}
-		e := pgp.KeyForAddress(keys, in.from)
-		if e == nil {
-			continue
-		}
-		pub, err := pgp.Armor(openpgp.EntityList{e})
-		if err != nil {
-			continue
-		}
-		if old, ok := tx.Key(in.from); ok && bytes.Equal(old, pub) {
-			return nil
-		}
-		if err := tx.PutKey(in.from, pub); err != nil {
-			return err
-		}
-		if c != nil {
-			return tx.AppendEvent(c.ID, store.Event{Time: d.now(), Kind: "key.learned", Actor: in.from,
-				Detail: fmt.Sprintf("OpenPGP key %X for %s", e.PrimaryKey.Fingerprint, in.from)})
-		}
-		return nil
-	}
-	return nil
 }
 
 // replayedCase finds a case that already holds one of this message's

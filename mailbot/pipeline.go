@@ -447,7 +447,7 @@ func (d *Daemon) recordFollowUp(tx *store.Tx, c *store.Case, how threadHow, sm *
 // cryptoEvents records, for the team, what OpenPGP made of a message on c,
 // and remembers its keys and ciphertexts.
 func (d *Daemon) cryptoEvents(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message) error {
-	if err := d.learnKeys(tx, c, in); err != nil {
+	if err := d.learnKeys(tx, c, in, sm); err != nil {
 		return err
 	}
 	if err := d.rememberCiphertexts(tx, c, in); err != nil {

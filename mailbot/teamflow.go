@@ -379,6 +379,8 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 		out.lines = append(out.lines, "language of mail to the reporter: "+cmd.Arg)
 	case team.CmdMerge:
 		return d.merge(tx, c, cmd.Arg, out)
+	case team.CmdKey:
+		return d.acceptKey(tx, c, cmd.Arg, out)
 	case team.CmdNote, team.CmdInternal:
 		return nil
 	default:

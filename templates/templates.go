@@ -75,6 +75,11 @@ type Data struct {
 	Severity    string    // "critical (CVSS 9.8)"
 	Expected    time.Time // expected resolution date
 	Help        string    // the command reference
+
+	// Researcher keys (issue 15): fingerprints of the key mail is encrypted
+	// to and of a new one waiting for the team.
+	OldKey string
+	NewKey string
 }
 
 // Set is a loaded set of templates.
