@@ -181,4 +181,3 @@ func armoredFingerprint(armored []byte) string {
 	}
 	return fmt.Sprintf("%X", keys[0].PrimaryKey.Fingerprint)
 }
-
