@@ -97,25 +97,35 @@ func (d *Daemon) offerKey(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 	return d.tellTeamKeyPending(tx, c, addr, oldFP, fp)
 }
 
-// acceptKey applies "key accept FINGERPRINT" on c: the reporter's pending
-// key with that fingerprint becomes the key mail is encrypted to.
+// acceptKey applies "key accept FINGERPRINT" on c: the pending key with
+// that fingerprint of the reporter (or of another participant of c)
+// becomes the key mail to that address is encrypted to.
 func (d *Daemon) acceptKey(tx *store.Tx, c *store.Case, fp string, out *teamOutcome) error {
+	var found *store.PendingKey
+	for _, addr := range append([]string{c.Reporter}, c.Participants...) {
+		pending, err := tx.PendingKeys(addr)
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(pending, func(p *store.PendingKey) bool { return p.Fingerprint == fp }); i >= 0 {
+			found = pending[i]
+			break
+		}
+	}
 	addr := c.Reporter
+	if found != nil {
+		addr = found.Address
+	}
 	oldFP := ""
 	if old, ok := tx.Key(addr); ok {
 		oldFP = armoredFingerprint(old)
 	}
-	pending, err := tx.PendingKeys(addr)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(pending, func(p *store.PendingKey) bool { return p.Fingerprint == fp })
-	if i < 0 {
+	if found == nil {
 		out.errors = append(out.errors, fmt.Sprintf("key accept %s: no key with that fingerprint waits for %s (the key stays %s)", fp, addr, oldFP))
 		return d.keyEvent(tx, c, addr, 0, "key.refused",
 			fmt.Sprintf("%s asked to accept OpenPGP key %s for %s, which does not wait: the key stays %s", out.member.Address, fp, addr, oldFP))
 	}
-	if err := tx.PutKey(addr, pending[i].Armored); err != nil {
+	if err := tx.PutKey(addr, found.Armored); err != nil {
 		return err
 	}
 	if err := tx.DeletePendingKey(addr, fp); err != nil {

@@ -65,6 +65,7 @@ func FuzzParseCommands(f *testing.F) {
 	f.Add("severity CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N\nextend 3d\n")
 	f.Add("note\n")
 	f.Add("status:\n--\nclaim")
+	f.Add("key accept 0123 4567 89ab cdef 0123  4567 89AB CDEF 0123 4567\nKey points\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cmds, errs := Parse(text)
 		n := len(lines(text))
@@ -82,6 +83,9 @@ func FuzzParseCommands(f *testing.F) {
 			}
 			if c.Name == CmdSeverity && (c.Severity == nil || !contains(Levels, c.Severity.Level)) {
 				t.Fatalf("Parse() severity %+v without a level", c.Severity)
+			}
+			if c.Name == CmdKey && (len(c.Arg) != 40 && len(c.Arg) != 64 || strings.Trim(c.Arg, "0123456789ABCDEF") != "") {
+				t.Fatalf("Parse() key accept fingerprint %q, want 40 or 64 uppercase hex digits", c.Arg)
 			}
 			if c.Name == CmdExtend && (c.Days < 1 || c.Days > maxExtend) {
 				t.Fatalf("Parse() extend %d out of range", c.Days)
