@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/emersion/go-message/mail"
 
@@ -360,5 +361,60 @@ func TestPendingKeysAreBounded(t *testing.T) {
 	}
 	if !hasKeyEvent(caseEvents(t, h, "SEC-2026-0001"), "key.refused", last.Fingerprint(), first.Fingerprint()) {
 		t.Errorf("the sixth key was not refused")
+	}
+}
+
+// encryptTo is an armored OpenPGP message of text to the bot, signed by
+// signer when not nil.
+func encryptTo(t *testing.T, text string, signer *pgp.Keyring) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, "PGP MESSAGE", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var by *openpgp.Entity
+	if signer != nil {
+		by = signer.Entities()[0]
+	}
+	pw, err := openpgp.Encrypt(w, keysFixture(t).bot.Entities(), by, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(pw, text)
+	pw.Close()
+	w.Close()
+	return strings.ReplaceAll(b.String(), "\n", "\r\n")
+}
+
+// A key in an unsigned encrypted part beside a part signed by the known key
+// (which anyone can re-wrap from a note the researcher once signed) is not
+// vouched for by that signature: it waits.
+func TestKeyBesideASignedPartWaits(t *testing.T) {
+	f := keysFixture(t)
+	h := newTeamHarness(t, "")
+	h.ingest(encryptedReport(t, f, f.bot, "Admin panel open"))
+	mallory := researcherKey(t, ada)
+	unsigned := encryptTo(t, "Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nNew key.\r\n--in\r\n"+
+		keyPart(t, mallory)+"--in--\r\n", nil)
+	signed := encryptTo(t, "I confirm.\r\n", f.ada)
+	raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: Re: [SEC-2026-0001] key\r\nDate: %s\r\nMessage-ID: <splice@research.example>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=out\r\n\r\n--out\r\n"+
+		"Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=enc\r\n\r\n"+
+		"--enc\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--enc\r\nContent-Type: application/octet-stream\r\n\r\n%s\r\n--enc--\r\n"+
+		"--out\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=note.asc\r\n\r\n%s\r\n--out--\r\n",
+		ada, botAddr, time.Now().Format(time.RFC1123Z), unsigned, signed)
+	h.ingest([]byte(raw))
+	var m *store.Message
+	h.store.View(func(tx *store.Tx) error {
+		ms, _ := tx.Messages(h.cases()[0].ID)
+		m = ms[len(ms)-1]
+		return nil
+	})
+	if !m.SignatureValid || m.SignerFingerprint != f.ada.Fingerprint() {
+		t.Fatalf("spliced mail: valid %v by %q, want a valid signature by the known key (else the test proves nothing)", m.SignatureValid, m.SignerFingerprint)
+	}
+	if !hasKeyEvent(caseEvents(t, h, "SEC-2026-0001"), "key.pending", mallory.Fingerprint(), f.ada.Fingerprint()) {
+		t.Errorf("a key beside the signed part was not kept waiting: %+v", caseEvents(t, h, "SEC-2026-0001"))
 	}
 }
