@@ -157,6 +157,12 @@ type botOptions struct {
 	// discardOutside: Postfix accepts mail for every domain and discards
 	// what is not for example.org (see discardOutsideCF).
 	discardOutside bool
+
+	// extra is appended to the configuration (e.g. [[team]] sections);
+	// files it names must be in the bot's folder before newBot returns
+	// (files maps their names to their contents).
+	extra string
+	files map[string]string
 }
 
 // newBot writes the bot's folder the way an admin would: `mailbot init`
@@ -190,6 +196,9 @@ func newBot(t *testing.T, dir string, e *env, opt botOptions) *bot {
 	}
 	write(t, filepath.Join(dir, "policy.toml"), string(policy), 0o644)
 	write(t, filepath.Join(dir, "password"), botPass+"\n", 0o600)
+	for name, content := range opt.files {
+		write(t, filepath.Join(dir, name), content, 0o644)
+	}
 	write(t, b.config, fmt.Sprintf(`# written by the e2e suite
 address = %q
 name = "Example Security Team"
@@ -224,7 +233,7 @@ private = "bot-key.asc"
 [ack]
 # The crash burst sends 200 reports from one researcher.
 rate_limit = 10000
-`, botAddr, opt.store, imapHost, imapPort, botAddr, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, botAddr), 0o600)
+`, botAddr, opt.store, imapHost, imapPort, botAddr, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, botAddr)+opt.extra, 0o600)
 	b.cli(t, "keys", "generate", "--config", b.config)
 	b.cli(t, "check", "--config", b.config)
 	b.log, err = newLogWatch(filepath.Join(dir, "bot.log"))

@@ -24,6 +24,8 @@ const (
 	adaAddr    = "ada@example.org"
 	botPass    = "bot-secret"
 	adaPass    = "ada-secret"
+	annAddr    = "ann@example.org" // a team member (team_e2e_test.go)
+	annPass    = "ann-secret"
 	serverWait = 30 * time.Second // bound for a server to come up or go down
 )
 
@@ -182,7 +184,7 @@ service auth {
 }
 `, imapPort, lmtpPort, authPort)
 	conf = strings.ReplaceAll(conf, "DIR", dir)
-	passwd := fmt.Sprintf("security:{PLAIN}%s\nada:{PLAIN}%s\n", botPass, adaPass)
+	passwd := fmt.Sprintf("security:{PLAIN}%s\nada:{PLAIN}%s\nann:{PLAIN}%s\nbob:{PLAIN}%s\n", botPass, adaPass, annPass, annPass)
 	for _, sub := range []string{"run", "state", "mail"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			t.Fatalf("MkdirAll() = %v", err)
