@@ -108,6 +108,11 @@ func Classify(m *parse.Message, self Self) Verdict {
 		}
 	}
 	if len(m.From) == 0 {
+		if strings.TrimSpace(m.Header.Get("From")) != "" {
+			// parse refused it: a control byte, a space or another byte
+			// no address has. Kept, never answered.
+			return Verdict{ClassAutomated, "From: not a valid address"}
+		}
 		return Verdict{ClassAutomated, "no usable From"}
 	}
 	if self.TrustedSpamHeader && strings.EqualFold(strings.TrimSpace(m.Header.Get("X-Spam-Flag")), "yes") {

@@ -255,6 +255,15 @@ func TestClassifyOwn(t *testing.T) {
 	}
 }
 
+// TestClassifyInvalidFrom is issue 15 attack 6: a From with ESC and BEL in
+// the address is kept with a reason and never answered.
+func TestClassifyInvalidFrom(t *testing.T) {
+	m := parseString(t, "From: Eve <eve\x1b]0;pwned\x07@example.org>\r\nSubject: report\r\n\r\nx\r\n")
+	if got := Classify(m, Self{Addresses: []string{"security@example.org"}}); got != (Verdict{ClassAutomated, "From: not a valid address"}) {
+		t.Errorf("Classify(From with ESC) = %+v, want automated, From: not a valid address", got)
+	}
+}
+
 func TestThreadIDs(t *testing.T) {
 	m := parseString(t, "From: a@example.net\r\nIn-Reply-To: <c@x>\r\nReferences: <a@x> <b@x> <c@x> <bad <d@x>\r\n\r\nx\r\n")
 	want := []string{"c@x", "d@x", "b@x", "a@x"}
