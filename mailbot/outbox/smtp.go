@@ -57,7 +57,7 @@ func (o SMTPOptions) Check() error {
 	case "implicit", "starttls":
 	case "none":
 		if !isLoopback(host) {
-			return fmt.Errorf(`smtp: tls = "none" is allowed only for a loopback host, not %s: use "starttls" or "implicit"`, host)
+			return fmt.Errorf(`smtp: tls = "none" is allowed only for a loopback IP address (127.0.0.1, ::1), not %s: use "starttls" or "implicit"`, host)
 		}
 	default:
 		return fmt.Errorf(`smtp: tls = %q: want "implicit", "starttls" or "none"`, o.TLS)
@@ -65,10 +65,9 @@ func (o SMTPOptions) Check() error {
 	return nil
 }
 
+// isLoopback: a loopback IP literal, never a name ("localhost" may
+// resolve elsewhere), as config validation requires.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }

@@ -443,7 +443,8 @@ func TestSMTPOptionsCheck(t *testing.T) {
 	}{
 		{"127.0.0.1:25", "none", true},
 		{"[::1]:25", "none", true},
-		{"localhost:25", "none", true},
+		{"localhost:25", "none", false}, // a name may resolve elsewhere (issue 15)
+		{"127.0.0.2:25", "none", true},
 		{"mail.example.org:25", "none", false},
 		{"10.0.0.1:25", "none", false},
 		{"mail.example.org:465", "implicit", true},
