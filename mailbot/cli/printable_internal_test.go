@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestPrintableWriter(t *testing.T) {
@@ -40,4 +42,35 @@ func TestPrintableWriter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPrintableWriter: whatever comes in, and however the writes are cut,
+// the output is valid UTF-8 without a control or format character other
+// than newline and tab, and the same as written in one piece.
+func FuzzPrintableWriter(f *testing.F) {
+	f.Add([]byte("\x1b]0;t\x07 \u202e\u200b\U000E0041 é\xff"), 3)
+	f.Fuzz(func(t *testing.T, in []byte, cut int) {
+		var whole, split bytes.Buffer
+		w := newPrintableWriter(&whole)
+		w.Write(in)
+		w.Flush()
+		if cut < 0 || cut > len(in) {
+			cut = len(in) / 2
+		}
+		w = newPrintableWriter(&split)
+		w.Write(in[:cut])
+		w.Write(in[cut:])
+		w.Flush()
+		if whole.String() != split.String() {
+			t.Fatalf("one write gave %q, two writes %q", whole.String(), split.String())
+		}
+		if !utf8.Valid(whole.Bytes()) {
+			t.Fatalf("output %q is not UTF-8", whole.String())
+		}
+		for _, r := range whole.String() {
+			if r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)) {
+				t.Fatalf("output %q has %U", whole.String(), r)
+			}
+		}
+	})
 }
