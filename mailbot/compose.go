@@ -12,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
+	"mailbot/mailbot/team"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
 	"mailbot/templates"
@@ -175,16 +176,33 @@ func (d *Daemon) composeAck(tx *store.Tx, c *store.Case, in *incoming, sm *store
 	encrypt := recipientKey(tx, c.Reporter)
 	data.Encrypted = d.keys != nil && len(encrypt) > 0
 	if !data.Encrypted && (in.crypto.encrypted || d.policy != nil && !d.policy.PlaintextReplies) {
-		// Never echo what came encrypted (its protected subject) in clear.
-		data.Subject = "your report"
+		// Never echo what came encrypted (its protected subject) in clear:
+		// the template names the report neutrally.
+		data.Subject = ""
+	}
+	if !d.senderAuthenticated(in) {
+		// Anyone can write any From: the organisation's signed mail must
+		// not carry a stranger's display name and subject to that address.
+		data.ReporterName, data.Subject = "", ""
 	}
 	subject, body, err := d.tmpl.Render(name, []string{c.Language}, data)
 	if err != nil {
 		return outMail{}, err
 	}
-	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
+	to := &mail.Address{Name: data.ReporterName, Address: c.Reporter}
 	return outMail{Kind: "ack", CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
 		InReplyTo: in.msg.MessageID, References: in.msg.References, Encrypt: encrypt}, nil
+}
+
+// senderAuthenticated reports whether the one From address of in is vouched
+// for by the trusted receiving server, as team mail must be
+// (team.SenderAuthenticated).
+func (d *Daemon) senderAuthenticated(in *incoming) bool {
+	at := strings.LastIndexByte(in.from, '@')
+	if in.msg == nil || in.msg.FromCount != 1 || len(in.msg.From) != 1 || at < 0 {
+		return false
+	}
+	return team.SenderAuthenticated(in.msg.Header, d.cfg.TeamMail.TrustedAuthServID, in.from[at+1:])
 }
 
 // templateData fills what every template about case c may show.

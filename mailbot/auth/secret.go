@@ -70,6 +70,16 @@ func (s Secret) Read() (string, error) {
 	}
 }
 
+// CheckPrivateMode returns an error when fi, the file at path, may be read
+// by group or others (mode & 0077 != 0): a password file, or the bot's
+// OpenPGP private key, must be 0600 or stricter.
+func CheckPrivateMode(path string, fi fs.FileInfo) error {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return fmt.Errorf("auth: secret file %s: mode %04o lets group or others read it: chmod 600 it", path, perm)
+	}
+	return nil
+}
+
 func readFile(path string, checkMode bool) (string, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -86,8 +96,10 @@ func readFile(path string, checkMode bool) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("auth: secret file %s: not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); checkMode && perm&0o077 != 0 {
-		return "", fmt.Errorf("auth: secret file %s: mode %04o lets group or others read it: chmod 600 it", path, perm)
+	if checkMode {
+		if err := CheckPrivateMode(path, fi); err != nil {
+			return "", err
+		}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretSize+1))
 	if err != nil {

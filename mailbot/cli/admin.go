@@ -138,7 +138,7 @@ func cmdCases(ctx context.Context, env *Env, args []string) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tSTATUS\tCREATED\tMSGS\tREPORTER\tSUBJECT")
 	for _, c := range out {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", c.Ref, c.Status, c.Created.Format("2006-01-02 15:04"), c.Messages, c.Reporter, c.Subject)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", oneLine(c.Ref), oneLine(c.Status), c.Created.Format("2006-01-02 15:04"), c.Messages, oneLine(c.Reporter), oneLine(c.Subject))
 	}
 	tw.Flush()
 	return ExitOK
@@ -250,10 +250,10 @@ func outboxView(o *store.OutboxItem, ref string) OutboxView {
 }
 
 func printCase(w io.Writer, v CaseView) {
-	fmt.Fprintf(w, "%s  %s  %s\n", v.Ref, v.Status, v.Subject)
-	fmt.Fprintf(w, "reporter: %s  language: %s  opened: %s\n", v.Reporter, v.Language, v.Created.Format(time.RFC3339))
+	fmt.Fprintf(w, "%s  %s  %s\n", oneLine(v.Ref), oneLine(v.Status), oneLine(v.Subject))
+	fmt.Fprintf(w, "reporter: %s  language: %s  opened: %s\n", oneLine(v.Reporter), oneLine(v.Language), v.Created.Format(time.RFC3339))
 	for _, c := range v.Clocks {
-		fmt.Fprintf(w, "clock %-16s %-9s due %s\n", c.Name, c.State, c.Due.Format(time.RFC3339))
+		fmt.Fprintf(w, "clock %-16s %-9s due %s\n", oneLine(c.Name), oneLine(c.State), c.Due.Format(time.RFC3339))
 	}
 	type row struct {
 		t    time.Time
@@ -267,18 +267,18 @@ func printCase(w io.Writer, v CaseView) {
 		}
 		if m.Signed {
 			if m.SignatureValid {
-				crypto += " signed(valid " + m.Signer + ")"
+				crypto += " signed(valid " + oneLine(m.Signer) + ")"
 			} else {
 				crypto += " signed(unverified)"
 			}
 		}
-		rows = append(rows, row{m.Received, fmt.Sprintf("message %d %s %s from %s: %q%s", m.ID, m.Direction, m.Class, m.From, m.Subject, crypto)})
+		rows = append(rows, row{m.Received, fmt.Sprintf("message %d %s %s from %s: \"%s\"%s", m.ID, oneLine(m.Direction), oneLine(m.Class), oneLine(m.From), oneLine(m.Subject), crypto)})
 	}
 	for _, e := range v.Events {
-		rows = append(rows, row{e.Time, fmt.Sprintf("event   %s by %s: %s", e.Kind, e.Actor, e.Detail)})
+		rows = append(rows, row{e.Time, fmt.Sprintf("event   %s by %s: %s", oneLine(e.Kind), oneLine(e.Actor), oneLine(e.Detail))})
 	}
 	for _, o := range v.Outbox {
-		rows = append(rows, row{o.Created, fmt.Sprintf("outbox  %d %s to %s: %s (%d attempts) %s", o.ID, o.Kind, strings.Join(o.To, ","), o.State, o.Attempts, o.LastError)})
+		rows = append(rows, row{o.Created, fmt.Sprintf("outbox  %d %s to %s: %s (%d attempts) %s", o.ID, oneLine(o.Kind), oneLine(strings.Join(o.To, ",")), oneLine(o.State), o.Attempts, oneLine(o.LastError))})
 	}
 	// stable by time, keeping messages before their events
 	for i := 1; i < len(rows); i++ {
@@ -308,7 +308,7 @@ func cmdOutbox(ctx context.Context, env *Env, args []string) int {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCASE\tKIND\tSTATE\tTRIES\tTO\tERROR")
 	for _, o := range out {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Case, o.Kind, o.State, o.Attempts, strings.Join(o.To, ","), o.LastError)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", o.ID, oneLine(o.Case), oneLine(o.Kind), oneLine(o.State), o.Attempts, oneLine(strings.Join(o.To, ",")), oneLine(o.LastError))
 	}
 	tw.Flush()
 	return ExitOK

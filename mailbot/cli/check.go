@@ -87,10 +87,20 @@ func checkSecurityTxt(s *setup) error {
 }
 
 // checkSecrets reads the IMAP and SMTP passwords (files must be 0600 or
-// stricter; credentials need $CREDENTIALS_DIRECTORY). Token commands are not
+// stricter; credentials need $CREDENTIALS_DIRECTORY) and checks the bot's
+// OpenPGP private key file is 0600 or stricter too. Token commands are not
 // run: a check should have no side effects.
 func checkSecrets(s *setup) error {
 	var errs []error
+	if path := s.cfg.Keys.Private; path != "" {
+		fi, err := os.Stat(path)
+		if err == nil {
+			err = auth.CheckPrivateMode(path, fi)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: keys.private: %w", s.cfg.File, err))
+		}
+	}
 	for key, sec := range map[string]config.Secret{"imap.password": s.cfg.IMAP.Password, "smtp.password": s.cfg.SMTP.Password} {
 		if len(sec.Command) > 0 || sec.Credential != "" && os.Getenv("CREDENTIALS_DIRECTORY") == "" {
 			continue // a command is not run; a credential exists only under systemd (see warnings)

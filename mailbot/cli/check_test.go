@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -74,7 +75,7 @@ address = "bob@example.org"
 		{1, "address", `not an email address: "not an address"`},
 		{2, "log_level", `must be debug, info, warn or error, got "loud"`},
 		{3, "colour", "unknown key"},
-		{6, "imap.tls", `"none" is allowed only for a loopback host`},
+		{6, "imap.tls", `"none" is allowed only for a loopback IP address`},
 		{9, "imap.mode", `must be idle, poll or fast, got "push"`},
 		{10, "smtp.password", "required"}, // not written: the line of its table
 		{12, "smtp.port", "must be 1 to 65535, got 70000"},
@@ -262,5 +263,44 @@ func TestCheckUsage(t *testing.T) {
 				t.Errorf("Run(%q) stderr = %q, want it to contain %q", tt.args, r.stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestCheckPrivateKeyMode is issue 15 attack 7: the bot's private key file
+// mode was never checked (password files were). Readable by group or
+// others, check refuses it, as it refuses such a password file.
+func TestCheckPrivateKeyMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644} {
+		f := newFixture(t, fixtureOpts{team: true})
+		key := filepath.Join(f.dir, "bot-key.asc")
+		if err := os.Chmod(key, mode); err != nil {
+			t.Fatal(err)
+		}
+		r := mustRun(t, cli.ExitUsage, nil, "check", "--config", f.cfg)
+		want := fmt.Sprintf("%s: keys.private: auth: secret file %s: mode %04o lets group or others read it: chmod 600 it", f.cfg, key, mode)
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("check with the key %04o: stderr = %q, want %q", mode, r.stderr, want)
+		}
+	}
+	f := newFixture(t, fixtureOpts{team: true})
+	if err := os.Chmod(filepath.Join(f.dir, "bot-key.asc"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, cli.ExitOK, nil, "check", "--config", f.cfg)
+}
+
+// TestCheckLoopbackMeansIPLiteral is issue 15 attack 7: "localhost" was
+// accepted where a loopback address is required (tls = "none"); a name may
+// resolve elsewhere, so only 127.0.0.0/8 and ::1 are.
+func TestCheckLoopbackMeansIPLiteral(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{team: true})
+	cfg := strings.Replace(string(readFile(t, f.cfg)), `host = "127.0.0.1"`, `host = "localhost"`, 1)
+	writeFile(t, f.cfg, []byte(cfg), 0o640)
+	r := mustRun(t, cli.ExitUsage, nil, "check", "--config", f.cfg)
+	want := `imap.tls: "none" is allowed only for a loopback IP address, use implicit or starttls: use 127.0.0.1 or ::1 rather than "localhost"`
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("check stderr = %q, want %q", r.stderr, want)
 	}
 }

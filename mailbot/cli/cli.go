@@ -42,6 +42,10 @@ type command struct {
 
 var commands []command
 
+// fileOnStdout are the commands whose stdout is a file's content (a policy
+// page, security.txt), written as is.
+var fileOnStdout = map[string]bool{"publish": true}
+
 func register(c command) { commands = append(commands, c) }
 
 // Run runs the mailbot command line with args (without the program name)
@@ -57,6 +61,16 @@ func Run(ctx context.Context, args []string, env *Env) int {
 	if env.Stdin == nil {
 		env.Stdin = strings.NewReader("")
 	}
+	// Every human-readable output goes through printableWriter.
+	stdout, stderr := newPrintableWriter(env.Stdout), newPrintableWriter(env.Stderr)
+	defer stdout.Flush()
+	defer stderr.Flush()
+	human := *env
+	human.Stdout, human.Stderr = stdout, stderr
+	if len(args) > 0 && fileOnStdout[args[0]] {
+		human.Stdout = env.Stdout
+	}
+	env = &human
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(env.Stdout)
 		if len(args) == 0 {

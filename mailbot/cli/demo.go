@@ -327,6 +327,9 @@ password = { file = "password" }
 [keys]
 private = "bot-key.asc"
 
+[team_mail]
+trusted_authserv_id = "mx.example.org"
+
 [[team]]
 name = "Ann Example"
 address = %q
@@ -363,6 +366,9 @@ func rfc5322Date() string { return time.Now().Format(time.RFC1123Z) }
 
 func demoReport() []byte {
 	return demoMail([][2]string{
+		// As the receiving MTA adds it: the acknowledgement may greet Ada
+		// by name and repeat her subject.
+		{"Authentication-Results", "mx.example.org; dkim=pass header.d=research.example"},
 		{"From", "Ada Lovelace <" + demoReporter + ">"},
 		{"To", demoBot},
 		{"Subject", "Stored XSS in the profile page"},

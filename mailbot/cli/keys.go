@@ -85,7 +85,7 @@ func cmdKeys(ctx context.Context, env *Env, args []string) int {
 		if sub == "list" {
 			for _, ki := range k.List() {
 				fmt.Fprintf(env.Stdout, "%s  %s %d  created %s  %s\n", ki.Fingerprint, ki.Algorithm, ki.Bits,
-					ki.Created.Format("2006-01-02"), strings.Join(ki.UserIDs, ", "))
+					ki.Created.Format("2006-01-02"), oneLine(strings.Join(ki.UserIDs, ", ")))
 			}
 			return ExitOK
 		}

@@ -78,7 +78,7 @@ func cmdRemind(ctx context.Context, env *Env, args []string) int {
 // summary's parts are one line each (its own Summary repeats them).
 func printAction(env *Env, a remind.Action, indent string) {
 	if len(a.Parts) > 0 {
-		line := fmt.Sprintf("%s %s -> %s: %d actions", a.Due.Format(time.RFC3339), a.Kind, a.To, len(a.Parts))
+		line := fmt.Sprintf("%s %s -> %s: %d actions", a.Due.Format(time.RFC3339), a.Kind, oneLine(a.To), len(a.Parts))
 		if a.CatchUp {
 			line += " (catch-up)"
 		}
@@ -88,7 +88,7 @@ func printAction(env *Env, a remind.Action, indent string) {
 		}
 		return
 	}
-	fmt.Fprintln(env.Stdout, indent+strings.ReplaceAll(a.String(), "\n", " "))
+	fmt.Fprintln(env.Stdout, indent+oneLine(strings.ReplaceAll(a.String(), "\n", " ")))
 }
 
 // errBadTime is returned by parseAt for a time it cannot read.

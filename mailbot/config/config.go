@@ -289,8 +289,10 @@ func (c *Config) validate(f *tomlfile.File) {
 		f.Errorf("retention_days", "must be 0 (keep) or more, got %d", c.RetentionDays)
 	}
 	if c.Metrics != "" {
-		if host, _, err := net.SplitHostPort(c.Metrics); err != nil || !isLoopback(host) {
-			f.Errorf("metrics", "must be a loopback host:port such as 127.0.0.1:9120, got %q", c.Metrics)
+		if host, _, err := net.SplitHostPort(c.Metrics); err != nil {
+			f.Errorf("metrics", "must be a loopback IP and port such as 127.0.0.1:9120, got %q", c.Metrics)
+		} else if !isLoopback(host) {
+			f.Errorf("metrics", "must be a loopback IP and port such as 127.0.0.1:9120: %s", notLoopback(host))
 		}
 	}
 	if c.Ack.RateLimit < 1 {
@@ -372,7 +374,7 @@ func validateServer(f *tomlfile.File, name string, s Server) {
 	case "implicit", "starttls":
 	case "none":
 		if s.Host != "" && !isLoopback(s.Host) {
-			f.Errorf(name+".tls", "\"none\" is allowed only for a loopback host, not %q: use implicit or starttls", s.Host)
+			f.Errorf(name+".tls", "\"none\" is allowed only for a loopback IP address, use implicit or starttls: %s", notLoopback(s.Host))
 		}
 	default:
 		f.Errorf(name+".tls", "must be implicit, starttls or none, got %q", s.TLS)
@@ -449,12 +451,20 @@ func isAddress(s string) bool {
 	return err == nil && a.Address == s && a.Name == ""
 }
 
+// isLoopback reports whether host is a loopback IP literal (127.0.0.0/8,
+// ::1). A name such as "localhost" is not: the resolver (/etc/hosts, DNS,
+// a container's setup) may send it elsewhere, in plaintext.
 func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
 	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
+}
+
+// notLoopback says why host is not a loopback IP literal.
+func notLoopback(host string) string {
+	if strings.EqualFold(host, "localhost") {
+		return "use 127.0.0.1 or ::1 rather than \"localhost\": a name may resolve elsewhere"
+	}
+	return fmt.Sprintf("%q is not a loopback IP address (127.0.0.1 or ::1)", host)
 }
 
 func validPrefix(p string) bool {

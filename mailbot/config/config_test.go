@@ -99,7 +99,7 @@ address = "ann"
 			`c.toml:1: address: not an email address: "not an address"`,
 			`c.toml:2: case_prefix: must be 1 to 10 letters or digits, got "SEC-"`,
 			`c.toml:5: imap.port: must be 1 to 65535, got 0`,
-			`c.toml:6: imap.tls: "none" is allowed only for a loopback host, not "imap.example.org"`,
+			`c.toml:6: imap.tls: "none" is allowed only for a loopback IP address, use implicit or starttls: "imap.example.org" is not a loopback IP address (127.0.0.1 or ::1)`,
 			`c.toml:8: imap.password: set only one of file, credential or command`,
 			`c.toml:9: imap.mode: must be idle, poll or fast, got "push"`,
 			`c.toml:10: imap.after: must be`,
@@ -122,6 +122,12 @@ address = "ann"
 		}},
 		{"bad duration", good + "[ack]\nrate_window = \"an hour\"\n", []string{
 			`c.toml:27: ack.rate_window: not a duration`,
+		}},
+		// Issue 15: loopback means an IP literal; "localhost" may resolve elsewhere.
+		{"localhost is not a loopback address", "metrics = \"localhost:9120\"\n" +
+			strings.Replace(good, "[smtp]\nhost = \"smtp.example.org\"", "[smtp]\nhost = \"localhost\"\ntls = \"none\"", 1), []string{
+			`c.toml:1: metrics: must be a loopback IP and port such as 127.0.0.1:9120: use 127.0.0.1 or ::1 rather than "localhost"`,
+			`c.toml:15: smtp.tls: "none" is allowed only for a loopback IP address, use implicit or starttls: use 127.0.0.1 or ::1 rather than "localhost"`,
 		}},
 		{"bad limits", good + "[limits]\nmax_tries = 0\nmax_decrypt_bytes = -1\n", []string{
 			`c.toml:27: limits.max_tries: must be at least 1, got 0`,

@@ -13,6 +13,7 @@ import (
 	"net/textproto"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailbot/mailbot/auth"
+	"mailbot/mailbot/parse"
 )
 
 const (
@@ -55,7 +57,7 @@ func (o SMTPOptions) Check() error {
 	case "implicit", "starttls":
 	case "none":
 		if !isLoopback(host) {
-			return fmt.Errorf(`smtp: tls = "none" is allowed only for a loopback host, not %s: use "starttls" or "implicit"`, host)
+			return fmt.Errorf(`smtp: tls = "none" is allowed only for a loopback IP address (127.0.0.1, ::1), not %s: use "starttls" or "implicit"`, host)
 		}
 	default:
 		return fmt.Errorf(`smtp: tls = %q: want "implicit", "starttls" or "none"`, o.TLS)
@@ -63,10 +65,9 @@ func (o SMTPOptions) Check() error {
 	return nil
 }
 
+// isLoopback: a loopback IP literal, never a name ("localhost" may
+// resolve elsewhere), as config validation requires.
 func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
@@ -92,7 +93,10 @@ type SendError struct {
 func (e *SendError) Error() string {
 	var b strings.Builder
 	b.WriteString("smtp: ")
-	if e.Rcpt != "" {
+	switch {
+	case e.Rcpt != "" && !parse.ValidAddress(e.Rcpt):
+		fmt.Fprintf(&b, "<%s>: ", strconv.QuoteToASCII(e.Rcpt)) // never a raw control byte in a log or the store
+	case e.Rcpt != "":
 		fmt.Fprintf(&b, "<%s>: ", e.Rcpt)
 	}
 	if e.Code != 0 {
@@ -187,6 +191,12 @@ func (c *SMTPClient) Send(ctx context.Context, from string, to []string, msg io.
 	if len(to) == 0 {
 		return &SendError{Message: "no recipients"}
 	}
+	// Belt and braces behind parse: an address with a control byte, a
+	// space or another byte no mailbox has never reaches RCPT TO.
+	to, invalid := validRecipients(to)
+	if len(to) == 0 {
+		return errors.Join(invalid...)
+	}
 	if err := c.opt.Check(); err != nil {
 		return &SendError{Message: err.Error(), Err: err}
 	}
@@ -238,7 +248,23 @@ func (c *SMTPClient) Send(ctx context.Context, from string, to []string, msg io.
 		c.quit()
 	}
 	c.armIdle()
+	if len(invalid) > 0 {
+		return errors.Join(append(invalid, err)...)
+	}
 	return err
+}
+
+// validRecipients splits to into the addresses parse.ValidAddress accepts
+// and a permanent *SendError for each other one.
+func validRecipients(to []string) (valid []string, invalid []error) {
+	for _, rcpt := range to {
+		if parse.ValidAddress(rcpt) {
+			valid = append(valid, rcpt)
+			continue
+		}
+		invalid = append(invalid, &SendError{Message: "RCPT TO: not a valid address", Rcpt: rcpt})
+	}
+	return valid, invalid
 }
 
 // abort closes the raw connection: any I/O in progress fails at once.

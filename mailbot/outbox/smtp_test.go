@@ -443,7 +443,8 @@ func TestSMTPOptionsCheck(t *testing.T) {
 	}{
 		{"127.0.0.1:25", "none", true},
 		{"[::1]:25", "none", true},
-		{"localhost:25", "none", true},
+		{"localhost:25", "none", false}, // a name may resolve elsewhere (issue 15)
+		{"127.0.0.2:25", "none", true},
 		{"mail.example.org:25", "none", false},
 		{"10.0.0.1:25", "none", false},
 		{"mail.example.org:465", "implicit", true},
@@ -734,5 +735,36 @@ func TestSMTPUTF8Address(t *testing.T) {
 	sent := s.Sent()
 	if len(sent) != 2 || sent[0].UTF8 || !sent[1].UTF8 {
 		t.Fatalf("Sent() SMTPUTF8 flags = %+v, want false for ASCII, true for the UTF-8 address", sent)
+	}
+}
+
+// TestSMTPRefusesInvalidRecipient is issue 15 attack 6: a From copied
+// leniently with ESC and BEL went to the server as RCPT TO. Such an address
+// is refused before the server sees it, permanently, for that address only.
+func TestSMTPRefusesInvalidRecipient(t *testing.T) {
+	bad := "eve\x1b]0;pwned\x07@example.org"
+	s := startSMTPTestServer(t)
+	c := newSMTPTestClient(t, SMTPOptions{Addr: s.SMTPAddr})
+
+	err := sendTest(t, c, []string{bad}, smtpTestMsg("bad"))
+	ses := sendErrors(err)
+	if len(ses) != 1 || ses[0].Rcpt != bad || ses[0].Code != 0 || IsTemporary(err) {
+		t.Fatalf("Send(to %q) = %v, want one permanent refusal of that address before any SMTP", bad, err)
+	}
+	if strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), "not a valid address") {
+		t.Errorf("Send() error = %q, want the reason, without raw control bytes", err)
+	}
+	if _, n := s.Connections(); n != 0 {
+		t.Errorf("SMTP connections = %d, want 0: nothing to send", n)
+	}
+
+	err = sendTest(t, c, []string{smtpTestAlice, bad}, smtpTestMsg("mixed"))
+	ses = sendErrors(err)
+	if len(ses) != 1 || ses[0].Rcpt != bad || IsTemporary(err) {
+		t.Fatalf("Send(alice, bad) = %v, want one permanent refusal of the bad address", err)
+	}
+	sent, werr := s.WaitSent(smtpTestCtx(t), 1)
+	if werr != nil || len(sent) != 1 || !slices.Equal(sent[0].To, []string{smtpTestAlice}) {
+		t.Errorf("Sent() = %+v, %v, want one message to alice only", sent, werr)
 	}
 }

@@ -511,10 +511,34 @@ func (p *parser) addresses(h textproto.Header, key string) []Address {
 		for _, a := range l {
 			out = append(out, Address{Name: legacy(a.Name), Address: legacy(a.Address)})
 		}
-		return boundAddrs(out)
+		return boundAddrs(p.validAddresses(key, out))
 	}
 	p.msg.warn("%s: lenient address parse", strings.ToLower(key))
-	return boundAddrs(lenientAddresses(v))
+	return boundAddrs(p.validAddresses(key, lenientAddresses(v)))
+}
+
+// validAddresses drops every address with a byte no address has (a control,
+// a space, a quote...), strict parse or lenient: net/mail unquotes
+// "a b"@example.com and the lenient parse copies what it finds. A From
+// naming one such address is refused whole, so the message has no sender
+// (no acknowledgement, no team notification, no team authority) rather
+// than one picked from a list the sender wrote.
+func (p *parser) validAddresses(key string, l []Address) []Address {
+	out := l[:0]
+	for _, a := range l {
+		if validStoredAddress(a.Address) {
+			out = append(out, a)
+			continue
+		}
+		p.msg.warn("%s: not a valid address", strings.ToLower(key))
+		if key == "From" {
+			return nil
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 const maxAddrs = 100

@@ -642,6 +642,7 @@ func FuzzParse(f *testing.F) {
 		if len(m.Text) > lim.MaxTextBytes || m.Parts > lim.MaxParts || m.Depth > lim.MaxDepth || !utf8.ValidString(m.Text) {
 			t.Fatalf("Parse(): text %d, parts %d, depth %d: outside the limits", len(m.Text), m.Parts, m.Depth)
 		}
+		checkAddresses(t, m)
 		var pgp int64
 		for i, b := range m.PGP {
 			pgp += int64(len(b.Data))

@@ -568,3 +568,16 @@ func checkAuthres(h textproto.Header, trusted, fromDomain string) (what, reason 
 	}
 	return "", "no Authentication-Results field of " + trusted
 }
+
+// SenderAuthenticated reports whether the topmost Authentication-Results
+// field of the trusted server vouches for fromDomain: dkim=pass aligned
+// with it, or dmarc=pass for it. It is the rule team mail is held to
+// (checkAuthres), for mail outside the team path: acknowledgements echo
+// nothing of a sender it does not vouch for.
+func SenderAuthenticated(h textproto.Header, trusted, fromDomain string) bool {
+	if trusted == "" || fromDomain == "" {
+		return false
+	}
+	what, _ := checkAuthres(h, trusted, fromDomain)
+	return what != ""
+}

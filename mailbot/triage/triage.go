@@ -108,6 +108,11 @@ func Classify(m *parse.Message, self Self) Verdict {
 		}
 	}
 	if len(m.From) == 0 {
+		if strings.TrimSpace(m.Header.Get("From")) != "" {
+			// parse refused it: a control byte, a space or another byte
+			// no address has. Kept, never answered.
+			return Verdict{ClassAutomated, "From: not a valid address"}
+		}
 		return Verdict{ClassAutomated, "no usable From"}
 	}
 	if self.TrustedSpamHeader && strings.EqualFold(strings.TrimSpace(m.Header.Get("X-Spam-Flag")), "yes") {
@@ -331,7 +336,8 @@ func TagSubject(subject, ref string) string {
 
 // Sanitize makes untrusted text safe for a header field value: it drops
 // CR, LF, NUL and every other control character, line and paragraph
-// separators, bidirectional overrides and invalid UTF-8; turns white space
+// separators, every format character (Unicode category Cf: bidirectional
+// overrides, zero-width spaces and joiners, BOM) and invalid UTF-8; turns white space
 // runs into one space; trims; and cuts at max runes (never inside a rune).
 // max <= 0 gives "".
 func Sanitize(s string, max int) string {
@@ -352,7 +358,11 @@ func Sanitize(s string, max int) string {
 			// A line break is a word break: keep the words apart.
 			space = true
 			continue
-		case unicode.IsControl(r), isBidi(r):
+		case unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+			// Format characters (Cf) are invisible: bidi overrides that
+			// reverse what a reader sees (U+202E), zero-width spaces and
+			// joiners (U+200B, U+2060, U+FEFF) that split a word so it
+			// escapes a filter. All go, ZWJ in emoji sequences included.
 			continue
 		}
 		if space && n > 0 {
@@ -370,8 +380,4 @@ func Sanitize(s string, max int) string {
 		n++
 	}
 	return strings.TrimSpace(b.String())
-}
-
-func isBidi(r rune) bool {
-	return r == '\u200e' || r == '\u200f' || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }

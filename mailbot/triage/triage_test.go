@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"mailbot/mailbot/parse"
@@ -254,6 +255,15 @@ func TestClassifyOwn(t *testing.T) {
 	}
 }
 
+// TestClassifyInvalidFrom is issue 15 attack 6: a From with ESC and BEL in
+// the address is kept with a reason and never answered.
+func TestClassifyInvalidFrom(t *testing.T) {
+	m := parseString(t, "From: Eve <eve\x1b]0;pwned\x07@example.org>\r\nSubject: report\r\n\r\nx\r\n")
+	if got := Classify(m, Self{Addresses: []string{"security@example.org"}}); got != (Verdict{ClassAutomated, "From: not a valid address"}) {
+		t.Errorf("Classify(From with ESC) = %+v, want automated, From: not a valid address", got)
+	}
+}
+
 func TestThreadIDs(t *testing.T) {
 	m := parseString(t, "From: a@example.net\r\nIn-Reply-To: <c@x>\r\nReferences: <a@x> <b@x> <c@x> <bad <d@x>\r\n\r\nx\r\n")
 	want := []string{"c@x", "d@x", "b@x", "a@x"}
@@ -336,7 +346,10 @@ func TestSanitize(t *testing.T) {
 		{"héllo wörld", 5, "héllo"},
 		{"日本語のテキスト", 3, "日本語"},
 		{"ab cd", 3, "ab"},
-		{"emoji 👩‍💻 ok", 100, "emoji 👩‍💻 ok"}, // ZWJ is kept: only bidi controls among format characters go
+		// Every format character (Cf) goes, ZWJ in emoji sequences too (issue 15).
+		{"emoji 👩\u200d💻 ok", 100, "emoji 👩💻 ok"},
+		{"arabic\u061cmark zero\u200bwidth word\u2060joiner \ufeffbom", 100, "arabicmark zerowidth wordjoiner bom"},
+		{"lrm\u200e rlm\u200f soft\u00adhyphen tag\U000e0041s", 100, "lrm rlm softhyphen tags"},
 		{"x", 0, ""},
 		{"x", -1, ""},
 	}
@@ -383,7 +396,7 @@ func FuzzClassify(f *testing.F) {
 }
 
 func FuzzSanitize(f *testing.F) {
-	for _, s := range []string{"a\r\nb", "日本語", "\xff", "\u202e", "  x  ", strings.Repeat("é", 300)} {
+	for _, s := range []string{"a\r\nb", "日本語", "\xff", "\u202e", "\u200bx\ufeff", "  x  ", strings.Repeat("é", 300)} {
 		f.Add(s, 10)
 	}
 	f.Fuzz(func(t *testing.T, s string, max int) {
@@ -392,8 +405,8 @@ func FuzzSanitize(f *testing.F) {
 			t.Fatalf("Sanitize(%q, %d) = %q", s, max, got)
 		}
 		for _, r := range got {
-			if r < 0x20 || r == 0x7f || isBidi(r) {
-				t.Fatalf("Sanitize(%q, %d) = %q: control %U", s, max, got, r)
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				t.Fatalf("Sanitize(%q, %d) = %q: control or format character %U", s, max, got, r)
 			}
 		}
 	})
