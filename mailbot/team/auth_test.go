@@ -173,7 +173,8 @@ func (f *authFixture) auth(t *testing.T, raw []byte, opts Options) Verdict {
 
 func TestAuthenticate(t *testing.T) {
 	f := newAuthFixture(t)
-	stdKeys := []string{"From", "To", "Subject", "Date", "Message-ID", "Content-Type"}
+	// Subject, Date and Message-ID oversigned (RFC 6376 section 5.4.2).
+	stdKeys := []string{"From", "To", "Subject", "Subject", "Date", "Date", "Message-ID", "Message-ID", "Content-Type"}
 	trusted := Options{TrustedAuthServID: "mx.example.org"}
 	// A member's signed mail with a second From added on top.
 	twoFrom := append([]byte("From: bob@example.org\r\n"), f.pgpMIME(t, "alice@example.org", "claim\r\n", f.alice)...)
@@ -188,9 +189,9 @@ func TestAuthenticate(t *testing.T) {
 		{name: "pgp/mime", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.alice), method: MethodPGP, text: "status fixed"},
 		{name: "pgp/mime bob", raw: f.pgpMIME(t, "bob@example.org", "claim\r\n", f.bob), method: MethodPGP, text: "claim"},
 		{name: "clearsigned", raw: f.clearsigned(t, "alice@example.org", "", "claim\n", f.alice, f.now.Add(-time.Minute)), method: MethodPGP, text: "claim"},
-		{name: "clearsigned, unsigned text around it is not returned",
+		{name: "clearsigned, unsigned text around it refuses the mail",
 			raw:    f.clearsigned(t, "alice@example.org", "status rejected\r\n\r\n", "claim\n", f.alice, f.now.Add(-time.Minute)),
-			method: MethodPGP, text: "claim"},
+			reason: "pgp: the signature does not cover the whole message"},
 		{name: "pgp by a non-member key", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.eve), reason: "pgp: unknown signer"},
 		{name: "pgp by another member's key", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.bob), reason: "pgp: unknown signer"},
 		{name: "pgp by the member's key for another address", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.aliceOther),
@@ -295,7 +296,7 @@ func TestAuthenticateReplay(t *testing.T) {
 	}
 
 	// DKIM: a second mail differs by its Message-ID.
-	stdKeys := []string{"From", "Subject", "Date", "Message-ID"}
+	stdKeys := []string{"From", "Subject", "Subject", "Date", "Date", "Message-ID", "Message-ID"}
 	d1 := f.auth(t, f.dkimSign(t, f.plain("alice@example.org", "claim\r\n"), "example.org", stdKeys), Options{})
 	f.now = f.now.Add(time.Second)
 	d2 := f.auth(t, f.dkimSign(t, f.plain("alice@example.org", "claim\r\n"), "example.org", stdKeys), Options{})
