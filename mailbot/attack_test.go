@@ -318,3 +318,32 @@ func TestGenuineTeamRepliesAreAccepted(t *testing.T) {
 		t.Errorf("Ingest(authres reply) = %+v, fields %v; want accepted on SEC-2026-0002, assignee bob", res, h.cases()[1].Fields)
 	}
 }
+
+// The case comes from signed data; an outer Subject naming another case
+// refuses the mail, and the outer Subject alone, or a reply to mail the bot
+// sent someone else, picks no case at all.
+func TestTeamMailCaseComesFromSignedData(t *testing.T) {
+	h := newTeamHarness(t, "")
+	h.ingest(report(ada, "XSS"))
+	h.ingest(report(eve, "CSRF"))
+
+	relabelled := sealedReply(t, h, caseNotice(t, h, ann, 0), "SEC-2026-0001", "relabel@example.org", "status fixed\n")
+	relabelled = bytes.Replace(relabelled, []byte("Subject: ..."), []byte("Subject: Re: [SEC-2026-0002] CSRF"), 1)
+	if res := h.ingest(relabelled); res.Class != "team-refused" || !strings.Contains(res.Reason, "unsigned Subject names") {
+		t.Errorf("Ingest(outer Subject of another case) = %+v, want refused", res)
+	}
+
+	// Authentication-Results: the Subject tag alone is not enough, nor is
+	// a reply to Bob's notification.
+	for _, inReplyTo := range []string{"", caseNotice(t, h, bob, 1)} {
+		res := h.ingest(teamReply(h, ann, inReplyTo, "Re: [SEC-2026-0002]", "status fixed\n", true))
+		if res.Case != "" {
+			t.Errorf("Ingest(authres, In-Reply-To %q) = %+v, want no case", inReplyTo, res)
+		}
+	}
+	for i, c := range h.cases() {
+		if c.Status != "new" {
+			t.Errorf("case %d status = %q, want new", i+1, c.Status)
+		}
+	}
+}

@@ -29,12 +29,13 @@ type authFixture struct {
 	alice, bob   *pgp.Keyring
 	eve          *pgp.Keyring // not a member
 	aliceOther   *pgp.Keyring // Alice's key for another address
+	bot          *pgp.Keyring // the bot, for encrypted mail (botKey)
 	roster       *Roster
 	dkimKeys     map[string]ed25519.PrivateKey // domain -> key, selector "sel"
 	dnsTemporary bool
 }
 
-func newAuthFixture(t *testing.T) *authFixture {
+func newAuthFixture(t testing.TB) *authFixture {
 	t.Helper()
 	f := &authFixture{now: time.Now(), dkimKeys: map[string]ed25519.PrivateKey{}}
 	gen := func(name, addr string, at time.Time) *pgp.Keyring {
@@ -68,7 +69,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	return f
 }
 
-func public(t *testing.T, k *pgp.Keyring) openpgp.EntityList {
+func public(t testing.TB, k *pgp.Keyring) openpgp.EntityList {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := k.WritePublic(&buf); err != nil {
@@ -115,7 +116,7 @@ func (f *authFixture) plain(from, body string, extra ...string) []byte {
 }
 
 // pgpMIME signs body with k as PGP/MIME (pgp.Sign).
-func (f *authFixture) pgpMIME(t *testing.T, from, body string, k *pgp.Keyring) []byte {
+func (f *authFixture) pgpMIME(t testing.TB, from, body string, k *pgp.Keyring) []byte {
 	t.Helper()
 	var h mail.Header
 	h.SetAddressList("From", []*mail.Address{{Address: from}})
@@ -131,7 +132,7 @@ func (f *authFixture) pgpMIME(t *testing.T, from, body string, k *pgp.Keyring) [
 }
 
 // clearsigned writes a cleartext-signed body, signed at sigTime.
-func (f *authFixture) clearsigned(t *testing.T, from, before, body string, k *pgp.Keyring, sigTime time.Time) []byte {
+func (f *authFixture) clearsigned(t testing.TB, from, before, body string, k *pgp.Keyring, sigTime time.Time) []byte {
 	t.Helper()
 	var sig bytes.Buffer
 	w, err := clearsign.Encode(&sig, k.Entities()[0].PrivateKey, &packet.Config{Time: func() time.Time { return sigTime }})
