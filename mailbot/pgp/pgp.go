@@ -111,15 +111,19 @@ func verifyClock(now func() time.Time) func() time.Time {
 
 // Result describes decrypted or verified data.
 type Result struct {
-	Plaintext         []byte    // fully read to EOF and checked; nil on any error
-	Encrypted         bool      // the data was encrypted (and decrypted by us)
-	Signed            bool      // the data carried a signature
-	SignatureValid    bool      // true ONLY when signed by a KNOWN key and the signature verified
-	SignerFingerprint string    // of the known signer key, else ""
-	SignerKeyID       string    // issuer key id as hex, even when unknown
-	SignatureError    string    // why not valid ("unknown signer", "bad signature", ...)
-	SignatureTime     time.Time // Decrypt: creation time of the signature packet that verified (issuer = the one-pass signer), when SignatureValid
-	KeyIDs            []string  // recipient key ids the data was encrypted to
+	Plaintext         []byte   // fully read to EOF and checked; nil on any error
+	Encrypted         bool     // the data was encrypted (and decrypted by us)
+	Signed            bool     // the data carried a signature
+	SignatureValid    bool     // true ONLY when signed by a KNOWN key and the signature verified
+	SignerFingerprint string   // of the known signer key, else ""
+	SignerKeyID       string   // issuer key id as hex, even when unknown
+	SignatureError    string   // why not valid ("unknown signer", "bad signature", ...)
+	KeyIDs            []string // recipient key ids the data was encrypted to
+
+	// SignatureTime (Decrypt, when SignatureValid) is the creation time of
+	// the signature packet that verified: the one whose issuer is the
+	// one-pass signer, not any other packet beside it.
+	SignatureTime time.Time
 }
 
 // Reasons a signature is not valid, as found in Result.SignatureError.

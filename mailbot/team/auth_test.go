@@ -115,15 +115,21 @@ func (f *authFixture) plain(from, body string, extra ...string) []byte {
 	return []byte(f.header(from, extra...) + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body)
 }
 
-// pgpMIME signs body with k as PGP/MIME (pgp.Sign).
-func (f *authFixture) pgpMIME(t testing.TB, from, body string, k *pgp.Keyring) []byte {
-	t.Helper()
+// mimeHeader is the outer header of a team mail made with go-message.
+func (f *authFixture) mimeHeader(from, subject string) mail.Header {
 	var h mail.Header
 	h.SetAddressList("From", []*mail.Address{{Address: from}})
 	h.SetAddressList("To", []*mail.Address{{Address: "security@example.org"}})
-	h.SetSubject("Re: [SEC-1] bug")
+	h.SetSubject(subject)
 	h.SetDate(f.now)
 	h.SetMessageID(fmt.Sprintf("%d@example.org", f.now.UnixNano()))
+	return h
+}
+
+// pgpMIME signs body with k as PGP/MIME (pgp.Sign).
+func (f *authFixture) pgpMIME(t testing.TB, from, body string, k *pgp.Keyring) []byte {
+	t.Helper()
+	h := f.mimeHeader(from, "Re: [SEC-1] bug")
 	var out bytes.Buffer
 	if err := pgp.Sign(&out, h, strings.NewReader("Content-Type: text/plain; charset=utf-8\r\n\r\n"+body), k); err != nil {
 		t.Fatalf("pgp.Sign() = %v", err)

@@ -65,12 +65,7 @@ func (f *authFixture) encrypted(t testing.TB, text string, signer *pgp.Keyring, 
 // Subject protected and an obscured outer one.
 func (f *authFixture) sealed(t testing.TB, from, protected, body string, signer *pgp.Keyring, inReplyTo string) []byte {
 	t.Helper()
-	var h mail.Header
-	h.SetAddressList("From", []*mail.Address{{Address: from}})
-	h.SetAddressList("To", []*mail.Address{{Address: "security@example.org"}})
-	h.SetSubject("...")
-	h.SetDate(f.now)
-	h.SetMessageID("sealed@example.org")
+	h := f.mimeHeader(from, "...")
 	if inReplyTo != "" {
 		h.SetMsgIDList("In-Reply-To", []string{inReplyTo})
 	}
