@@ -107,7 +107,7 @@ type Verdict struct {
 	// for dkim the signed and oversigned Subject; "" for authres, where we
 	// cannot see what the signature covered.
 	Subject string
-	// Thread is In-Reply-To, then References: for pgp the protected ones
+	// Thread is In-Reply-To, then References newest first: for pgp the protected ones
 	// of the signed part when it has any, else (and for dkim and authres)
 	// the outer ones. Outside dkim they are not signed: count only ids of
 	// mail the bot sent to this member (unguessable, seen by her alone).
@@ -243,7 +243,7 @@ func Authenticate(m *parse.Message, raw func() (io.ReadCloser, error), roster *R
 		return v
 	}
 
-	outerThread := append(append([]string{}, m.InReplyTo...), m.References...)
+	outerThread := triage.ThreadIDs(m)
 	var reasons []string
 	temporary := false
 	accept := func(method, key, text, what, subject string, thread []string) Verdict {
@@ -401,7 +401,7 @@ func (u *signedUnit) signedPart(entity []byte) error {
 	if msg.Header.Has("Subject") {
 		u.subject = msg.Subject
 	}
-	u.thread = append(append([]string{}, msg.InReplyTo...), msg.References...)
+	u.thread = triage.ThreadIDs(msg)
 	return nil
 }
 
