@@ -107,10 +107,11 @@ type Verdict struct {
 	// for dkim the signed and oversigned Subject; "" for authres, where we
 	// cannot see what the signature covered.
 	Subject string
-	// Thread is In-Reply-To, then References newest first: for pgp the protected ones
-	// of the signed part when it has any, else (and for dkim and authres)
-	// the outer ones. Outside dkim they are not signed: count only ids of
-	// mail the bot sent to this member (unguessable, seen by her alone).
+	// Thread is In-Reply-To, then References newest first (ThreadIDs):
+	// for pgp the protected ones of the signed part when it has any, else
+	// (and for dkim and authres) the outer ones. Outside dkim they are not
+	// signed: count only ids of mail the bot sent to this member
+	// (unguessable, seen by her alone).
 	Thread []string
 }
 

@@ -76,6 +76,19 @@ func (f *authFixture) sealed(t testing.TB, from, protected, body string, signer 
 	return out.Bytes()
 }
 
+// mixedUp is a PGP/MIME mail as Exchange rewrites it: multipart/mixed with
+// an empty text part, the "Version: 1" part and the ciphertext as a file.
+func (f *authFixture) mixedUp(t testing.TB, sealed []byte) []byte {
+	t.Helper()
+	i := bytes.Index(sealed, []byte("-----BEGIN PGP MESSAGE-----"))
+	j := bytes.Index(sealed, []byte("-----END PGP MESSAGE-----")) + len("-----END PGP MESSAGE-----")
+	return []byte(f.header("alice@example.org") + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n" +
+		"--x\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\r\n" +
+		"--x\r\nContent-Type: application/pgp-encrypted\r\nContent-Disposition: attachment\r\n\r\nVersion: 1\r\n" +
+		"--x\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\nContent-Disposition: attachment; filename=\"encrypted.asc\"\r\n\r\n" +
+		string(sealed[i:j]) + "\r\n--x--\r\n")
+}
+
 func TestAuthenticateEncrypted(t *testing.T) {
 	f := newAuthFixture(t)
 	now := f.now.Add(-time.Minute)
@@ -89,6 +102,7 @@ func TestAuthenticateEncrypted(t *testing.T) {
 	}{
 		{name: "inline, signed and encrypted", raw: f.plain("alice@example.org", good), text: "status fixed"},
 		{name: "pgp/mime sealed", raw: f.sealed(t, "alice@example.org", "Re: [SEC-1] bug", "claim\r\n", f.alice, ""), text: "claim"},
+		{name: "pgp/mime mangled by Exchange", raw: f.mixedUp(t, f.sealed(t, "alice@example.org", "Re: [SEC-1] bug", "claim\r\n", f.alice, "")), text: "claim"},
 		{name: "two blocks: an unsigned one beside the member's",
 			raw:    f.plain("alice@example.org", f.encrypted(t, "status rejected\n", nil, now)+"\r\n"+good),
 			reason: "2 encrypted blocks"},
