@@ -383,7 +383,9 @@ func TestEveryCommandChangesTheCase(t *testing.T) {
 		t.Errorf("target case: credits %q, participants %v; want the duplicate's reporter kept", cs[0].Fields["credits"], cs[0].Participants)
 	}
 	// Now a relay to the German-speaking case goes out in German.
-	h.ingest(teamReply(h, ann, id, "Re: [SEC-2026-0001]", "Danke, wir sind dran.\n", true))
+	// Ann answers her own notification: a member's reply counts only on a
+	// mail the bot sent to her (issue 15).
+	h.ingest(teamReply(h, ann, caseNotice(t, h, ann, 0), "Re: [SEC-2026-0001]", "Danke, wir sind dran.\n", true))
 	var relay []byte
 	for _, o := range outboxTo(h, ada) {
 		if o.Kind == "relay" {

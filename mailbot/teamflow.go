@@ -1,9 +1,6 @@
 package mailbot
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -31,8 +28,9 @@ type teamFacts struct {
 }
 
 // examineTeam authenticates a mail whose From is a team member, outside any
-// transaction (DKIM needs DNS). An encrypted mail is decrypted first and
-// counts when signed inside by the member's own key for that address.
+// transaction (DKIM needs DNS). team.Authenticate decides; an encrypted
+// mail is decrypted there with the bot's key and counts only as one unit
+// signed inside by the member's own key for that address.
 func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) error {
 	m, ok := d.isTeam(in.from)
 	if !ok && in.msg.FromCount > 1 {
@@ -74,92 +72,16 @@ func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) er
 			return seen
 		},
 	}
-	if v, ok := d.decryptTeamMail(in, m, opts, raw); ok {
-		tf.verdict = v
-	} else {
-		tf.verdict = team.Authenticate(in.msg, raw, d.roster, opts)
-		if v.Text != "" && tf.verdict.OK {
-			tf.verdict.Text = v.Text // the decrypted text of a mail authenticated by DKIM or Authentication-Results
+	if d.keys != nil {
+		opts.Decrypt = func(block []byte, verify openpgp.EntityList) (*pgp.Result, error) {
+			return d.keys.Decrypt(block, verify, pgp.Options{MaxSize: d.parseLimits().MaxPGPBytes, Now: d.now})
 		}
 	}
+	tf.verdict = team.Authenticate(in.msg, raw, d.roster, opts)
 	if tf.verdict.Temporary {
 		return &TemporaryError{fmt.Errorf("team mail from %s: %s", in.from, tf.verdict.Reason)}
 	}
 	return nil
-}
-
-// decryptTeamMail handles a member's mail encrypted to the bot (their mail
-// client encrypts replies to encrypted notifications). ok is true when it
-// decided; else the outer message is authenticated as usual, with v.Text
-// holding the decrypted text if any.
-func (d *Daemon) decryptTeamMail(in *incoming, m team.Member, opts team.Options, raw func() (io.ReadCloser, error)) (v team.Verdict, ok bool) {
-	if d.keys == nil || len(in.msg.PGP) == 0 {
-		return v, false
-	}
-	var texts []string
-	var signedBy string
-	var hashes []string
-	for _, b := range in.msg.PGP {
-		data, err := pgpBlockBytes(b, raw, d.parseLimits().MaxPGPBytes)
-		if err != nil {
-			return team.Verdict{Member: m, Reason: "cannot read the encrypted part: " + err.Error()}, true
-		}
-		res, err := d.keys.Decrypt(data, m.Keys, pgp.Options{MaxSize: d.parseLimits().MaxPGPBytes, Now: d.now})
-		if err != nil {
-			return team.Verdict{Member: m, Reason: "cannot decrypt: " + err.Error()}, true
-		}
-		sum := sha256.Sum256(data)
-		hashes = append(hashes, hex.EncodeToString(sum[:]))
-		text := string(res.Plaintext)
-		if b.Kind == "pgp-mime" || b.Kind == "mixed-up" {
-			inner, err := parse.Parse(bytes.NewReader(res.Plaintext), d.parseLimits())
-			if err != nil {
-				return team.Verdict{Member: m, Reason: "the decrypted part is unreadable: " + err.Error()}, true
-			}
-			text = inner.Text
-		}
-		texts = append(texts, text)
-		if res.SignatureValid {
-			signedBy = res.SignerFingerprint
-		}
-	}
-	v = team.Verdict{Member: m, Text: strings.Join(texts, "\n\n")}
-	e := pgp.KeyForAddress(m.Keys, in.from)
-	if signedBy == "" || e == nil || !strings.EqualFold(fmt.Sprintf("%X", e.PrimaryKey.Fingerprint), signedBy) {
-		return v, false
-	}
-	v.OK, v.Method, v.Reason = true, "pgp", "signed and encrypted by "+signedBy
-	v.ReplayKey = "pgpenc:" + strings.Join(hashes, ",")
-	if opts.Seen != nil && opts.Seen(v.ReplayKey) {
-		return team.Verdict{Member: m, Reason: "a command mail seen before (replay)"}, true
-	}
-	return v, true
-}
-
-// pgpBlockBytes is the whole block b: parse keeps only small blocks in
-// memory, larger ones are read back from the raw message (team mail is
-// small; a member's 1 MB reply is still fine in memory).
-func pgpBlockBytes(b parse.PGPBlock, raw func() (io.ReadCloser, error), max int64) ([]byte, error) {
-	if b.Data != nil || b.Length == 0 {
-		return b.Data, nil
-	}
-	if b.Size > max {
-		return nil, fmt.Errorf("%d bytes is over the %d byte limit", b.Size, max)
-	}
-	rc, err := raw()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	ra, ok := rc.(io.ReaderAt)
-	if !ok {
-		all, err := io.ReadAll(rc)
-		if err != nil {
-			return nil, err
-		}
-		ra = bytes.NewReader(all)
-	}
-	return io.ReadAll(b.Open(ra))
 }
 
 // recordTeamMail handles an authenticated (or refused) mail from a member.
@@ -167,24 +89,12 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 	now := d.now()
 	tf := in.team
 	v := tf.verdict
-	caseOf := func() (*store.Case, error) {
-		for _, id := range triage.ThreadIDs(in.msg) {
-			if cid, ok := tx.CaseByMessageID(id); ok {
-				return tx.Case(cid)
-			}
-		}
-		if ref, ok := triage.SubjectTag(in.msg.Subject, d.cfg.CasePrefix); ok {
-			c, err := tx.CaseByRef(ref)
-			if errors.Is(err, store.ErrCaseNotFound) {
-				return nil, nil
-			}
-			return c, err
-		}
-		return nil, nil
-	}
-	c, err := caseOf()
+	c, conflict, err := d.teamCase(tx, in, v)
 	if err != nil {
 		return err
+	}
+	if conflict != "" {
+		v = team.Verdict{Member: v.Member, Reason: conflict}
 	}
 	if v.OK && v.ReplayKey != "" && tx.SeenReplay(v.ReplayKey) {
 		// Checked again inside the transaction: examine looked before an
@@ -216,7 +126,7 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 		}
 		help := slices.ContainsFunc(cmds, func(c team.Command) bool { return c.Name == team.CmdHelp })
 		if !help {
-			out.errors = append(out.errors, "no case found: reply to a case mail, or put [REF] in the subject")
+			out.errors = append(out.errors, "no case found: reply to a case mail sent to you, or put [REF] in the signed text or the signed (protected) subject")
 		}
 		return d.confirmToMember(tx, nil, in, out, help)
 	}
@@ -276,6 +186,43 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 		return d.confirmToMember(tx, c, in, out, help)
 	}
 	return nil
+}
+
+// teamCase finds the case an authenticated team mail acts on, from signed
+// data only (team.ChooseCase): a case tag the signature covers, or a reply
+// to mail the bot sent to this very member. The outer Subject only has to
+// agree; conflict says why it does not.
+func (d *Daemon) teamCase(tx *store.Tx, in *incoming, v team.Verdict) (c *store.Case, conflict string, err error) {
+	if !v.OK {
+		// Refused anyway: the case, if any, only labels the warning.
+		if ref, ok := triage.SubjectTag(in.msg.Subject, d.cfg.CasePrefix); ok {
+			if c, err := tx.CaseByRef(ref); err == nil {
+				return c, "", nil
+			}
+		}
+		return nil, "", nil
+	}
+	var thread string
+	for _, id := range v.Thread {
+		if cid, ok := tx.CaseSentTo(id, v.Member.Address); ok {
+			tc, err := tx.Case(cid)
+			if err != nil {
+				return nil, "", err
+			}
+			thread = tc.Ref
+			break
+		}
+	}
+	outer, _ := triage.SubjectTag(in.msg.Subject, d.cfg.CasePrefix)
+	ref, conflict := team.ChooseCase(v.SignedRef(d.cfg.CasePrefix), thread, outer)
+	if conflict != "" || ref == "" {
+		return nil, conflict, nil
+	}
+	c, err = tx.CaseByRef(ref)
+	if errors.Is(err, store.ErrCaseNotFound) {
+		return nil, "", nil
+	}
+	return c, "", err
 }
 
 // teamOutcome collects what a team mail did, for the confirmation.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -312,4 +313,31 @@ func (tx *Tx) OutboxMeta(fn func(*OutboxItem) bool) error {
 		}
 	}
 	return nil
+}
+
+// CaseSentTo returns the case of the outgoing mail with Message-ID msgid
+// when that mail went to addr (compared case-insensitively): a reply to it
+// from addr is about that case. Mail received, or sent to someone else,
+// does not count: its Message-ID may be known to anyone.
+func (tx *Tx) CaseSentTo(msgid, addr string) (caseID uint64, ok bool) {
+	id, ok := tx.CaseByMessageID(msgid)
+	if !ok || id == 0 {
+		return 0, false
+	}
+	msgid = NormalizeMessageID(msgid)
+	found := false
+	err := tx.CaseOutbox(id, func(o *OutboxItem) bool {
+		if o.MessageID == msgid {
+			for _, to := range o.To {
+				if strings.EqualFold(to, addr) {
+					found = true
+				}
+			}
+		}
+		return !found
+	})
+	if err != nil || !found {
+		return 0, false
+	}
+	return id, true
 }

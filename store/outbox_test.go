@@ -259,3 +259,33 @@ func TestCaseOutbox(t *testing.T) {
 		return nil
 	})
 }
+
+func TestCaseSentTo(t *testing.T) {
+	s := openTest(t)
+	c := newCase(t, s, "ada@research.example")
+	update(t, s, func(tx *Tx) error {
+		if err := tx.Enqueue(&OutboxItem{CaseID: c.ID, Kind: "team", MessageID: "<n1@bot.example>", To: []string{"Ann@Example.org"}, Raw: []byte("x")}); err != nil {
+			return err
+		}
+		// The reporter's own mail is on the case too, and its id is no secret.
+		return tx.AddMessage(&Message{CaseID: c.ID, Direction: "in", MessageID: "r1@research.example", From: "ada@research.example"})
+	})
+	view(t, s, func(tx *Tx) error {
+		for _, tc := range []struct {
+			msgid, addr string
+			want        bool
+		}{
+			{"n1@bot.example", "ann@example.org", true},
+			{"<n1@bot.example>", "ANN@example.org", true},
+			{"n1@bot.example", "bob@example.org", false},
+			{"r1@research.example", "ann@example.org", false},
+			{"unknown@bot.example", "ann@example.org", false},
+		} {
+			id, ok := tx.CaseSentTo(tc.msgid, tc.addr)
+			if ok != tc.want || (ok && id != c.ID) {
+				t.Errorf("CaseSentTo(%q, %q) = %d, %v, want %v", tc.msgid, tc.addr, id, ok, tc.want)
+			}
+		}
+		return nil
+	})
+}

@@ -196,6 +196,7 @@ type Message struct {
 	Header          textproto.Header // the top-level header (a copy)
 	From            []Address        // first From field's addresses
 	FromCount       int              // number of From fields (2+ must be refused for anything authenticated)
+	Repeated        []string         // of Subject, Date, Message-ID, In-Reply-To, References: those present more than once (RFC 5322 section 3.6 allows one)
 	Sender          *Address
 	ReplyTo, To, Cc []Address
 	Subject         string // RFC 2047 decoded; QUIRK: undecodable stays raw
@@ -470,6 +471,11 @@ func legacy(s string) string {
 func (p *parser) headerFields(h textproto.Header) {
 	m := p.msg
 	m.FromCount = len(h.Values("From"))
+	for _, k := range []string{"Subject", "Date", "Message-ID", "In-Reply-To", "References"} {
+		if len(h.Values(k)) > 1 {
+			m.Repeated = append(m.Repeated, k)
+		}
+	}
 	m.From = p.addresses(h, "From")
 	if s := p.addresses(h, "Sender"); len(s) > 0 {
 		m.Sender = &s[0]

@@ -492,6 +492,13 @@ func TestQuirks(t *testing.T) {
 					t.Errorf("Parse() FromCount, From = %d, %v, want 2, [a@example.com]", m.FromCount, m.From)
 				}
 			}},
+		{name: "repeated fields", in: "Subject: on top\r\nFrom: a@example.com\r\nSubject: signed\r\nmessage-id: <1@x>\r\nMessage-ID: <2@x>\r\nReferences: <r@x>\r\n\r\nx\r\n",
+			subject: "on top",
+			check: func(t *testing.T, m *Message) {
+				if strings.Join(m.Repeated, ",") != "Subject,Message-ID" {
+					t.Errorf("Parse() Repeated = %v, want [Subject Message-ID]", m.Repeated)
+				}
+			}},
 		{name: "lenient From", in: "From: MAILER-DAEMON (Mail Delivery System)\r\n\r\nx\r\n", warning: "lenient",
 			check: func(t *testing.T, m *Message) {
 				if len(m.From) != 1 || m.From[0].Address != "MAILER-DAEMON" {

@@ -233,6 +233,9 @@ func fillSignature(res *Result, md *openpgp.MessageDetails) {
 	default:
 		res.SignatureValid = true
 		res.SignerFingerprint = fingerprint(md.SignedBy.Entity.PrimaryKey.Fingerprint)
+		// go-crypto sets md.Signature only to the packet whose issuer is the
+		// one-pass signer and that it verified: its time is the signed one.
+		res.SignatureTime = md.Signature.CreationTime
 	}
 }
 

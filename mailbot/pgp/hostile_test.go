@@ -331,3 +331,58 @@ func TestDecryptSignatureFromAFastClock(t *testing.T) {
 		}
 	}
 }
+
+// SignatureTime is the time of the signature packet that verified: a fresh
+// signature packet of another issuer added after it (anyone can make one)
+// does not make an old signed message new.
+func TestDecryptSignatureTime(t *testing.T) {
+	bot := testKey(t, "Bot", Ed25519)
+	member := testKey(t, "Member", Ed25519)
+	other := testKey(t, "Other", Ed25519)
+	old := time.Now().Add(-30 * time.Minute).Truncate(time.Second) // the test keys are an hour old
+	plain := []byte("status fixed\n")
+	detached := func(k *Keyring, at time.Time) []byte {
+		var b bytes.Buffer
+		if err := openpgp.DetachSign(&b, k.Entities()[0], bytes.NewReader(plain), &packet.Config{Time: func() time.Time { return at }}); err != nil {
+			t.Fatalf("DetachSign() = %v", err)
+		}
+		return b.Bytes()
+	}
+	oldSig, freshSig := detached(member, old), detached(other, time.Now())
+	p, err := packet.Read(bytes.NewReader(oldSig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := p.(*packet.Signature)
+	var inner bytes.Buffer
+	ops := &packet.OnePassSignature{Version: 3, SigType: sig.SigType, Hash: sig.Hash, PubKeyAlgo: sig.PubKeyAlgo, KeyId: *sig.IssuerKeyId, IsLast: true}
+	if err := ops.Serialize(&inner); err != nil {
+		t.Fatal(err)
+	}
+	inner.Write(append([]byte{0xc0 | 11, byte(6 + len(plain)), 'b', 0, 0, 0, 0, 0}, plain...)) // literal data, binary
+	inner.Write(oldSig)
+	inner.Write(freshSig)
+
+	key := make([]byte, 32)
+	rand.Read(key)
+	ek, _ := bot.Entities()[0].EncryptionKey(time.Now())
+	var msg bytes.Buffer
+	if err := packet.SerializeEncryptedKey(&msg, ek.PublicKey, packet.CipherAES256, key, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := packet.SerializeSymmetricallyEncrypted(&msg, packet.CipherAES256, false, packet.CipherSuite{}, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(inner.Bytes())
+	w.Close()
+
+	verify := append(publicOnly(t, member), publicOnly(t, other)...)
+	res, err := bot.Decrypt(msg.Bytes(), verify, Options{})
+	if err != nil || !res.SignatureValid || res.SignerFingerprint != member.Fingerprint() {
+		t.Fatalf("Decrypt() = %+v, %v; want valid by the member", res, err)
+	}
+	if !res.SignatureTime.Equal(old) {
+		t.Errorf("Decrypt().SignatureTime = %v, want the verified packet's %v", res.SignatureTime, old)
+	}
+}

@@ -119,6 +119,11 @@ type Result struct {
 	SignerKeyID       string   // issuer key id as hex, even when unknown
 	SignatureError    string   // why not valid ("unknown signer", "bad signature", ...)
 	KeyIDs            []string // recipient key ids the data was encrypted to
+
+	// SignatureTime (Decrypt, when SignatureValid) is the creation time of
+	// the signature packet that verified: the one whose issuer is the
+	// one-pass signer, not any other packet beside it.
+	SignatureTime time.Time
 }
 
 // Reasons a signature is not valid, as found in Result.SignatureError.

@@ -24,6 +24,7 @@ import (
 
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/triage"
 )
 
 // Authentication methods, as in Verdict.Method.
@@ -39,6 +40,14 @@ const DefaultMaxAge = 7 * 24 * time.Hour
 // maxSkew is how far in the future a Date or signature time may lie.
 const maxSkew = time.Hour
 
+// maxSignatureDateSkew is how far an OpenPGP signature's creation time may
+// lie from the Date field. A mail client signs when the member presses send
+// and stamps Date at the same moment from the same clock, so the two differ
+// by seconds; an hour (as maxSkew) leaves room for a queued outbox or a slow
+// smartcard. OpenPGP does not sign Date: the bound keeps an old signature
+// from riding on a fresh Date, so MaxAge is what the signature says, too.
+const maxSignatureDateSkew = maxSkew
+
 // maxDKIMSignatures bounds the DKIM signatures checked per mail (each may
 // cost a DNS lookup).
 const maxDKIMSignatures = 5
@@ -47,6 +56,11 @@ const maxDKIMSignatures = 5
 // From (whose mail it is), Date (MaxAge), Message-ID (the replay key) and
 // Subject (which case the commands are for).
 var dkimRequired = []string{"from", "date", "message-id", "subject"}
+
+// dkimOversigned are the fields that pick the case or the replay key: each
+// one present must be named in h= once more than it occurs, so that a copy
+// added on top breaks the signature (RFC 6376 sections 5.4.2 and 8.15).
+var dkimOversigned = []string{"subject", "date", "message-id", "in-reply-to", "references"}
 
 // Options configure Authenticate.
 type Options struct {
@@ -67,6 +81,10 @@ type Options struct {
 	MaxSize int64
 	// Seen reports whether a replay key was already used; nil means never.
 	Seen func(replayKey string) bool
+	// Decrypt decrypts one OpenPGP block sent to the bot, checking its
+	// signature against verify only (pgp.Keyring.Decrypt). Nil: encrypted
+	// team mail is refused.
+	Decrypt func(block []byte, verify openpgp.EntityList) (*pgp.Result, error)
 }
 
 // Verdict is the outcome of Authenticate.
@@ -82,8 +100,62 @@ type Verdict struct {
 	// commands were applied and refuse it again (Options.Seen).
 	ReplayKey string
 	// Text is the authenticated text to parse commands from: for PGP the
-	// signed part only (never text around it), else the message text.
+	// signed part, which is the whole message, else the message text.
 	Text string
+	// Subject is the Subject that signed data carries: for pgp the
+	// protected Subject of the signed part (RFC 9788), "" when it has none;
+	// for dkim the signed and oversigned Subject; "" for authres, where we
+	// cannot see what the signature covered.
+	Subject string
+	// Thread is In-Reply-To, then References newest first (ThreadIDs):
+	// for pgp the protected ones of the signed part when it has any, else
+	// (and for dkim and authres) the outer ones. Outside dkim they are not
+	// signed: count only ids of mail the bot sent to this member
+	// (unguessable, seen by her alone).
+	Thread []string
+}
+
+// SignedRef returns the case reference that signed data names: the tag in
+// the signed Subject, else the first tag on an unquoted line of the signed
+// text. Authentication-Results vouch for a DKIM check we cannot see the
+// h= and l= of, so nothing of an authres mail counts here: its case comes
+// only from Thread (a reply to a mail the bot sent that member).
+func (v Verdict) SignedRef(prefix string) string {
+	if !v.OK || v.Method == MethodAuthres {
+		return ""
+	}
+	if ref, ok := triage.SubjectTag(v.Subject, prefix); ok {
+		return ref
+	}
+	for line := range strings.Lines(v.Text) {
+		if strings.HasPrefix(strings.TrimSpace(line), ">") {
+			continue
+		}
+		if ref, ok := triage.SubjectTag(line, prefix); ok {
+			return ref
+		}
+	}
+	return ""
+}
+
+// ChooseCase picks the case reference a team mail acts on: signed is
+// Verdict.SignedRef, thread the case of the bot's mail to this member that
+// the mail answers (Verdict.Thread), outer the tag in the unsigned outer
+// Subject. The outer Subject never picks a case; when it names another case
+// than the signed data or the thread, the mail is refused (conflict set):
+// it was relabelled. ref is "" when nothing signed names a case.
+func ChooseCase(signed, thread, outer string) (ref, conflict string) {
+	ref = signed
+	if ref == "" {
+		ref = thread
+	}
+	switch {
+	case signed != "" && thread != "" && !strings.EqualFold(signed, thread):
+		return "", fmt.Sprintf("the signed text names %s but the mail answers one about %s", shorten(signed), shorten(thread))
+	case outer != "" && ref != "" && !strings.EqualFold(outer, ref):
+		return "", fmt.Sprintf("the unsigned Subject names %s but the authenticated data %s", shorten(outer), shorten(ref))
+	}
+	return ref, ""
 }
 
 func refuse(v Verdict, format string, args ...any) Verdict {
@@ -94,20 +166,36 @@ func refuse(v Verdict, format string, args ...any) Verdict {
 
 // Authenticate decides whether m is a mail from a team member. raw opens the
 // message bytes m was parsed from (read once, up to opts.MaxSize). A mail
-// counts only when it has one From field naming a member and one of these
-// passes, tried in this order:
+// counts only when it has one From field naming a member, no repeated
+// Subject, Date, Message-ID, In-Reply-To or References field, and one of
+// these passes, tried in this order:
 //
-//   - pgp: a PGP/MIME or cleartext signature (pgp.VerifyMessage) by one of
-//     that member's keys only, and the signing key carries the From
-//     address (pgp.KeyForAddress); the signature time must be within MaxAge;
+//   - pgp, encrypted: the mail is exactly one OpenPGP block sent to the bot
+//     (opts.Decrypt) and nothing beside it (no second block, no text
+//     outside the armor, no attachment, no signed part); its plaintext is
+//     signed as one unit by one of that member's keys, either signed and
+//     encrypted in one OpenPGP message (RFC 3156 section 6.2) or an
+//     encrypted multipart/signed (section 6.1) that is the whole plaintext;
+//   - pgp, signed: the whole message is one PGP/MIME signed entity (RFC 3156
+//     section 5) or one cleartext-signed text (RFC 4880 section 7), with no
+//     unsigned text or part beside it;
 //   - dkim: a valid DKIM signature (RFC 6376) whose d= is the From domain or
-//     a parent of it (relaxed alignment, RFC 7489 section 3.1.1) and that
-//     covers From, Date, Message-ID and Subject;
+//     a parent of it (relaxed alignment, RFC 7489 section 3.1.1), that
+//     covers From, Date, Message-ID and Subject, oversigns every Subject,
+//     Date, Message-ID, In-Reply-To and References field present, and
+//     covers the whole body (no l= tag);
 //   - authres: the topmost Authentication-Results field whose authserv-id
 //     is opts.TrustedAuthServID says dkim=pass with an aligned header.d, or
 //     dmarc=pass for the From domain. Fields of other authserv-ids and
 //     lower fields with the trusted id (forgeries the sender added before
 //     the trusted server added its own) are ignored.
+//
+// For pgp the signing key must be one for the From address
+// (pgp.KeyForAddress), its signature time within MaxAge and within an hour
+// of Date, and the replay key is the signer, the signature time and the
+// signed content: never the armor or ciphertext, which anyone can re-make.
+// A mail that carries a member's valid signature but also anything unsigned
+// is refused, never merged.
 //
 // Also refused: a missing Message-ID, a Date older than MaxAge or more than
 // an hour ahead, and a replay key opts.Seen knows.
@@ -135,6 +223,12 @@ func Authenticate(m *parse.Message, raw func() (io.ReadCloser, error), roster *R
 		return refuse(v, "%s is not a team member", shorten(from))
 	}
 	v.Member = member
+	// RFC 5322 section 3.6: each of these at most once. A second copy is
+	// how a signed mail is relabelled (a verifier reads the bottom one, a
+	// reader the top one).
+	if len(m.Repeated) > 0 {
+		return refuse(v, "repeated header fields: %s", strings.Join(m.Repeated, ", "))
+	}
 	fromDomain := strings.ToLower(from[strings.LastIndexByte(from, '@')+1:])
 	if m.MessageID == "" {
 		return refuse(v, "no Message-ID")
@@ -150,38 +244,65 @@ func Authenticate(m *parse.Message, raw func() (io.ReadCloser, error), roster *R
 		return v
 	}
 
+	outerThread := triage.ThreadIDs(m)
 	var reasons []string
 	temporary := false
-	accept := func(method, key, text, what string) Verdict {
+	accept := func(method, key, text, what, subject string, thread []string) Verdict {
 		if opts.Seen != nil && opts.Seen(key) {
 			return refuse(v, "replayed: this %s-authenticated mail was seen before", method)
 		}
-		return Verdict{OK: true, Member: member, Method: method, Reason: what, ReplayKey: key, Text: text}
+		return Verdict{OK: true, Member: member, Method: method, Reason: what, ReplayKey: key, Text: text, Subject: subject, Thread: thread}
+	}
+	acceptPGP := func(u *signedUnit, what string) Verdict {
+		if r := u.check(member, from, m.Date, now, maxAge); r != "" {
+			return refuse(v, "pgp: %s", r)
+		}
+		thread := u.thread
+		if len(thread) == 0 {
+			thread = outerThread
+		}
+		key := replayKey(MethodPGP, u.fingerprint, strconv.FormatInt(u.time.Unix(), 10), string(u.content))
+		return accept(MethodPGP, key, u.text, what+u.fingerprint, u.subject, thread)
 	}
 
-	// (a) OpenPGP, against this member's keys only.
+	// (a) OpenPGP ciphertext: only as one signed unit, whatever else the
+	// mail carries (DKIM on ciphertext says nothing of who signed inside).
+	if len(m.PGP) > 0 || m.PGPDropped > 0 {
+		u, r := checkEncrypted(m, data, member, opts.Decrypt)
+		if r != "" {
+			return refuse(v, "pgp: %s", r)
+		}
+		return acceptPGP(u, "pgp: signed and encrypted by ")
+	}
+
+	// (b) OpenPGP signature, against this member's keys only.
 	if len(member.Keys) > 0 {
-		text, key, what, r := checkPGP(data, member, from, now, maxAge)
-		if r == "" {
-			return accept(MethodPGP, key, text, what)
+		u, r, mixed := checkPGP(data, member)
+		switch {
+		case r == "":
+			return acceptPGP(u, "pgp: signed by ")
+		case mixed:
+			// The member's signature is there, but so is something
+			// unsigned: never merged, never passed on to DKIM.
+			return refuse(v, "pgp: %s", r)
 		}
 		reasons = append(reasons, "pgp: "+r)
 	}
 
-	// (b) DKIM.
+	// (c) DKIM.
 	d, r, temp := checkDKIM(data, fromDomain, m.MessageID, opts.LookupTXT)
 	if r == "" {
-		return accept(MethodDKIM, d, m.Text, "dkim: aligned signature verified")
+		return accept(MethodDKIM, d, m.Text, "dkim: aligned signature verified", m.Subject, outerThread)
 	}
 	temporary = temporary || temp
 	reasons = append(reasons, "dkim: "+r)
 
-	// (c) Authentication-Results of the trusted server.
+	// (d) Authentication-Results of the trusted server.
 	if opts.TrustedAuthServID != "" {
 		what, r := checkAuthres(m.Header, opts.TrustedAuthServID, fromDomain)
 		if r == "" {
 			key := replayKey(MethodAuthres, m.MessageID, m.Date.UTC().Format(time.RFC3339), m.Text)
-			return accept(MethodAuthres, key, m.Text, what)
+			return accept(MethodAuthres, key, m.Text, what, "", outerThread)
 		}
 		reasons = append(reasons, "authres: "+r)
 	}
@@ -235,22 +356,144 @@ func replayKey(method string, parts ...string) string {
 	return method + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
-// checkPGP returns the signed text, the replay key and a description, or
-// why the signature does not count.
+// signedUnit is what one OpenPGP signature of a member covers.
+type signedUnit struct {
+	fingerprint string    // of the signer's primary key
+	time        time.Time // creation time of the signature packet that verified
+	content     []byte    // the signed bytes: the replay key's content
+	text        string    // the text to read commands from
+	subject     string    // protected Subject of the signed part (RFC 9788), if any
+	thread      []string  // its protected In-Reply-To and References, if any
+}
+
+// check refuses a signature by a key of the member that does not carry the
+// From address, or whose time is outside MaxAge or far from Date.
+func (u *signedUnit) check(member Member, from string, date, now time.Time, maxAge time.Duration) string {
+	var signer *openpgp.Entity
+	for _, e := range member.Keys {
+		if e != nil && e.PrimaryKey != nil && fmt.Sprintf("%X", e.PrimaryKey.Fingerprint) == u.fingerprint {
+			signer = e
+		}
+	}
+	if signer == nil {
+		return "signer key not found"
+	}
+	// The key that signed must be one for the From address, not another
+	// identity of the same member.
+	if pgp.KeyForAddress(openpgp.EntityList{signer}, from) == nil {
+		return fmt.Sprintf("signing key %s does not carry the address %s", u.fingerprint, shorten(from))
+	}
+	if r := checkTime("signature time", u.time, now, maxAge); r != "" {
+		return r
+	}
+	if d := u.time.Sub(date).Abs(); d > maxSignatureDateSkew {
+		return fmt.Sprintf("signature time %s is %s away from Date", u.time.UTC().Format(time.RFC3339), d.Round(time.Second))
+	}
+	return ""
+}
+
+// signedPart fills u's text, subject and thread from a signed MIME entity.
+func (u *signedUnit) signedPart(entity []byte) error {
+	msg, err := parse.Parse(bytes.NewReader(entity), parse.Limits{})
+	if err != nil {
+		return fmt.Errorf("signed part: %v", err)
+	}
+	u.text = msg.Text
+	if msg.Header.Has("Subject") {
+		u.subject = msg.Subject
+	}
+	u.thread = triage.ThreadIDs(msg)
+	return nil
+}
+
+// checkEncrypted returns the one signed unit of a mail carrying OpenPGP
+// ciphertext, or why there is none.
+func checkEncrypted(m *parse.Message, data []byte, member Member, decrypt func([]byte, openpgp.EntityList) (*pgp.Result, error)) (*signedUnit, string) {
+	switch {
+	case decrypt == nil:
+		return nil, "encrypted mail cannot be read here"
+	case len(member.Keys) == 0:
+		return nil, "encrypted mail from a member without an OpenPGP key"
+	case len(m.PGP) != 1 || m.PGPDropped > 0:
+		return nil, fmt.Sprintf("%d encrypted blocks: a command mail must be one signed unit", len(m.PGP)+m.PGPDropped)
+	case m.Signed:
+		return nil, "a signed part beside the encrypted one"
+	case len(m.Attachments) > 0 || len(m.Keys) > 0:
+		return nil, "an unsigned attachment beside the encrypted part"
+	case strings.TrimSpace(withoutArmor(m.Text)) != "":
+		return nil, "unsigned text beside the encrypted part"
+	}
+	b := m.PGP[0]
+	block := b.Data
+	if block == nil && b.Length > 0 {
+		var err error
+		if block, err = io.ReadAll(b.Open(bytes.NewReader(data))); err != nil {
+			return nil, "cannot read the encrypted part: " + err.Error()
+		}
+	}
+	res, err := decrypt(block, member.Keys)
+	if err != nil {
+		return nil, "cannot decrypt: " + err.Error()
+	}
+	mime := b.Kind == "pgp-mime" || b.Kind == "mixed-up"
+	if !res.Signed && mime {
+		// RFC 3156 section 6.1: signed, then encrypted. The plaintext must
+		// be the multipart/signed entity and nothing else.
+		u, r, _ := checkPGP(res.Plaintext, member)
+		if r != "" {
+			return nil, "encrypted, and inside: " + r
+		}
+		return u, ""
+	}
+	switch {
+	case !res.Signed:
+		return nil, "encrypted but not signed"
+	case !res.SignatureValid:
+		return nil, fmt.Sprintf("%s (issuer %s is not a key of %s)", res.SignatureError, res.SignerKeyID, member.Address)
+	}
+	u := &signedUnit{fingerprint: res.SignerFingerprint, time: res.SignatureTime, content: res.Plaintext, text: string(res.Plaintext)}
+	if mime {
+		if err := u.signedPart(res.Plaintext); err != nil {
+			return nil, err.Error()
+		}
+	}
+	return u, ""
+}
+
+// withoutArmor is text with its armored OpenPGP messages cut out.
+func withoutArmor(text string) string {
+	const begin, end = "-----BEGIN PGP MESSAGE-----", "-----END PGP MESSAGE-----"
+	for {
+		i := strings.Index(text, begin)
+		if i < 0 {
+			return text
+		}
+		j := strings.Index(text[i:], end)
+		if j < 0 {
+			return text[:i]
+		}
+		text = text[:i] + text[i+j+len(end):]
+	}
+}
+
+// checkPGP returns the signed unit of a mail that is one PGP signed entity,
+// or why there is none. mixed is true when the member's signature verified
+// but the message holds something beside what it covers: refuse, never
+// fall back to another method.
 //
 // The replay key is not built from the Message-ID: OpenPGP does not sign
 // it, so a replay with a fresh Message-ID would pass. It is the signer, the
 // signature's creation time (hashed, so it cannot be changed) and the signed
 // content.
-func checkPGP(data []byte, member Member, from string, now time.Time, maxAge time.Duration) (text, key, what, reason string) {
+func checkPGP(data []byte, member Member) (u *signedUnit, reason string, mixed bool) {
 	res, err := pgp.VerifyMessage(bytes.NewReader(data), member.Keys, int64(len(data))+1)
 	switch {
 	case errors.Is(err, pgp.ErrNotSigned):
-		return "", "", "", "not signed"
+		return nil, "not signed", false
 	case err != nil:
-		return "", "", "", err.Error()
+		return nil, err.Error(), false
 	case !res.SignatureValid:
-		return "", "", "", fmt.Sprintf("%s (issuer %s is not a key of %s)", res.SignatureError, res.SignerKeyID, member.Address)
+		return nil, fmt.Sprintf("%s (issuer %s is not a key of %s)", res.SignatureError, res.SignerKeyID, member.Address), false
 	}
 	var signer *openpgp.Entity
 	for _, e := range member.Keys {
@@ -259,30 +502,27 @@ func checkPGP(data []byte, member Member, from string, now time.Time, maxAge tim
 		}
 	}
 	if signer == nil {
-		return "", "", "", "signer key not found"
+		return nil, "signer key not found", false
 	}
-	// The key that signed must be one for the From address, not another
-	// identity of the same member.
-	if pgp.KeyForAddress(openpgp.EntityList{signer}, from) == nil {
-		return "", "", "", fmt.Sprintf("signing key %s does not carry the address %s", res.SignerFingerprint, shorten(from))
+	u, err = bindSignature(data, res, signer)
+	if errors.Is(err, errBeside) {
+		return nil, err.Error(), true
 	}
-	sig, signedText, err := bindSignature(data, res, signer)
 	if err != nil {
-		return "", "", "", err.Error()
+		return nil, err.Error(), false
 	}
-	if r := checkTime("signature time", sig.CreationTime, now, maxAge); r != "" {
-		return "", "", "", r
-	}
-	key = replayKey(MethodPGP, res.SignerFingerprint, strconv.FormatInt(sig.CreationTime.Unix(), 10), string(res.Plaintext))
-	return signedText, key, "pgp: signed by " + res.SignerFingerprint, ""
+	return u, "", false
 }
+
+// errBeside: the signature covers part of the message only.
+var errBeside = errors.New("the signature does not cover the whole message: unsigned parts or text beside it")
 
 // bindSignature finds the signature VerifyMessage checked (the same walk:
 // the first multipart/signed, else the first cleartext-signed text part),
 // makes sure it is that one by verifying it again over the same content with
-// the signer's key only, and returns the signature packet and the signed
-// text.
-func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*packet.Signature, string, error) {
+// the signer's key only, makes sure it covers the whole message (errBeside),
+// and returns the signed unit.
+func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*signedUnit, error) {
 	data = pgp.ToCRLF(data)
 	if bytes.HasPrefix(data, []byte("From ")) {
 		// QUIRK: an mbox "From " line, as VerifyMessage skips it.
@@ -293,48 +533,53 @@ func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*packe
 	br := bufio.NewReader(bytes.NewReader(data))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, "", fmt.Errorf("header: %v", err)
+		return nil, fmt.Errorf("header: %v", err)
 	}
 	f := &sigFinder{}
 	f.walk(h, br, 0)
 	one := openpgp.EntityList{signer}
-	var (
-		sigData []byte
-		text    string
-	)
+	u := &signedUnit{fingerprint: res.SignerFingerprint, content: res.Plaintext}
+	var sigData []byte
 	switch {
 	case f.sig != nil:
 		r, err := pgp.VerifyDetached(bytes.NewReader(f.signed), f.sig, one)
 		if err != nil || !r.SignatureValid || !bytes.Equal(r.Plaintext, res.Plaintext) {
-			return nil, "", errors.New("signature could not be bound to the signed part")
+			return nil, errors.New("signature could not be bound to the signed part")
+		}
+		if f.depth != 0 || f.extra {
+			// RFC 3156 section 5: the multipart/signed must be the
+			// message, with its two parts only.
+			return nil, errBeside
 		}
 		sigData = f.sig
-		msg, err := parse.Parse(bytes.NewReader(res.Plaintext), parse.Limits{})
-		if err != nil {
-			return nil, "", fmt.Errorf("signed part: %v", err)
+		if err := u.signedPart(res.Plaintext); err != nil {
+			return nil, err
 		}
-		text = msg.Text
 	case f.clear != nil:
 		r, err := pgp.VerifyClearsigned(f.clear, one)
 		if err != nil || !r.SignatureValid || !bytes.Equal(r.Plaintext, res.Plaintext) {
-			return nil, "", errors.New("signature could not be bound to the signed text")
+			return nil, errors.New("signature could not be bound to the signed text")
 		}
-		b, _ := clearsign.Decode(f.clear)
+		b, rest := clearsign.Decode(f.clear)
 		if b == nil {
-			return nil, "", errors.New("broken cleartext signature")
+			return nil, errors.New("broken cleartext signature")
+		}
+		if f.depth != 0 || !bytes.HasPrefix(bytes.TrimSpace(f.clear), []byte("-----BEGIN PGP SIGNED MESSAGE-----")) || len(bytes.TrimSpace(rest)) > 0 {
+			return nil, errBeside
 		}
 		if sigData, err = io.ReadAll(b.ArmoredSignature.Body); err != nil {
-			return nil, "", fmt.Errorf("cleartext signature: %v", err)
+			return nil, fmt.Errorf("cleartext signature: %v", err)
 		}
-		text = string(res.Plaintext)
+		u.text = string(res.Plaintext)
 	default:
-		return nil, "", errors.New("signature not found again")
+		return nil, errors.New("signature not found again")
 	}
 	sig, err := signaturePacket(sigData, signer)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return sig, text, nil
+	u.time = sig.CreationTime
+	return u, nil
 }
 
 // signaturePacket returns the first signature packet (armored or binary)
@@ -378,6 +623,8 @@ type sigFinder struct {
 	signed, sig []byte // multipart/signed
 	clear       []byte // cleartext-signed text part
 	found       bool
+	depth       int  // of what was found: 0 is the message itself
+	extra       bool // multipart/signed: a part after the signature
 }
 
 func (f *sigFinder) walk(h textproto.Header, body io.Reader, depth int) {
@@ -396,7 +643,7 @@ func (f *sigFinder) walk(h textproto.Header, body io.Reader, depth int) {
 	t = strings.ToLower(t)
 	switch {
 	case t == "multipart/signed" && strings.EqualFold(params["protocol"], "application/pgp-signature"):
-		f.found = true
+		f.found, f.depth = true, depth
 		mr := textproto.NewMultipartReader(body, params["boundary"])
 		p, err := mr.NextPart()
 		if err != nil {
@@ -418,6 +665,8 @@ func (f *sigFinder) walk(h textproto.Header, body io.Reader, depth int) {
 			return
 		}
 		f.signed, f.sig = signed.Bytes(), sig
+		_, err = mr.NextPart()
+		f.extra = err != io.EOF
 	case strings.HasPrefix(t, "multipart/") && t != "multipart/encrypted":
 		if params["boundary"] == "" {
 			return
@@ -433,7 +682,7 @@ func (f *sigFinder) walk(h textproto.Header, body io.Reader, depth int) {
 	case strings.HasPrefix(t, "text/"):
 		text, err := pgp.DecodeCTE(h.Get("Content-Transfer-Encoding"), body)
 		if err == nil && bytes.Contains(text, []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
-			f.found = true
+			f.found, f.depth = true, depth
 			f.clear = text
 		}
 	}
@@ -452,7 +701,7 @@ func aligned(d, fromDomain string) bool {
 }
 
 // checkDKIM returns the replay key of the first valid aligned signature that
-// covers the required fields, or why there is none and whether a temporary
+// covers the required fields (oversigned) and the whole body, or why there is none and whether a temporary
 // failure (DNS) stood in the way.
 func checkDKIM(data []byte, fromDomain, msgID string, lookup func(string) ([]string, error)) (key, reason string, temporary bool) {
 	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(data), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: maxDKIMSignatures})
@@ -463,6 +712,7 @@ func checkDKIM(data []byte, fromDomain, msgID string, lookup func(string) ([]str
 		return "", "no signature", false
 	}
 	sigs := dkimSignatures(data)
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
 	var why []string
 	for i, v := range verifs {
 		switch {
@@ -478,13 +728,45 @@ func checkDKIM(data []byte, fromDomain, msgID string, lookup func(string) ([]str
 			why = append(why, fmt.Sprintf("d=%s does not sign %s", v.Domain, missing))
 			continue
 		}
-		b := ""
-		if i < len(sigs) {
-			b = sigs[i]
+		if f := notOversigned(v.HeaderKeys, h); f != "" {
+			why = append(why, fmt.Sprintf("d=%s does not oversign %s (h= must name it once more than it occurs)", v.Domain, f))
+			continue
 		}
-		return replayKey(MethodDKIM, strings.ToLower(v.Domain), msgID, b), "", false
+		if i >= len(sigs) {
+			why = append(why, fmt.Sprintf("d=%s: signature field not found", v.Domain))
+			continue
+		}
+		if sigs[i].bodyLength {
+			// RFC 6376 section 8.2: with l= anything appended to the body
+			// passes.
+			why = append(why, fmt.Sprintf("d=%s signs only part of the body (l=)", v.Domain))
+			continue
+		}
+		return replayKey(MethodDKIM, strings.ToLower(v.Domain), msgID, sigs[i].b), "", false
 	}
 	return "", strings.Join(why, "; "), temporary
+}
+
+// notOversigned returns the first field of dkimOversigned that h holds and
+// keys (h= of a signature) name no more often than it occurs, so that a copy
+// of it added on top would not break the signature (RFC 6376 section 5.4.2).
+func notOversigned(keys []string, h textproto.Header) string {
+	for _, f := range dkimOversigned {
+		n := len(h.Values(f))
+		if n == 0 {
+			continue
+		}
+		signed := 0
+		for _, k := range keys {
+			if strings.EqualFold(strings.TrimSpace(k), f) {
+				signed++
+			}
+		}
+		if signed <= n {
+			return f
+		}
+	}
+	return ""
 }
 
 func unsigned(keys []string) string {
@@ -503,26 +785,35 @@ func unsigned(keys []string) string {
 	return ""
 }
 
-// dkimSignatures returns the decoded b= value of every DKIM-Signature field,
-// top to bottom, the order dkim.Verify reports them in.
-func dkimSignatures(data []byte) []string {
+// dkimField is what checkDKIM reads itself from a DKIM-Signature field.
+type dkimField struct {
+	b          string // the decoded signature
+	bodyLength bool   // an l= tag: only part of the body is signed
+}
+
+// dkimSignatures reads every DKIM-Signature field, top to bottom, the order
+// dkim.Verify reports them in.
+func dkimSignatures(data []byte) []dkimField {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
 	if err != nil {
 		return nil
 	}
-	var out []string
+	var out []dkimField
 	for f := h.FieldsByKey("DKIM-Signature"); f.Next(); {
-		b := ""
+		var d dkimField
 		for _, tag := range strings.Split(f.Value(), ";") {
 			name, val, ok := strings.Cut(tag, "=")
-			if ok && strings.TrimSpace(name) == "b" {
+			switch name = strings.TrimSpace(name); {
+			case ok && name == "b":
 				raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(val), ""))
 				if err == nil {
-					b = string(raw)
+					d.b = string(raw)
 				}
+			case ok && name == "l":
+				d.bodyLength = true
 			}
 		}
-		out = append(out, b)
+		out = append(out, d)
 	}
 	return out
 }

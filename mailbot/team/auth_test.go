@@ -29,12 +29,13 @@ type authFixture struct {
 	alice, bob   *pgp.Keyring
 	eve          *pgp.Keyring // not a member
 	aliceOther   *pgp.Keyring // Alice's key for another address
+	bot          *pgp.Keyring // the bot, for encrypted mail (botKey)
 	roster       *Roster
 	dkimKeys     map[string]ed25519.PrivateKey // domain -> key, selector "sel"
 	dnsTemporary bool
 }
 
-func newAuthFixture(t *testing.T) *authFixture {
+func newAuthFixture(t testing.TB) *authFixture {
 	t.Helper()
 	f := &authFixture{now: time.Now(), dkimKeys: map[string]ed25519.PrivateKey{}}
 	gen := func(name, addr string, at time.Time) *pgp.Keyring {
@@ -68,7 +69,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	return f
 }
 
-func public(t *testing.T, k *pgp.Keyring) openpgp.EntityList {
+func public(t testing.TB, k *pgp.Keyring) openpgp.EntityList {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := k.WritePublic(&buf); err != nil {
@@ -114,15 +115,21 @@ func (f *authFixture) plain(from, body string, extra ...string) []byte {
 	return []byte(f.header(from, extra...) + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body)
 }
 
-// pgpMIME signs body with k as PGP/MIME (pgp.Sign).
-func (f *authFixture) pgpMIME(t *testing.T, from, body string, k *pgp.Keyring) []byte {
-	t.Helper()
+// mimeHeader is the outer header of a team mail made with go-message.
+func (f *authFixture) mimeHeader(from, subject string) mail.Header {
 	var h mail.Header
 	h.SetAddressList("From", []*mail.Address{{Address: from}})
 	h.SetAddressList("To", []*mail.Address{{Address: "security@example.org"}})
-	h.SetSubject("Re: [SEC-1] bug")
+	h.SetSubject(subject)
 	h.SetDate(f.now)
 	h.SetMessageID(fmt.Sprintf("%d@example.org", f.now.UnixNano()))
+	return h
+}
+
+// pgpMIME signs body with k as PGP/MIME (pgp.Sign).
+func (f *authFixture) pgpMIME(t testing.TB, from, body string, k *pgp.Keyring) []byte {
+	t.Helper()
+	h := f.mimeHeader(from, "Re: [SEC-1] bug")
 	var out bytes.Buffer
 	if err := pgp.Sign(&out, h, strings.NewReader("Content-Type: text/plain; charset=utf-8\r\n\r\n"+body), k); err != nil {
 		t.Fatalf("pgp.Sign() = %v", err)
@@ -131,7 +138,7 @@ func (f *authFixture) pgpMIME(t *testing.T, from, body string, k *pgp.Keyring) [
 }
 
 // clearsigned writes a cleartext-signed body, signed at sigTime.
-func (f *authFixture) clearsigned(t *testing.T, from, before, body string, k *pgp.Keyring, sigTime time.Time) []byte {
+func (f *authFixture) clearsigned(t testing.TB, from, before, body string, k *pgp.Keyring, sigTime time.Time) []byte {
 	t.Helper()
 	var sig bytes.Buffer
 	w, err := clearsign.Encode(&sig, k.Entities()[0].PrivateKey, &packet.Config{Time: func() time.Time { return sigTime }})
@@ -173,7 +180,8 @@ func (f *authFixture) auth(t *testing.T, raw []byte, opts Options) Verdict {
 
 func TestAuthenticate(t *testing.T) {
 	f := newAuthFixture(t)
-	stdKeys := []string{"From", "To", "Subject", "Date", "Message-ID", "Content-Type"}
+	// Subject, Date and Message-ID oversigned (RFC 6376 section 5.4.2).
+	stdKeys := []string{"From", "To", "Subject", "Subject", "Date", "Date", "Message-ID", "Message-ID", "Content-Type"}
 	trusted := Options{TrustedAuthServID: "mx.example.org"}
 	// A member's signed mail with a second From added on top.
 	twoFrom := append([]byte("From: bob@example.org\r\n"), f.pgpMIME(t, "alice@example.org", "claim\r\n", f.alice)...)
@@ -188,9 +196,9 @@ func TestAuthenticate(t *testing.T) {
 		{name: "pgp/mime", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.alice), method: MethodPGP, text: "status fixed"},
 		{name: "pgp/mime bob", raw: f.pgpMIME(t, "bob@example.org", "claim\r\n", f.bob), method: MethodPGP, text: "claim"},
 		{name: "clearsigned", raw: f.clearsigned(t, "alice@example.org", "", "claim\n", f.alice, f.now.Add(-time.Minute)), method: MethodPGP, text: "claim"},
-		{name: "clearsigned, unsigned text around it is not returned",
+		{name: "clearsigned, unsigned text around it refuses the mail",
 			raw:    f.clearsigned(t, "alice@example.org", "status rejected\r\n\r\n", "claim\n", f.alice, f.now.Add(-time.Minute)),
-			method: MethodPGP, text: "claim"},
+			reason: "pgp: the signature does not cover the whole message"},
 		{name: "pgp by a non-member key", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.eve), reason: "pgp: unknown signer"},
 		{name: "pgp by another member's key", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.bob), reason: "pgp: unknown signer"},
 		{name: "pgp by the member's key for another address", raw: f.pgpMIME(t, "alice@example.org", "status fixed\r\n", f.aliceOther),
@@ -295,7 +303,7 @@ func TestAuthenticateReplay(t *testing.T) {
 	}
 
 	// DKIM: a second mail differs by its Message-ID.
-	stdKeys := []string{"From", "Subject", "Date", "Message-ID"}
+	stdKeys := []string{"From", "Subject", "Subject", "Date", "Date", "Message-ID", "Message-ID"}
 	d1 := f.auth(t, f.dkimSign(t, f.plain("alice@example.org", "claim\r\n"), "example.org", stdKeys), Options{})
 	f.now = f.now.Add(time.Second)
 	d2 := f.auth(t, f.dkimSign(t, f.plain("alice@example.org", "claim\r\n"), "example.org", stdKeys), Options{})
