@@ -122,7 +122,17 @@ func (d *Daemon) Store() *store.Store { return d.store }
 // Sender is the outbox sender.
 func (d *Daemon) Sender() *outbox.Sender { return d.sender }
 
-func (d *Daemon) wakeSender() { d.sender.Wake() }
+// committed is told of every commit to the store while Run runs: queued
+// mail goes out at once, and the scheduler plans again when what it plans
+// from changed (after the commit, so its snapshot has the change).
+func (d *Daemon) committed(c store.Commit) {
+	if c.Enqueued > 0 {
+		d.sender.Wake()
+	}
+	if c.Schedule {
+		d.pokeScheduler()
+	}
+}
 
 func saslFactory(s config.Server) func() (sasl.Client, error) {
 	return func() (sasl.Client, error) {
@@ -195,6 +205,9 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 			}
 		}()
 	}
+	// Whoever queued mail or moved a case's clocks (intake, team
+	// commands, scheduler, admin), the commit itself wakes who acts on it.
+	defer d.store.OnCommit(d.committed)()
 	run("intake", func() error { return d.session.Run(stop) })
 	run("sender", func() error { return d.sender.Run(stop) })
 	run("scheduler", func() error { return d.runScheduler(stop) })
