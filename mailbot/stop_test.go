@@ -149,3 +149,48 @@ func TestStopWithAnIMAPServerThatStopsAnswering(t *testing.T) {
 		t.Fatalf("Run() did not return 10s after stop and abort")
 	}
 }
+
+// TestAbortCutsTheMessageInHand: stopping waits for the message in hand
+// (committed, then flagged \Seen), but when the server stops answering
+// just then, abort closes the connection instead of waiting for
+// imap.command_timeout. The flag is applied again at the next start.
+func TestAbortCutsTheMessageInHand(t *testing.T) {
+	h := newHarness(t, "")
+	committed := make(chan struct{}, 1)
+	h.cfg.IMAP.After = "seen"
+	h.cfg.IMAP.CommandTimeout.Duration = 10 * time.Minute
+	h.restart(withFaults(func(point string) error {
+		if point == "after-commit" {
+			h.srv.HangIMAP(true) // the STORE \Seen gets no answer
+			select {
+			case committed <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	}))
+	t.Cleanup(func() { h.srv.HangIMAP(false) })
+	stop, stopNow := context.WithCancel(context.Background())
+	abort, abortNow := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.d.Run(stop, abort) }()
+	h.deliver(report(ada, "XSS"))
+	select {
+	case <-committed:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the report was never committed")
+	}
+	stopNow()
+	abortNow()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run() = %v, want nil after stop and abort", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Run() did not return 10s after stop and abort")
+	}
+	if n := len(h.cases()); n != 1 {
+		t.Errorf("%d cases after the cut, want the report's", n)
+	}
+}

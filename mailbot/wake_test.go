@@ -75,21 +75,25 @@ func (q *quiet) next() []delivery {
 		q.h.t.Fatalf("%d mails queued by a commit are not at the SMTP sink 1s later: %v", c.n, err)
 	}
 	byID := map[string]devmail.Mail{}
-	for _, m := range mails[q.sent:] {
+	for _, m := range mails {
 		byID[strings.Trim(header(q.h.t, m.Data, "Message-ID"), "<>")] = m
 	}
 	q.sent += c.n
+	// The commit's items are the next c.n in the outbox (a later commit
+	// may have added more already).
 	var out []delivery
 	for _, o := range q.h.outbox() {
-		if o.ID <= q.lastID {
+		if o.ID <= q.lastID || len(out) == c.n {
 			continue
 		}
-		q.lastID = o.ID
 		m, ok := byID[o.MessageID]
 		if !ok {
 			q.h.t.Fatalf("outbox item %d (%s <%s>) is not among the mails sent", o.ID, o.Kind, o.MessageID)
 		}
 		out = append(out, delivery{o, m.At.Sub(c.at)})
+	}
+	if len(out) > 0 {
+		q.lastID = out[len(out)-1].item.ID
 	}
 	return out
 }
