@@ -2,125 +2,104 @@ package mailbot_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"sync"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"mailbot/mailbot/config"
+	"mailbot/mailbot/devmail"
 )
 
-// silentServer accepts TCP connections on 127.0.0.1 and never answers, as
-// a hung mail server does. Each accepted connection is sent on accepted;
-// closed receives one value per connection the client closed.
-type silentServer struct {
-	addr     *net.TCPAddr
-	accepted chan struct{}
-	closed   chan struct{}
-}
-
-func startSilentServer(t *testing.T) *silentServer {
+// startSilent starts a server on 127.0.0.1 that accepts and never answers.
+func startSilent(t *testing.T) (*devmail.Silent, int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := devmail.StartSilent()
 	if err != nil {
-		t.Fatalf("Listen() = %v", err)
+		t.Fatalf("StartSilent() = %v", err)
 	}
-	s := &silentServer{addr: ln.Addr().(*net.TCPAddr), accepted: make(chan struct{}, 16), closed: make(chan struct{}, 16)}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			s.accepted <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				io.Copy(io.Discard, c) // read until the client closes: never answer
-				s.closed <- struct{}{}
-			}()
-		}
-	}()
-	return s
+	t.Cleanup(func() { s.Close() })
+	_, port, _ := strings.Cut(s.Addr, ":")
+	n, _ := strconv.Atoi(port)
+	return s, n
 }
 
-// runUntilStopped runs the daemon, waits for the silent server's first
-// connection, then stops and aborts it as the first SIGTERM and its grace
-// do, and returns how long Run took to return after that.
-func runUntilStopped(t *testing.T, h *harness, hung *silentServer) time.Duration {
+// runStoppable runs the daemon with its own stop and abort. The returned
+// function stops and aborts it, as the first SIGTERM and its grace do, and
+// fails the test unless Run returns nil within 10 s; it returns how long
+// Run took.
+func runStoppable(t *testing.T, h *harness) (stopAndAbort func() time.Duration) {
 	t.Helper()
 	stop, stopNow := context.WithCancel(context.Background())
 	abort, abortNow := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.d.Run(stop, abort) }()
+	return func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		stopNow()
+		abortNow()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run() = %v, want nil after stop and abort", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Run() did not return 10s after stop and abort (a network wait ignores them)")
+		}
+		return time.Since(start)
+	}
+}
+
+// stopWhileConnected runs the daemon until it connects to the silent
+// server, stops and aborts it, and checks that the connection was closed.
+func stopWhileConnected(t *testing.T, h *harness, silent *devmail.Silent) {
+	t.Helper()
+	stopAndAbort := runStoppable(t, h)
 	select {
-	case <-hung.accepted:
+	case <-silent.Accepted:
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the daemon never connected to the silent server")
 	}
-	start := time.Now()
-	stopNow()
-	abortNow()
+	t.Logf("Run returned %v after stop and abort", stopAndAbort())
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run() = %v, want nil after stop and abort", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("Run() did not return 10s after stop and abort (a network wait ignores them)")
-	}
-	took := time.Since(start)
-	select {
-	case <-hung.closed:
+	case <-silent.Closed:
 	case <-time.After(10 * time.Second):
 		t.Errorf("the connection to the silent server is still open after Run returned")
 	}
-	return took
 }
 
-// TestStopWithASilentSMTPServer: a send in hand to an SMTP server that
-// never answers (not even its greeting) is cut when abort ends, long
-// before smtp.timeout: the first SIGTERM ends within its grace.
-func TestStopWithASilentSMTPServer(t *testing.T) {
-	hung := startSilentServer(t)
-	h := newHarness(t, "")
-	h.cfg.SMTP.Port = hung.addr.Port
-	h.cfg.SMTP.Timeout.Duration = 10 * time.Minute
-	h.restart()
-	h.ingest(report(ada, "XSS")) // an acknowledgement to send
-	took := runUntilStopped(t, h, hung)
-	t.Logf("Run returned %v after stop and abort", took)
-	if o := h.outbox(); len(o) != 1 || o[0].State != "queued" {
-		t.Errorf("outbox after the cut send = %v, want the acknowledgement still queued", o)
+// TestStopWithASilentServer: a mail server that accepts and never answers
+// (not even its greeting) cannot hold the stop: an SMTP send in hand is cut
+// when abort ends, long before smtp.timeout, and the intake's IMAP connect
+// ends at stop, long before imap.command_timeout.
+func TestStopWithASilentServer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		point func(cfg *config.Config, port int)
+		after func(t *testing.T, h *harness)
+	}{
+		{"smtp", func(cfg *config.Config, port int) {
+			cfg.SMTP.Port, cfg.SMTP.Timeout.Duration = port, 10*time.Minute
+		}, func(t *testing.T, h *harness) {
+			if o := h.outbox(); len(o) != 1 || o[0].State != "queued" {
+				t.Errorf("outbox after the cut send = %v, want the acknowledgement still queued", o)
+			}
+		}},
+		{"imap", func(cfg *config.Config, port int) {
+			cfg.IMAP.Port, cfg.IMAP.CommandTimeout.Duration = port, 10*time.Minute
+		}, func(*testing.T, *harness) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			silent, port := startSilent(t)
+			h := newHarness(t, "")
+			tc.point(h.cfg, port)
+			h.restart()
+			h.ingest(report(ada, "XSS")) // an acknowledgement to send
+			stopWhileConnected(t, h, silent)
+			tc.after(t, h)
+		})
 	}
-}
-
-// TestStopWithASilentIMAPServer: an IMAP server that accepts and never
-// greets holds the intake in its connect; stopping ends that wait at once.
-func TestStopWithASilentIMAPServer(t *testing.T) {
-	hung := startSilentServer(t)
-	h := newHarness(t, "")
-	h.cfg.IMAP.Port = hung.addr.Port
-	h.cfg.IMAP.CommandTimeout.Duration = 10 * time.Minute
-	h.restart()
-	took := runUntilStopped(t, h, hung)
-	t.Logf("Run returned %v after stop and abort", took)
 }
 
 // TestStopWithAnIMAPServerThatStopsAnswering: a connected intake whose
@@ -130,24 +109,12 @@ func TestStopWithAnIMAPServerThatStopsAnswering(t *testing.T) {
 	h := newHarness(t, "")
 	h.cfg.IMAP.CommandTimeout.Duration = 10 * time.Minute
 	h.restart()
-	stop, stopNow := context.WithCancel(context.Background())
-	abort, abortNow := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(stop, abort) }()
+	stopAndAbort := runStoppable(t, h)
 	h.deliver(report(ada, "XSS"))
 	h.waitProcessed(1)
 	h.srv.HangIMAP(true)
 	defer h.srv.HangIMAP(false)
-	stopNow()
-	abortNow()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run() = %v, want nil after stop and abort", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("Run() did not return 10s after stop and abort")
-	}
+	stopAndAbort()
 }
 
 // TestAbortCutsTheMessageInHand: stopping waits for the message in hand
@@ -170,26 +137,14 @@ func TestAbortCutsTheMessageInHand(t *testing.T) {
 		return nil
 	}))
 	t.Cleanup(func() { h.srv.HangIMAP(false) })
-	stop, stopNow := context.WithCancel(context.Background())
-	abort, abortNow := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.d.Run(stop, abort) }()
+	stopAndAbort := runStoppable(t, h)
 	h.deliver(report(ada, "XSS"))
 	select {
 	case <-committed:
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the report was never committed")
 	}
-	stopNow()
-	abortNow()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run() = %v, want nil after stop and abort", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("Run() did not return 10s after stop and abort")
-	}
+	stopAndAbort()
 	if n := len(h.cases()); n != 1 {
 		t.Errorf("%d cases after the cut, want the report's", n)
 	}
