@@ -192,6 +192,9 @@ func (d *Daemon) inboxOptions() inbox.Options {
 // stop, and an error when a part failed or did not end abortWait after
 // abort.
 func (d *Daemon) Run(stop, abort context.Context) error {
+	stop, stopNow := context.WithCancel(stop)
+	defer stopNow()
+	defer context.AfterFunc(abort, stopNow)() // abort implies stop
 	d.session = inbox.New(d.inboxOptions(), &intake{d: d})
 	// Whoever queued mail or moved a case's clocks (intake, team
 	// commands, scheduler, admin), the commit itself wakes who acts on it.

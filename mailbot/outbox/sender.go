@@ -72,7 +72,6 @@ func (s *Sender) Wake() {
 // again later, with the same Message-ID).
 func (s *Sender) Run(stop, abort context.Context) error {
 	s.init()
-	ctx := stop
 	for {
 		next, err := s.safeRunOnce(stop, abort)
 		if err != nil {
@@ -86,7 +85,7 @@ func (s *Sender) Run(stop, abort context.Context) error {
 			timer = t.C
 		}
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return nil
 		case <-s.wake:
 		case <-timer:
