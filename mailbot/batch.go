@@ -154,19 +154,14 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		}
 	}
 	took := d.now().Sub(start)
-	acks := 0
 	for i, res := range results {
 		it := items[i]
-		acks += res.Acks
 		if it.tooLarge {
 			continue
 		}
 		d.log.Info("processed", "hash", it.blob.Hash[:12], "mailbox", it.src.Mailbox, "uid", it.src.UID,
 			"action", res.Action, "case", res.Case, "class", res.Class, "took", took, "batch", len(items))
 		d.count(res, took)
-	}
-	if acks > 0 {
-		d.wakeSender()
 	}
 	return len(items), nil
 }

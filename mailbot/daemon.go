@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,7 +124,17 @@ func (d *Daemon) Store() *store.Store { return d.store }
 // Sender is the outbox sender.
 func (d *Daemon) Sender() *outbox.Sender { return d.sender }
 
-func (d *Daemon) wakeSender() { d.sender.Wake() }
+// committed is told of every commit to the store while Run runs: queued
+// mail goes out at once, and the scheduler plans again when what it plans
+// from changed (after the commit, so its snapshot has the change).
+func (d *Daemon) committed(c store.Commit) {
+	if c.Enqueued > 0 {
+		d.sender.Wake()
+	}
+	if c.Schedule {
+		d.pokeScheduler()
+	}
+}
 
 func saslFactory(s config.Server) func() (sasl.Client, error) {
 	return func() (sasl.Client, error) {
@@ -175,15 +187,44 @@ func (d *Daemon) inboxOptions() inbox.Options {
 }
 
 // Run runs the intake and the sender until stop is done, then finishes the
-// work in hand; abort cuts that short. It returns nil after a clean stop.
+// work in hand; abort cuts that short: every network wait ends with it
+// (the cut work is done again later, exactly once). It returns nil after a
+// stop, and an error when a part failed or did not end abortWait after
+// abort.
 func (d *Daemon) Run(stop, abort context.Context) error {
+	stop, stopNow := context.WithCancel(stop)
+	defer stopNow()
+	defer context.AfterFunc(abort, stopNow)() // abort implies stop
 	d.session = inbox.New(d.inboxOptions(), &intake{d: d})
+	// Whoever queued mail or moved a case's clocks (intake, team
+	// commands, scheduler, admin), the commit itself wakes who acts on it.
+	defer d.store.OnCommit(d.committed)()
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	run := func(name string, fn func() error) {
+	errs := make(chan error, 4)
+	var mu sync.Mutex
+	running := map[string]string{} // part -> what it may wait for
+	waiting := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		var parts []string
+		for name, on := range running {
+			parts = append(parts, name+" ("+on+")")
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, ", ")
+	}
+	run := func(name, waitsFor string, fn func() error) {
+		mu.Lock()
+		running[name] = waitsFor
+		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				mu.Lock()
+				delete(running, name)
+				mu.Unlock()
+			}()
 			defer func() {
 				if p := recover(); p != nil {
 					d.log.Error("panic", "part", name, "err", p, "stack", string(debug.Stack()))
@@ -195,25 +236,62 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 			}
 		}()
 	}
-	run("intake", func() error { return d.session.Run(stop) })
-	run("sender", func() error { return d.sender.Run(stop) })
-	run("scheduler", func() error { return d.runScheduler(stop) })
-	run("retention", func() error { return d.runRetention(stop) })
+	run("intake", "IMAP server "+d.cfg.IMAP.Addr(), func() error { return d.session.Run(stop, abort) })
+	run("sender", "SMTP server "+d.cfg.SMTP.Addr(), func() error { return d.sender.Run(stop, abort) })
+	run("scheduler", "store", func() error { return d.runScheduler(stop) })
+	run("retention", "store", func() error { return d.runRetention(stop) })
 	d.log.Info("running", "mailbox", d.cfg.IMAP.Mailbox, "address", d.cfg.Address)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-abort.Done():
-		return abort.Err()
+	if err := d.awaitStop(stop, abort, done, waiting); err != nil {
+		return err
 	}
 	close(errs)
 	var all []error
 	for err := range errs {
 		all = append(all, err)
 	}
-	d.sender.Client.Close()
+	// QUIT, unless abort ends first (a silent server).
+	d.sender.Client.Shutdown(abort)
 	return errors.Join(all...)
+}
+
+// abortWait is how long Run waits for its parts after abort: each of
+// their waits ends with abort, so only a bug makes this matter.
+const abortWait = 5 * time.Second
+
+// awaitStop waits for done (every part returned) and, once stop is done,
+// logs what is still waited for every few seconds, so that a slow stop
+// says why. It fails when the parts do not end abortWait after abort.
+func (d *Daemon) awaitStop(stop, abort context.Context, done <-chan struct{}, waiting func() string) error {
+	select {
+	case <-done:
+		return nil
+	case <-stop.Done():
+	}
+	if w := waiting(); w != "" {
+		d.log.Info("stopping: finishing the work in hand", "waiting_for", w)
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+			d.log.Info("stopping: still waiting", "waiting_for", waiting())
+		case <-abort.Done():
+			d.log.Warn("aborting: cutting the work in hand", "waiting_for", waiting())
+			t := time.NewTimer(abortWait)
+			defer t.Stop()
+			select {
+			case <-done:
+				return nil
+			case <-t.C:
+				return fmt.Errorf("mailbot: %s did not end %v after abort: %w", waiting(), abortWait, abort.Err())
+			}
+		}
+	}
 }
 
 // Poke wakes the intake at once (after `mailbot ingest`, or in tests).

@@ -195,9 +195,6 @@ func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (
 		}
 		return res, &TemporaryError{fmt.Errorf("commit: %w", err)}
 	}
-	if res.Acks > 0 {
-		d.wakeSender()
-	}
 	return res, nil
 }
 

@@ -307,7 +307,6 @@ func (d *Daemon) remindOnce(now time.Time) (int, error) {
 	}
 	if queued > 0 {
 		d.log.Info("reminders queued", "n", queued)
-		d.wakeSender()
 	}
 	if d.metrics != nil && escalated > 0 {
 		d.metrics.DeadlineBreaches.Add(float64(escalated))

@@ -179,9 +179,6 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 	if err := tx.PutCase(c); err != nil {
 		return err
 	}
-	if len(cmds) > 0 {
-		d.pokeScheduler() // assignments, statuses and dates change what is due
-	}
 	if len(cmds) > 0 || len(out.errors) > 0 {
 		return d.confirmToMember(tx, c, in, out, help)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -33,6 +34,11 @@ type Clock struct {
 	Due      time.Time `json:",omitzero"`
 	Stopped  time.Time `json:",omitzero"` // zero while running
 	PausedAt time.Time `json:",omitzero"`
+}
+
+func (c Clock) equal(o Clock) bool {
+	return c.Name == o.Name && c.State == o.State && c.Started.Equal(o.Started) && c.Due.Equal(o.Due) &&
+		c.Stopped.Equal(o.Stopped) && c.PausedAt.Equal(o.PausedAt)
 }
 
 // normalizeCase lowercases the addresses of c (without touching the
@@ -182,6 +188,9 @@ func (tx *Tx) PutCase(c *Case) error {
 	normalizeCase(c)
 	if err := putPlainRecord(cases, itob(c.ID), c); err != nil {
 		return fmt.Errorf("store: put case %d: %w", c.ID, err)
+	}
+	if c.Status != old.Status || !slices.EqualFunc(c.Clocks, old.Clocks, Clock.equal) || !maps.Equal(c.Fields, old.Fields) {
+		tx.changed.Schedule = true
 	}
 	if Closed(old.Status) != Closed(c.Status) {
 		if err := tx.indexOpen(c.ID, c.Status); err != nil {

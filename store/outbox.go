@@ -93,6 +93,7 @@ func (tx *Tx) Enqueue(o *OutboxItem) error {
 	if err := tx.linkMessageIDIfNew(o.MessageID, o.CaseID); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
+	tx.changed.Enqueued++
 	return nil
 }
 

@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -69,6 +71,52 @@ type Store struct {
 	prefix string
 	ro     bool
 	now    func() time.Time
+
+	watchMu  sync.Mutex
+	watchers []watcher // in the order OnCommit added them
+	watchSeq int
+}
+
+// Commit says what a committed Update changed that a running daemon waits
+// for: the outbox sender for queued mail, the scheduler for moved clocks.
+// It is derived from the transaction itself, so no caller can forget it.
+type Commit struct {
+	Enqueued int  // outgoing mails queued (Tx.Enqueue)
+	Schedule bool // an existing case's clocks, status or fields changed (PutCase): what reminders are planned from
+}
+
+// OnCommit calls fn after every Update that committed something a Commit
+// reports (nothing is reported for a rolled-back or empty one), in the
+// goroutine that called Update, after the write lock is released. fn must
+// not block: wake a goroutine. remove stops the calls.
+func (s *Store) OnCommit(fn func(Commit)) (remove func()) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	s.watchSeq++
+	id := s.watchSeq
+	s.watchers = append(s.watchers, watcher{id, fn})
+	return func() {
+		s.watchMu.Lock()
+		defer s.watchMu.Unlock()
+		s.watchers = slices.DeleteFunc(s.watchers, func(w watcher) bool { return w.id == id })
+	}
+}
+
+type watcher struct {
+	id int
+	fn func(Commit)
+}
+
+func (s *Store) committed(c Commit) {
+	if c == (Commit{}) {
+		return
+	}
+	s.watchMu.Lock()
+	ws := slices.Clone(s.watchers)
+	s.watchMu.Unlock()
+	for _, w := range ws {
+		w.fn(c)
+	}
 }
 
 // Open opens (creating if needed) the database at path and its raw directory
@@ -147,17 +195,23 @@ func (s *Store) Path() string { return s.path }
 //
 // Errors from the commit itself (I/O, disk full) are wrapped as
 // "store: commit: ..." and are temporary: nothing was written, retry later.
+// After a commit, the OnCommit watchers are told what it changed.
 func (s *Store) Update(fn func(tx *Tx) error) error {
 	var fnErr error
 	ran := false
+	var changed Commit
 	err := s.db.Update(func(btx *bbolt.Tx) error {
 		ran = true
 		tx := &Tx{s: s, tx: btx}
 		defer func() { tx.tx = nil }()
 		fnErr = fn(tx)
+		changed = tx.changed
 		return fnErr
 	})
 	switch {
+	case err == nil:
+		s.committed(changed)
+		return nil
 	case err == nil || fnErr != nil:
 		return err
 	case !ran:
@@ -392,8 +446,9 @@ func migrateV4toV5(tx *bbolt.Tx) error {
 // Tx is a transaction handle, valid only inside the Update or View callback
 // that received it. Values returned by its methods are copies and outlive it.
 type Tx struct {
-	s  *Store
-	tx *bbolt.Tx
+	s       *Store
+	tx      *bbolt.Tx
+	changed Commit // what OnCommit's watchers are told after the commit
 }
 
 // bucket returns a bucket of the current transaction. All buckets exist after

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -363,5 +364,60 @@ func TestBackup(t *testing.T) {
 	})
 	if strings.Join(got, ",") != strings.Join(refs, ",") {
 		t.Errorf("cases in backup = %v, want %v", got, refs)
+	}
+}
+
+// TestOnCommitReportsWhatTheCommitChanged: watchers learn of queued mail and
+// of changes to what reminders are planned from, from the transaction
+// itself, and only after it committed.
+func TestOnCommitReportsWhatTheCommitChanged(t *testing.T) {
+	s := openTest(t)
+	c := newCase(t, s, "ada@research.example")
+	var got []Commit
+	remove := s.OnCommit(func(cm Commit) { got = append(got, cm) })
+	item := func() *OutboxItem {
+		return &OutboxItem{CaseID: c.ID, Kind: "ack", To: []string{"ada@research.example"}, Raw: []byte("x")}
+	}
+	steps := []struct {
+		name string
+		fn   func(tx *Tx) error
+		want []Commit
+	}{
+		{"two mails queued", func(tx *Tx) error {
+			if err := tx.Enqueue(item()); err != nil {
+				return err
+			}
+			return tx.Enqueue(item())
+		}, []Commit{{Enqueued: 2}}},
+		{"rolled back", func(tx *Tx) error {
+			if err := tx.Enqueue(item()); err != nil {
+				return err
+			}
+			return errors.New("no")
+		}, nil},
+		{"subject changed", func(tx *Tx) error { c.Subject = "other"; return tx.PutCase(c) }, nil},
+		{"status changed", func(tx *Tx) error { c.Status = "triaged"; return tx.PutCase(c) }, []Commit{{Schedule: true}}},
+		{"clock moved", func(tx *Tx) error {
+			c.Clocks = []Clock{{Name: "triage", State: "running", Started: t0, Due: t0.Add(time.Hour)}}
+			return tx.PutCase(c)
+		}, []Commit{{Schedule: true}}},
+		{"same clock again", func(tx *Tx) error {
+			c.Clocks = []Clock{{Name: "triage", State: "running", Started: t0.Local(), Due: t0.Add(time.Hour)}}
+			return tx.PutCase(c)
+		}, nil},
+		{"field set", func(tx *Tx) error { c.Fields = map[string]string{"assignee": "bob@example.org"}; return tx.PutCase(c) }, []Commit{{Schedule: true}}},
+	}
+	for _, st := range steps {
+		got = nil
+		s.Update(st.fn)
+		if !slices.Equal(got, st.want) {
+			t.Errorf("%s: OnCommit saw %v, want %v", st.name, got, st.want)
+		}
+	}
+	remove()
+	got = nil
+	update(t, s, func(tx *Tx) error { return tx.Enqueue(item()) })
+	if got != nil {
+		t.Errorf("after remove: OnCommit saw %v, want nothing", got)
 	}
 }

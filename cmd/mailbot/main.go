@@ -6,12 +6,20 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"mailbot/mailbot/cli"
 )
 
+// stopGrace is how long the first SIGTERM lets the work in hand finish
+// before it is aborted (every network wait ends with the abort): well
+// within systemd's TimeoutStopSec=90s, and shorter than smtp.timeout and
+// imap.command_timeout, which bound one wait each.
+const stopGrace = 20 * time.Second
+
 func main() {
-	// The first SIGTERM or SIGINT stops taking new work; a second aborts.
+	// The first SIGTERM or SIGINT stops taking new work; a second, or
+	// stopGrace later, aborts.
 	stop, stopNow := context.WithCancel(context.Background())
 	abort, abortNow := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
@@ -19,7 +27,10 @@ func main() {
 	go func() {
 		<-sigs
 		stopNow()
-		<-sigs
+		select {
+		case <-sigs:
+		case <-time.After(stopGrace):
+		}
 		abortNow()
 	}()
 	// SIGHUP reloads config, policy, templates and keys (`mailbot run`).

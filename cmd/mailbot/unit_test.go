@@ -182,7 +182,10 @@ var requireSystemdAnalyze = false
 
 // TestSystemdAnalyzeVerify runs systemd-analyze verify on both units when it
 // is installed (apt-get install systemd; it works without systemd as PID 1).
-// The directive tests above run either way.
+// The directive tests above run either way. Only our units are judged:
+// verify also loads what they name (network-online.target,
+// multi-user.target and what those pull in), and a machine with any broken
+// unrelated unit must not fail this test.
 func TestSystemdAnalyzeVerify(t *testing.T) {
 	tool, err := exec.LookPath("systemd-analyze")
 	if err != nil {
@@ -191,6 +194,46 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		}
 		t.Skipf("systemd-analyze not installed (apt-get install systemd); TestUnitDirectives checked the directives; make e2e runs this for real")
 	}
+	// Broken units that ours pull in, on a unit path searched before the
+	// system's: what a machine with unrelated trouble shows verify.
+	broken := t.TempDir()
+	for name, text := range map[string]string{
+		"network-online.target": "[Unit]\nDescription=broken\nFrobnicate=yes\n[Service]\nExecStart=/nonexistent\n",
+		"multi-user.target":     "[Unit]\nDescription=broken\nWants=unrelated.service\nBadKey=2\n",
+		"unrelated.service":     "[Unit]\nBogusKey=1\n[Service]\nExecStart=/nonexistent\n",
+	} {
+		if err := os.WriteFile(filepath.Join(broken, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		unitPath string // SYSTEMD_UNIT_PATH; "" keeps the machine's
+		edit     func([]byte) []byte
+		wantBad  bool
+	}{
+		{"shipped units", "", nil, false},
+		{"unrelated units broken", broken + ":", nil, false},
+		{"our unit broken", "", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("[Service]\n"), []byte("[Service]\nNoSuchDirective=1\n"), 1)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines, err := verifyUnits(t, tool, tc.unitPath, tc.edit)
+			bad := len(lines) > 0 || err != nil
+			if bad != tc.wantBad {
+				t.Errorf("systemd-analyze verify: err %v, lines about our units:\n%s\nwant a problem: %v", err, strings.Join(lines, "\n"), tc.wantBad)
+			}
+		})
+	}
+}
+
+// verifyUnits runs systemd-analyze verify on copies of both units (edited
+// by edit when set) and returns the lines of its output about them, and its
+// error. --recursive-errors=no makes the exit status depend on our units
+// alone.
+func verifyUnits(t *testing.T, tool, unitPath string, edit func([]byte) []byte) ([]string, error) {
+	t.Helper()
 	dir := t.TempDir()
 	// verify checks that ExecStart's binary exists: point it at a stub.
 	stub := filepath.Join(dir, "mailbot")
@@ -204,6 +247,9 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		data = bytes.ReplaceAll(data, []byte("/usr/bin/mailbot"), []byte(stub))
+		if edit != nil {
+			data = edit(data)
+		}
 		p := filepath.Join(dir, dst)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -213,10 +259,31 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	slices.Sort(files)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, tool, append([]string{"verify"}, files...)...).CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("systemd-analyze verify = %v\n%s", err, out)
+	cmd := exec.CommandContext(ctx, tool, append([]string{"verify", "--recursive-errors=no"}, files...)...)
+	if unitPath != "" {
+		cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+unitPath)
 	}
+	out, err := cmd.CombinedOutput()
+	var ours []string
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimSpace(line)
+		if aboutUnits(line, files) {
+			ours = append(ours, line)
+		}
+	}
+	return ours, err
+}
+
+// aboutUnits reports whether a line of verify's output is about one of the
+// unit files: it starts with the file's path or its unit name
+// ("/tmp/x/mailbot.service:20: Unknown key ...", "mailbot.service: Command ...").
+func aboutUnits(line string, files []string) bool {
+	for _, f := range files {
+		if strings.HasPrefix(line, f+":") || strings.HasPrefix(line, filepath.Base(f)+":") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestParseUnit(t *testing.T) {

@@ -21,6 +21,9 @@ const (
 	ExitFailure  = 1
 	ExitUsage    = 2 // also: `mailbot check` found problems
 	ExitTempFail = 75
+	// ExitDataErr is sysexits' EX_DATAERR: `mailbot ingest` was handed a
+	// message that can never be accepted (over the size limit).
+	ExitDataErr = 65
 )
 
 // Env is what a command may use of the outside world.

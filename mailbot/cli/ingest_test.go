@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,7 +124,67 @@ func TestIngestLockedStoreIsTempFail(t *testing.T) {
 func TestIngestBadConfig(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOpts{top: `log_level = "loud"`})
-	mustRun(t, cli.ExitUsage, bytes.NewReader(testdata(t, "report.eml")), "ingest", "--config", f.cfg)
+	mustRun(t, cli.ExitTempFail, bytes.NewReader(testdata(t, "report.eml")), "ingest", "--config", f.cfg)
+}
+
+// TestIngestSysexits: one case per row of README's table of `mailbot
+// ingest` exit codes. An MTA bounces the message on 65 and defers it on 75:
+// only a message that can never be accepted is refused; the bot's own
+// trouble (configuration, keys, store) defers it.
+func TestIngestSysexits(t *testing.T) {
+	t.Parallel()
+	big := append(bytes.Clone(testdata(t, "report.eml")), bytes.Repeat([]byte("more detail\n"), 200)...)
+	tests := []struct {
+		name  string
+		opts  fixtureOpts
+		setup func(t *testing.T, f *fixture) []string // extra arguments
+		stdin []byte
+		want  int
+	}{
+		{"stored", fixtureOpts{}, nil, testdata(t, "report.eml"), cli.ExitOK},
+		{"kept aside (quarantined)", fixtureOpts{}, nil, testdata(t, "noheader.eml"), cli.ExitOK},
+		{"over the size limit", fixtureOpts{tail: "[limits]\nmax_message_bytes = 1024\n"}, nil, big, cli.ExitDataErr},
+		{"configuration missing", fixtureOpts{}, func(t *testing.T, f *fixture) []string {
+			return []string{"--config", filepath.Join(f.dir, "gone.toml")}
+		}, testdata(t, "report.eml"), cli.ExitTempFail},
+		{"configuration unreadable", fixtureOpts{}, func(t *testing.T, f *fixture) []string {
+			return []string{"--config", f.dir} // a directory: read fails, as without permission
+		}, testdata(t, "report.eml"), cli.ExitTempFail},
+		{"configuration invalid", fixtureOpts{top: `log_level = "loud"`}, nil, testdata(t, "report.eml"), cli.ExitTempFail},
+		{"key locked (passphrase unreadable)", fixtureOpts{tail: "passphrase = { file = \"gone\" }\n"}, nil, testdata(t, "report.eml"), cli.ExitTempFail},
+		{"store locked", fixtureOpts{}, func(t *testing.T, f *fixture) []string {
+			st, err := store.Open(filepath.Join(f.dir, "mailbot.db"), store.Options{Timeout: time.Second})
+			if err != nil {
+				t.Fatalf("store.Open() = %v", err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return nil
+		}, testdata(t, "report.eml"), cli.ExitTempFail},
+		{"store unwritable", fixtureOpts{}, func(t *testing.T, f *fixture) []string {
+			// Not a file the store can open (permissions are no test
+			// when the tests run as root).
+			if err := os.Mkdir(filepath.Join(f.dir, "mailbot.db"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, testdata(t, "report.eml"), cli.ExitTempFail},
+		{"wrong command line", fixtureOpts{}, func(t *testing.T, f *fixture) []string {
+			return []string{"--no-such-flag"}
+		}, testdata(t, "report.eml"), cli.ExitTempFail},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, tc.opts)
+			args := []string{"ingest", "--config", f.cfg}
+			if tc.setup != nil {
+				if extra := tc.setup(t, f); extra != nil {
+					args = append([]string{"ingest"}, extra...)
+				}
+			}
+			mustRun(t, tc.want, bytes.NewReader(tc.stdin), args...)
+		})
+	}
 }
 
 func TestIngestSend(t *testing.T) {

@@ -3,9 +3,11 @@
 package e2e
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -249,4 +251,72 @@ func logField(line, key string) string {
 		v = v[:j]
 	}
 	return v
+}
+
+// TestE2EIngestDiskFullDefers (issue 16): `mailbot ingest` as an MTA pipe
+// transport on a full disk exits 75 (EX_TEMPFAIL): the MTA keeps the report
+// and retries; nothing is half stored, and once there is room the retry
+// is stored (0). The other rows of README's exit-code table are unit tests
+// (mailbot/cli TestIngestSysexits).
+func TestE2EIngestDiskFullDefers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("TestE2EIngestDiskFullDefers must run as root: it mounts a tmpfs for the store (run make e2e as root)")
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mailbot.toml")
+	ingest := func(raw []byte) (int, string) {
+		t.Helper()
+		cmd := exec.Command(mailbotBin, "ingest", "--config", cfg)
+		cmd.Stdin = bytes.NewReader(raw)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0, string(out)
+		case errors.As(err, &ee):
+			return ee.ExitCode(), string(out)
+		}
+		t.Fatalf("mailbot ingest: %v", err)
+		return 0, ""
+	}
+	out, err := exec.Command(mailbotBin, "init", "--dir", dir, "--address", botAddr,
+		"--imap-host", "127.0.0.1", "--imap-tls", "none", "--smtp-host", "127.0.0.1", "--smtp-tls", "none").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mailbot init = %v\n%s", err, out)
+	}
+	write(t, filepath.Join(dir, "password"), botPass+"\n", 0o600)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, cfg, strings.Replace(string(text), `store = "mailbot.db"`, `store = "store/mailbot.db"`, 1), 0o600)
+	storeDir := filepath.Join(dir, "store")
+	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", storeDir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=4194304,mode=0750"); err != nil {
+		t.Fatalf("mount tmpfs on %s: %v", storeDir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(storeDir, 0); err != nil {
+			t.Errorf("umount %s: %v", storeDir, err)
+		}
+	})
+
+	if code, out := ingest(report("ingest-first@research.example", "Report before the disk is full", "XSS in /search.\n")); code != 0 {
+		t.Fatalf("ingest with room = %d, want 0\n%s", code, out)
+	}
+	filler, _ := fill(t, storeDir)
+	second := report("ingest-full@research.example", "Report on a full disk", "SQL injection in /login.\n")
+	code, msg := ingest(second)
+	if code != 75 {
+		t.Errorf("ingest on a full disk = %d, want 75 (EX_TEMPFAIL)\n%s", code, msg)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := ingest(second); code != 0 || !strings.Contains(out, "opened") {
+		t.Errorf("ingest once there is room again = %d, want 0 and a new case\n%s", code, out)
+	}
+	say("ingest on a full disk: exit %d (EX_TEMPFAIL), stored on the retry", code)
 }

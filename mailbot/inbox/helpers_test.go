@@ -590,7 +590,7 @@ func start(t *testing.T, opt Options, h Handler) *running {
 				r.done <- fmt.Errorf("Run panicked: %v", v)
 			}
 		}()
-		r.done <- r.s.Run(ctx)
+		r.done <- r.s.Run(ctx, context.Background())
 	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r

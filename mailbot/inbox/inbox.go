@@ -206,14 +206,15 @@ func (s *Session) validate() error {
 // Run keeps the session alive until ctx is done, then returns nil. Connection
 // and server errors never end it: it reconnects with exponential backoff and
 // full jitter, reset after a healthy session. It returns an error only for
-// invalid options.
-func (s *Session) Run(ctx context.Context) error {
+// invalid options. Stopping waits for the message in hand (its commit and
+// flag), unless abort ends too: then the connection is closed at once.
+func (s *Session) Run(ctx, abort context.Context) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
 	attempt := 0
 	for {
-		healthy, err := s.runOnce(ctx)
+		healthy, err := s.runOnce(ctx, abort)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -236,13 +237,13 @@ func (s *Session) Run(ctx context.Context) error {
 }
 
 // runOnce runs one connection and converts a panic into an error.
-func (s *Session) runOnce(ctx context.Context) (healthy bool, err error) {
+func (s *Session) runOnce(ctx, abort context.Context) (healthy bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("inbox: panic: %v\n%s", v, debug.Stack())
 		}
 	}()
-	return s.session(ctx)
+	return s.session(ctx, abort)
 }
 
 // backoff returns the delay before reconnect attempt n (0-based): full

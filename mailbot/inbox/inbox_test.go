@@ -493,7 +493,7 @@ func TestInvalidOptions(t *testing.T) {
 	for _, tt := range tests {
 		opt := ok
 		tt.mod(&opt)
-		if err := New(opt, newTestHandler(t)).Run(t.Context()); !errors.Is(err, ErrInvalidOptions) {
+		if err := New(opt, newTestHandler(t)).Run(t.Context(), t.Context()); !errors.Is(err, ErrInvalidOptions) {
 			t.Errorf("%s: Run() = %v, want %v", tt.name, err, ErrInvalidOptions)
 		}
 	}

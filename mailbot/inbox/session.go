@@ -55,20 +55,25 @@ type conn struct {
 
 // session runs one connection: connect, then rounds and waits until an error.
 // healthy reports whether the first round completed.
-func (s *Session) session(ctx context.Context) (healthy bool, err error) {
+func (s *Session) session(ctx, abort context.Context) (healthy bool, err error) {
 	cn := &conn{s: s, wake: make(chan struct{}, 1)}
 	if err := cn.connect(ctx); err != nil {
 		return false, err
 	}
 	defer cn.c.Close()
 	// Any blocked command returns as soon as ctx is done, except the
-	// message in hand, which is finished first (busy).
+	// message in hand, which is finished first (busy) unless abort ends.
 	stop := context.AfterFunc(ctx, func() {
-		cn.busy.Lock()
+		if !cn.busy.TryLock() {
+			s.log.Info("inbox: stopping: waiting for the messages in hand to be committed and flagged", "mailbox", s.opt.Mailbox, "addr", s.opt.Addr)
+			cn.busy.Lock()
+		}
 		defer cn.busy.Unlock()
 		closeQuietly(cn.c)
 	})
 	defer stop()
+	cut := context.AfterFunc(abort, func() { closeQuietly(cn.c) })
+	defer cut()
 
 	mode := s.opt.Mode
 	if mode == "idle" && !cn.c.Caps().Has(imap.CapIdle) {
@@ -201,8 +206,10 @@ func (cn *conn) connect(ctx context.Context) error {
 	}
 
 	// Everything until the mailbox is selected is time-boxed by one watchdog
-	// that closes the socket.
+	// that closes the socket, and ends when ctx does (nothing is in hand).
 	var c *imapclient.Client
+	stop := context.AfterFunc(ctx, func() { closeQuietly(nc) })
+	defer stop()
 	err = guard(func() { closeQuietly(nc) }, timeout, "inbox: connect", func() error {
 		switch s.opt.TLS {
 		case "implicit":

@@ -67,11 +67,13 @@ func (s *Sender) Wake() {
 	}
 }
 
-// Run sends until ctx is done; the item in hand is finished first.
-func (s *Sender) Run(ctx context.Context) error {
+// Run sends until stop is done; the item in hand is finished first, unless
+// abort ends too: then its SMTP exchange is cut (it stays queued and is sent
+// again later, with the same Message-ID).
+func (s *Sender) Run(stop, abort context.Context) error {
 	s.init()
 	for {
-		next, err := s.safeRunOnce(ctx)
+		next, err := s.safeRunOnce(stop, abort)
 		if err != nil {
 			s.Logger.Error("outbox", "err", err)
 			next = s.Now().Add(10 * time.Second)
@@ -83,7 +85,7 @@ func (s *Sender) Run(ctx context.Context) error {
 			timer = t.C
 		}
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return nil
 		case <-s.wake:
 		case <-timer:
@@ -94,19 +96,24 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Sender) safeRunOnce(ctx context.Context) (next time.Time, err error) {
+func (s *Sender) safeRunOnce(stop, abort context.Context) (next time.Time, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.Logger.Error("panic in outbox sender", "err", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("outbox: panic: %v", p)
 		}
 	}()
-	return s.RunOnce(ctx)
+	return s.runOnce(stop, abort)
 }
 
 // RunOnce sends every item due now and returns when the next one falls due
-// (zero when none waits).
+// (zero when none waits). When ctx ends it takes no new item; the one in
+// hand is finished (bounded by the client's timeout).
 func (s *Sender) RunOnce(ctx context.Context) (time.Time, error) {
+	return s.runOnce(ctx, context.Background())
+}
+
+func (s *Sender) runOnce(ctx, abort context.Context) (time.Time, error) {
 	s.init()
 	for ctx.Err() == nil {
 		var due []*store.OutboxItem
@@ -125,7 +132,7 @@ func (s *Sender) RunOnce(ctx context.Context) (time.Time, error) {
 			if ctx.Err() != nil {
 				break
 			}
-			if err := s.send(ctx, it); err != nil {
+			if err := s.send(abort, it); err != nil {
 				return time.Time{}, err
 			}
 		}
@@ -142,11 +149,12 @@ func (s *Sender) RunOnce(ctx context.Context) (time.Time, error) {
 
 // send tries one item and records the outcome. The error is the store's or
 // the fault hook's; SMTP failures are outcomes, not errors.
-func (s *Sender) send(ctx context.Context, it *store.OutboxItem) error {
+func (s *Sender) send(abort context.Context, it *store.OutboxItem) error {
 	log := s.Logger.With("case", it.CaseID, "msgid", it.MessageID)
 	// Stopping means taking no new work: a send in hand is finished (the
-	// client's own timeout bounds it), so the outbox stays consistent.
-	sendErr := s.Client.Send(context.WithoutCancel(ctx), it.From, it.To, bytes.NewReader(it.Raw), int64(len(it.Raw)))
+	// client's own timeout bounds it), so the outbox stays consistent;
+	// abort cuts it (a temporary failure: the item is tried again).
+	sendErr := s.Client.Send(abort, it.From, it.To, bytes.NewReader(it.Raw), int64(len(it.Raw)))
 	if s.Fault != nil {
 		if err := s.Fault("after-send"); err != nil {
 			return err

@@ -328,6 +328,14 @@ func (c *SMTPClient) quit() error {
 // Close waits for a Send in progress, says QUIT on an open connection and
 // closes it. Later Sends fail with a temporary error.
 func (c *SMTPClient) Close() error {
+	return c.Shutdown(context.Background())
+}
+
+// Shutdown is Close that gives up when ctx ends: the connection is closed
+// at once, cutting a Send or QUIT that waits for a silent server.
+func (c *SMTPClient) Shutdown(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, c.abort)
+	defer stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true

@@ -329,38 +329,14 @@ func TestSMTPAuth(t *testing.T) {
 // A server that accepts the connection and never speaks: Send gives up
 // after Timeout.
 func TestSMTPSilentServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	silent, err := devmail.StartSilent()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	accepted := make(chan struct{})
-	go func() {
-		defer func() { recover() }()
-		defer close(accepted)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-accepted
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	t.Cleanup(func() { silent.Close() })
 	for _, mode := range []string{"none", "implicit", "starttls"} {
 		t.Run(mode, func(t *testing.T) {
-			c := newSMTPTestClient(t, SMTPOptions{Addr: ln.Addr().String(), TLS: mode, Timeout: 200 * time.Millisecond})
+			c := newSMTPTestClient(t, SMTPOptions{Addr: silent.Addr, TLS: mode, Timeout: 200 * time.Millisecond})
 			start := time.Now()
 			err := sendTest(t, c, []string{smtpTestAlice}, smtpTestMsg("silent"))
 			elapsed := time.Since(start)
