@@ -323,3 +323,34 @@ func TestDiskLowIngestIsTemporary(t *testing.T) {
 		t.Errorf("the same report once the disk is fine = %+v, want opened", res)
 	}
 }
+
+// TestDiskLowHoldIsNoFailure: a report held again and again for a low disk
+// is never counted as a failing message (max_tries would quarantine it,
+// without its bytes, which were left on the server).
+func TestDiskLowHoldIsNoFailure(t *testing.T) {
+	g := &diskGauge{}
+	g.free.Store(1)
+	h := newHarness(t, "", withDisk(g, nil))
+	raw := report(eve, "held again and again")
+	var blob store.Blob
+	src := mailbot.Source{Mailbox: "INBOX", UIDValidity: 7, UID: 3}
+	for i := range h.cfg.Limits.MaxTries + 2 {
+		// Fetched again each time: a held message's spooled copy is removed.
+		var err error
+		if blob, err = h.store.SpoolRaw(bytes.NewReader(raw), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.d.Process(context.Background(), src, blob); !mailbot.IsDeferred(err) {
+			t.Fatalf("Process() #%d on a low disk = %v, want deferred", i, err)
+		}
+	}
+	h.store.View(func(tx *store.Tx) error {
+		if n := tx.Failures("imap:INBOX:7:3"); n != 0 {
+			t.Errorf("failures recorded = %d, want 0", n)
+		}
+		if _, seen := tx.SeenHash(blob.Hash); seen {
+			t.Errorf("the held report counts as seen (quarantined?)")
+		}
+		return nil
+	})
+}

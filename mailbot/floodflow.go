@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"mailbot/mailbot/flood"
+	"mailbot/mailbot/inbox"
 	"mailbot/policy"
 	"mailbot/store"
 	"mailbot/templates"
@@ -322,6 +323,10 @@ func (h *intake) Deferred(mailbox string, uidValidity uint32) ([]uint32, bool, e
 	}
 	return st.Held, problem == "", nil
 }
+
+// IsDeferred reports whether err says the message was left on the IMAP
+// server, to be fetched again later (DeferredError).
+func IsDeferred(err error) bool { return inbox.IsDeferred(err) }
 
 // isHeld reports whether err says the disk kept a new report out.
 func isHeld(err error) (*heldError, bool) {

@@ -111,6 +111,9 @@ func (d *Daemon) Process(ctx context.Context, src Source, blob store.Blob) (res 
 	start := d.now()
 	log := d.log.With("hash", blob.Hash[:12], "mailbox", src.Mailbox, "uid", src.UID)
 	res, err = d.processOnce(ctx, src, blob)
+	if IsDeferred(err) {
+		return res, err // left on the server (disk low): not a failure of this message
+	}
 	if err == nil || IsTemporary(err) {
 		if err == nil {
 			log.Info("processed", "action", res.Action, "case", res.Case, "class", res.Class, "took", d.now().Sub(start))

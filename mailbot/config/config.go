@@ -347,6 +347,9 @@ func (c *Config) validate(f *tomlfile.File) {
 		f.Errorf("ack.global_per_hour", "must be at least 1, got %d", c.Ack.GlobalPerHour)
 	}
 	positive("flood.window", c.Flood.Window)
+	if c.Flood.Window.Duration > 24*time.Hour {
+		f.Errorf("flood.window", "must be at most 24h (the store keeps counts for a day), got %s", c.Flood.Window)
+	}
 	for _, v := range []struct {
 		key string
 		n   int

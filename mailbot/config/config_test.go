@@ -136,6 +136,9 @@ address = "ann"
 			`c.toml:33: flood.cases_per_sender: must be at least 1, got 0`,
 			`c.toml:36: flood.notify_per_domain: must be at least flood.notify_per_sender (4), got 2`,
 		}},
+		{"flood window over a day", good + "[flood]\nwindow = \"25h\"\n", []string{
+			`c.toml:28: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
