@@ -137,7 +137,7 @@ address = "ann"
 			`c.toml:36: flood.notify_per_domain: must be at least flood.notify_per_sender (4), got 2`,
 		}},
 		{"flood window over a day", good + "[flood]\nwindow = \"25h\"\n", []string{
-			`c.toml:28: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,
+			`c.toml:27: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,
 		}},
 	}
 	for _, tc := range tests {
