@@ -354,3 +354,52 @@ func TestDiskLowHoldIsNoFailure(t *testing.T) {
 		return nil
 	})
 }
+
+// TestDiskLowInOneBatch: held reports and follow-ups interleaved in one
+// FETCH batch: each follow-up is committed, each new report left on the
+// server, and all of it comes right once the disk is fine.
+func TestDiskLowInOneBatch(t *testing.T) {
+	g := &diskGauge{}
+	g.free.Store(100 << 30)
+	h := newHarness(t, "", withDisk(g, nil))
+	h.run()
+	h.deliver(msg("First finding.\n", "From", ada, "To", botAddr, "Subject", "SQLi",
+		"Date", "Tue, 03 Mar 2026 10:00:00 +0000", "Message-ID", "<first@research.example>"))
+	h.waitProcessed(1)
+	h.stop()
+	h.stop = nil
+
+	g.free.Store(1)
+	followUp := func(i int) []byte {
+		return msg(fmt.Sprintf("More details %d.\n", i), "From", ada, "To", botAddr, "Subject", "Re: SQLi",
+			"Date", "Tue, 03 Mar 2026 10:05:00 +0000", "Message-ID", fmt.Sprintf("<more%d@research.example>", i),
+			"In-Reply-To", "<first@research.example>")
+	}
+	held1 := h.deliver(report(eve, "new one"))
+	h.deliver(followUp(1))
+	held2 := h.deliver(report("mallory@else.example", "new two"))
+	last := h.deliver(followUp(2))
+	h.restart(withDisk(g, nil))
+	h.run()
+	h.waitKinds(map[string]int{"deferred": 2, "processed": 2})
+	if got := len(h.cases()); got != 1 {
+		t.Errorf("cases while the disk is low = %d, want 1", got)
+	}
+	if got := storedMessages(t, h); got != 3 {
+		t.Errorf("stored messages = %d, want 3 (the report and both follow-ups)", got)
+	}
+	h.store.View(func(tx *store.Tx) error {
+		st, _ := tx.MailboxState("INBOX")
+		if st.LastUID != last || !slices.Equal(st.Held, []uint32{held1, held2}) {
+			t.Errorf("mailbox state = %+v, want watermark %d and held %v", st, last, []uint32{held1, held2})
+		}
+		return nil
+	})
+
+	g.free.Store(100 << 30)
+	h.d.Poke()
+	h.waitProcessed(2)
+	if got := len(h.cases()); got != 3 {
+		t.Errorf("cases after the disk recovered = %d, want 3", got)
+	}
+}
