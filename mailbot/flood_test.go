@@ -403,3 +403,26 @@ func TestDiskLowInOneBatch(t *testing.T) {
 		t.Errorf("cases after the disk recovered = %d, want 3", got)
 	}
 }
+
+// TestDiskLowHeldIsBounded: beyond the bound on held UIDs a new report on a
+// low disk stops the round (temporary) instead of growing the mailbox state.
+func TestDiskLowHeldIsBounded(t *testing.T) {
+	defer mailbot.SetMaxHeld(1)()
+	g := &diskGauge{}
+	g.free.Store(1)
+	h := newHarness(t, "", withDisk(g, nil))
+	stopped := func(err error) bool { return mailbot.IsTemporary(err) && !mailbot.IsDeferred(err) }
+	for _, tc := range []struct {
+		uid  uint32
+		want func(error) bool
+	}{{3, mailbot.IsDeferred}, {4, stopped}} {
+		uid, want := tc.uid, tc.want
+		blob, err := h.store.SpoolRaw(bytes.NewReader(report(eve, fmt.Sprint("report ", uid))), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.d.Process(context.Background(), mailbot.Source{Mailbox: "INBOX", UIDValidity: 7, UID: uid}, blob); !want(err) {
+			t.Errorf("Process(uid %d) = %v", uid, err)
+		}
+	}
+}

@@ -49,6 +49,13 @@ const metaFloodLog = "flood.log"
 // walks the raw mail directory.
 const storeSizeEvery = time.Minute
 
+// maxHeld bounds the UIDs held on the server per mailbox (the mailbox
+// state is rewritten with each): beyond it the intake stops and retries,
+// as it does on a full disk, until space is freed.
+var maxHeld = 10000
+
+var errTooManyHeld = errors.New("mailbot: too many new reports held on the server for a low disk")
+
 // heldError says a message that would open a case was not taken because
 // the disk is low.
 type heldError struct{ reason string }
@@ -274,7 +281,7 @@ func (d *Daemon) measureDisk() (flood.Disk, error) {
 // spooled bytes are removed unless something else refers to them.
 func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) error {
 	var seen bool
-	err := d.store.Update(func(tx *store.Tx) error {
+	hold := func(tx *store.Tx) error {
 		_, seen = tx.SeenHash(blob.Hash)
 		if !src.imap() {
 			return nil
@@ -286,12 +293,22 @@ func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) erro
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(st.Held, src.UID) {
-			st.Held = append(st.Held, src.UID)
-			slices.Sort(st.Held)
+		i, found := slices.BinarySearch(st.Held, src.UID)
+		if found {
+			return nil
 		}
+		if len(st.Held) >= maxHeld {
+			return errTooManyHeld
+		}
+		st.Held = slices.Insert(st.Held, i, src.UID)
 		return tx.SetMailboxState(src.Mailbox, st)
-	})
+	}
+	var err error
+	if src.imap() {
+		err = d.store.Update(hold)
+	} else {
+		err = d.store.View(hold)
+	}
 	if err != nil {
 		return &TemporaryError{fmt.Errorf("hold: %w", err)}
 	}

@@ -494,7 +494,7 @@ func (cn *conn) reapply(last uint32, held []uint32) error {
 	var uids []uint32
 	for _, uid := range sd.AllUIDs() {
 		// Held messages were never committed: they stay as they are.
-		if uint32(uid) <= last && !slices.Contains(held, uint32(uid)) {
+		if _, isHeld := slices.BinarySearch(held, uint32(uid)); uint32(uid) <= last && !isHeld {
 			uids = append(uids, uint32(uid))
 		}
 	}
