@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Entry is one report that a case cap kept from opening a case.
@@ -78,15 +79,15 @@ func (l Log) Since(t time.Time) []string {
 		}
 		s := by[e.From]
 		if s == nil {
-			s = &sum{from: e.From, first: e.Time}
+			s = &sum{from: printable(e.From), first: e.Time}
 			by[e.From] = s
 			order = append(order, s)
 		}
 		s.n++
 		if e.Case == "" {
 			s.held++
-		} else if !slices.Contains(s.cases, e.Case) {
-			s.cases = append(s.cases, e.Case)
+		} else if c := printable(e.Case); !slices.Contains(s.cases, c) {
+			s.cases = append(s.cases, c)
 		}
 	}
 	var lines []string
@@ -102,4 +103,18 @@ func (l Log) Since(t time.Time) []string {
 			s.from, s.n, s.first.UTC().Format("2006-01-02 15:04 MST"), strings.Join(where, " and ")))
 	}
 	return lines
+}
+
+// printable keeps a stored value from breaking the digest's lines: control
+// and format characters become U+FFFD, ";" (the digest's separator) ",".
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == ';':
+			return ','
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			return unicode.ReplacementChar
+		}
+		return r
+	}, s)
 }
