@@ -22,7 +22,8 @@ func TestBatchCrashLeavesNoneOfIt(t *testing.T) {
 		}
 		return nil
 	}
-	h := newHarness(t, "", withFaults(crashOnTwentieth))
+	// 30 reporters of one domain: over the default per-domain case cap.
+	h := newHarness(t, "[flood]\ncases_per_domain = 100\n", withFaults(crashOnTwentieth))
 	const n = 30
 	for i := range n {
 		h.deliver(report(fmt.Sprintf("r%d@research.example", i), fmt.Sprintf("backlog %d", i)))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
@@ -30,6 +31,7 @@ type outMail struct {
 	References []string
 	Encrypt    openpgp.EntityList // the recipient's key: encrypt and sign
 	Generated  bool               // not an answer but the bot's own initiative (reminders, digests)
+	NotBefore  time.Time          // zero: send at once; later: the outbox waits until then
 }
 
 // safeMsgID accepts what may be copied from incoming mail into In-Reply-To
@@ -130,6 +132,9 @@ func (d *Daemon) prepare(o outMail) (*store.OutboxItem, func() ([]byte, error)) 
 		To:          []string{o.To.Address},
 		Created:     now,
 		NextAttempt: now,
+	}
+	if o.NotBefore.After(now) {
+		item.NextAttempt = o.NotBefore
 	}
 	return item, func() ([]byte, error) {
 		var buf bytes.Buffer

@@ -18,6 +18,7 @@ import (
 
 	"mailbot/mailbot/auth"
 	"mailbot/mailbot/config"
+	"mailbot/mailbot/flood"
 	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
@@ -49,6 +50,10 @@ type Options struct {
 	InboxEvents chan<- inbox.Event
 	// Metrics, when set, is fed by the pipeline and the sender.
 	Metrics *metrics.Metrics
+	// Disk measures the free space and the store's size for
+	// limits.min_free_bytes and limits.max_store_bytes (tests inject one);
+	// nil: statfs of the store's directory and a walk of its files.
+	Disk func() (flood.Disk, error)
 }
 
 // Daemon is the running bot.
@@ -70,6 +75,11 @@ type Daemon struct {
 	sender      *outbox.Sender
 	session     *inbox.Session
 	seals       sync.Map // *store.Tx -> *sealQueue, for batch transactions
+
+	disk        func() (flood.Disk, error)
+	diskMu      sync.Mutex // guards the measured store size
+	storeSize   int64
+	storeSizeAt time.Time
 }
 
 // New checks opt and builds a Daemon; nothing runs until Run.
@@ -91,6 +101,10 @@ func New(opt Options) (*Daemon, error) {
 		inboxEvents: opt.InboxEvents,
 		metrics:     opt.Metrics,
 		schedPoke:   make(chan struct{}, 1),
+		disk:        opt.Disk,
+	}
+	if d.disk == nil {
+		d.disk = d.measureDisk
 	}
 	if d.now == nil {
 		d.now = time.Now

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
+	"mailbot/mailbot/flood"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
@@ -109,6 +111,9 @@ func (d *Daemon) Process(ctx context.Context, src Source, blob store.Blob) (res 
 	start := d.now()
 	log := d.log.With("hash", blob.Hash[:12], "mailbox", src.Mailbox, "uid", src.UID)
 	res, err = d.processOnce(ctx, src, blob)
+	if IsDeferred(err) {
+		return res, err // left on the server (disk low): not a failure of this message
+	}
 	if err == nil || IsTemporary(err) {
 		if err == nil {
 			log.Info("processed", "action", res.Action, "case", res.Case, "class", res.Class, "took", d.now().Sub(start))
@@ -157,10 +162,17 @@ func (d *Daemon) advance(tx *store.Tx, src Source) error {
 	if err != nil {
 		return err
 	}
-	if st.UIDValidity == src.UIDValidity && st.LastUID >= src.UID {
+	if st.UIDValidity != src.UIDValidity {
+		// Held UIDs of another UIDVALIDITY mean nothing any more.
+		return tx.SetMailboxState(src.Mailbox, store.MailboxState{UIDValidity: src.UIDValidity, LastUID: src.UID})
+	}
+	// A held message (disk low) that is taken now is held no more.
+	held := slices.DeleteFunc(slices.Clone(st.Held), func(uid uint32) bool { return uid == src.UID })
+	if st.LastUID >= src.UID && len(held) == len(st.Held) {
 		return nil
 	}
-	return tx.SetMailboxState(src.Mailbox, store.MailboxState{UIDValidity: src.UIDValidity, LastUID: src.UID})
+	st.LastUID, st.Held = max(st.LastUID, src.UID), held
+	return tx.SetMailboxState(src.Mailbox, st)
 }
 
 func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (res Result, err error) {
@@ -189,6 +201,9 @@ func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (
 		res = Result{}
 		return d.recordItem(tx, item{src: src, blob: blob}, in, &res)
 	})
+	if held, ok := isHeld(err); ok {
+		return Result{}, d.holdOnServer(src, blob, held)
+	}
 	if err != nil {
 		if errors.Is(err, errCrash) {
 			return res, err
@@ -327,7 +342,7 @@ func (d *Daemon) record(tx *store.Tx, src Source, blob store.Blob, in *incoming,
 	if c != nil {
 		return d.recordFollowUp(tx, c, how, sm, in, res)
 	}
-	return d.openCase(tx, sm, in, how, res)
+	return d.newReport(tx, sm, in, how, res)
 }
 
 func (d *Daemon) addMessage(tx *store.Tx, sm *store.Message, res *Result) error {
@@ -543,6 +558,11 @@ func (d *Daemon) queueAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 	if err != nil {
 		return err
 	}
+	// Over the global rate the acknowledgement waits for a free slot in
+	// the outbox: a reporter is owed one, late beats never.
+	if o.NotBefore, err = flood.AckSlot(tx, d.cfg.Ack.GlobalPerHour, now); err != nil {
+		return err
+	}
 	item, err := d.enqueue(tx, o)
 	if err != nil {
 		return err
@@ -551,7 +571,12 @@ func (d *Daemon) queueAck(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 		return err
 	}
 	res.Acks++
-	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "ack.queued", Actor: "bot", Detail: "<" + item.MessageID + "> to " + in.from})
+	detail := "<" + item.MessageID + "> to " + in.from
+	if o.NotBefore.After(now) {
+		detail += fmt.Sprintf("; waits until %s: over the global rate of %d acknowledgements an hour (ack.global_per_hour)",
+			o.NotBefore.UTC().Format(time.RFC3339), d.cfg.Ack.GlobalPerHour)
+	}
+	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "ack.queued", Actor: "bot", Detail: detail})
 }
 
 func (d *Daemon) language() string {

@@ -76,8 +76,10 @@ func TestPruneSendsDropsOldRateEntries(t *testing.T) {
 	if n, err := h.d.PruneSends(h.clock.Now()); err != nil || n != 0 {
 		t.Fatalf("PruneSends(now) = %d, %v; want 0 (still inside the window)", n, err)
 	}
-	if n, err := h.d.PruneSends(h.clock.Now().Add(25 * time.Hour)); err != nil || n != 2 {
-		t.Fatalf("PruneSends(+25h) = %d, %v; want 2 (one entry per acknowledged sender)", n, err)
+	// Per sender: its acknowledgement, its new case for the flood caps
+	// (sender and domain), the global acknowledgement slot.
+	if n, err := h.d.PruneSends(h.clock.Now().Add(25 * time.Hour)); err != nil || n != 8 {
+		t.Fatalf("PruneSends(+25h) = %d, %v; want 8 (four entries per acknowledged sender)", n, err)
 	}
 	h.store.View(func(tx *store.Tx) error {
 		if n, _ := tx.RecentSends("ack:"+ada, h.clock.Now().Add(-time.Hour)); n != 0 {

@@ -203,8 +203,28 @@ func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint6
 	if v, ok := tx.Meta(metaLastRun); ok {
 		lastRun, _ = time.Parse(time.RFC3339Nano, v) // QUIRK: garbage counts as never: a catch-up
 	}
-	acts := remind.Summarize(remind.Plan(d.policy, d.remindSettings(), states, lastRun, now))
-	return acts, cases, nil
+	acts := remind.Plan(d.policy, d.remindSettings(), states, lastRun, now)
+	addFloodToDigest(tx, acts, global)
+	return remind.Summarize(acts), cases, nil
+}
+
+// addFloodToDigest appends to a digest among acts the reports the flood
+// caps folded or held since the previous digest (without one: those the
+// flood log still keeps, flood.Keep).
+func addFloodToDigest(tx *store.Tx, acts []remind.Action, global []store.SentMark) {
+	var since time.Time
+	for _, m := range global {
+		if strings.HasPrefix(m.Key, remind.KindDigest+":") && m.At.After(since) {
+			since = m.At
+		}
+	}
+	for i := range acts {
+		if acts[i].Kind == remind.KindDigest {
+			if lines := floodDigest(tx, since); len(lines) > 0 {
+				acts[i].Summary += "; folded or held by the flood caps: " + strings.Join(lines, "; ")
+			}
+		}
+	}
 }
 
 func sentMarks(ms []store.SentMark) []remind.SentMark {

@@ -7,8 +7,9 @@ import (
 )
 
 // TestThousandReportsFromOneAddress: 1,000 reports from one address in a
-// minute open 1,000 cases (nothing is lost) but send only the rate limit's
-// worth of acknowledgements.
+// minute are all stored (nothing is lost), but open only the per-sender
+// case cap's worth of cases (the rest are folded onto the newest) and send
+// only the rate limit's worth of acknowledgements.
 func TestThousandReportsFromOneAddress(t *testing.T) {
 	h := newHarness(t, "")
 	n := 1000
@@ -19,8 +20,11 @@ func TestThousandReportsFromOneAddress(t *testing.T) {
 		h.ingest(report(ada, fmt.Sprintf("report %d", i)))
 		h.clock.Advance(time.Minute / time.Duration(n))
 	}
-	if got := len(h.cases()); got != n {
-		t.Errorf("cases = %d, want %d: a rate limit must not drop reports", got, n)
+	if got := len(h.cases()); got != h.cfg.Flood.CasesPerSender {
+		t.Errorf("cases = %d, want the per-sender cap %d", got, h.cfg.Flood.CasesPerSender)
+	}
+	if got := storedMessages(t, h); got != n {
+		t.Errorf("stored messages = %d, want %d: a cap must not drop reports", got, n)
 	}
 	if got := len(h.outbox()); got != h.cfg.Ack.RateLimit {
 		t.Errorf("acknowledgements = %d, want the rate limit %d", got, h.cfg.Ack.RateLimit)

@@ -396,6 +396,9 @@ func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind stri
 	if d.roster == nil {
 		return nil
 	}
+	if over, err := d.notifyOverCap(tx, c, in, kind); err != nil || over {
+		return err
+	}
 	target := policy.RemindOnDuty
 	if kind == "follow-up" {
 		target = policy.RemindAssignee

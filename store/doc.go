@@ -36,7 +36,7 @@
 //	outbox      id8 -> OutboxItem (without Raw)           sequence: outbox ids
 //	outraw      id8 -> raw bytes of the outgoing mail     queued items; PutOutbox moves the rest to <path>.raw/
 //	outdue      time12(NextAttempt) id8 -> ""             queued items only: DueOutbox, NextDue
-//	mailbox     mailbox name -> MailboxState              IMAP UID watermark
+//	mailbox     mailbox name -> MailboxState              IMAP UID watermark (and UIDs held on the server)
 //	quarantine  id8 -> Quarantined                        sequence: quarantine ids
 //	qhash       sha256 (32 raw bytes) -> quarantine id8   SeenHash
 //	failures    source key -> {Count, Reason, Last}       Failures, RecordFailure

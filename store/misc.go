@@ -12,6 +12,10 @@ import (
 type MailboxState struct {
 	UIDValidity uint32
 	LastUID     uint32
+	// Held are UIDs at or below LastUID that were left on the server
+	// unprocessed (new reports while the disk was low): the intake fetches
+	// them again when they can be taken. Ascending, no repeats.
+	Held []uint32 `json:",omitempty"`
 }
 
 // MailboxState returns the stored state of a mailbox; the zero value if none.

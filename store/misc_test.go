@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -9,13 +10,13 @@ import (
 func TestMailboxState(t *testing.T) {
 	s := openTest(t)
 	update(t, s, func(tx *Tx) error {
-		if st, err := tx.MailboxState("INBOX"); st != (MailboxState{}) || err != nil {
+		if st, err := tx.MailboxState("INBOX"); !reflect.DeepEqual(st, MailboxState{}) || err != nil {
 			t.Errorf("MailboxState() = %+v, %v, want zero", st, err)
 		}
 		if err := tx.SetMailboxState("INBOX", MailboxState{UIDValidity: 7, LastUID: 41}); err != nil {
 			return err
 		}
-		if err := tx.SetMailboxState("INBOX", MailboxState{UIDValidity: 7, LastUID: 42}); err != nil {
+		if err := tx.SetMailboxState("INBOX", MailboxState{UIDValidity: 7, LastUID: 42, Held: []uint32{3, 40}}); err != nil {
 			return err
 		}
 		return tx.SetMailboxState("Other", MailboxState{UIDValidity: 1, LastUID: 1})
@@ -24,8 +25,8 @@ func TestMailboxState(t *testing.T) {
 		for _, tc := range []struct {
 			mailbox string
 			want    MailboxState
-		}{{"INBOX", MailboxState{7, 42}}, {"Other", MailboxState{1, 1}}, {"inbox", MailboxState{}}} {
-			if st, err := tx.MailboxState(tc.mailbox); st != tc.want || err != nil {
+		}{{"INBOX", MailboxState{UIDValidity: 7, LastUID: 42, Held: []uint32{3, 40}}}, {"Other", MailboxState{UIDValidity: 1, LastUID: 1}}, {"inbox", MailboxState{}}} {
+			if st, err := tx.MailboxState(tc.mailbox); !reflect.DeepEqual(st, tc.want) || err != nil {
 				t.Errorf("MailboxState(%q) = %+v, %v, want %+v", tc.mailbox, st, err, tc.want)
 			}
 		}

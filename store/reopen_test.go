@@ -91,7 +91,7 @@ func TestReopenPersists(t *testing.T) {
 		if due, _ := tx.DueOutbox(t0, 10); len(due) != 1 || string(due[0].Raw) != "ack bytes" {
 			t.Errorf("DueOutbox() = %v", due)
 		}
-		if st, _ := tx.MailboxState("INBOX"); st != (MailboxState{3, 9}) {
+		if st, _ := tx.MailboxState("INBOX"); st.UIDValidity != 3 || st.LastUID != 9 || st.Held != nil {
 			t.Errorf("MailboxState() = %+v", st)
 		}
 		if _, ok := tx.SeenHash(sum("q")); !ok {

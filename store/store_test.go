@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -274,7 +275,7 @@ func TestUpdateErrorRollsBack(t *testing.T) {
 		if _, ok := tx.NextDue(); ok {
 			t.Errorf("NextDue() = true after rollback")
 		}
-		if st, err := tx.MailboxState("INBOX"); st != (MailboxState{}) || err != nil {
+		if st, err := tx.MailboxState("INBOX"); !reflect.DeepEqual(st, MailboxState{}) || err != nil {
 			t.Errorf("MailboxState() = %+v, %v, want zero", st, err)
 		}
 		if ids, _ := tx.CasesByAddress("a@example.org"); len(ids) != 0 {

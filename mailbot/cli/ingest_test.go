@@ -250,3 +250,27 @@ func TestIngestWithoutSendQueues(t *testing.T) {
 		t.Errorf("ingest without --send sent %d mails, want 0", n)
 	}
 }
+
+// TestIngestDiskLowIsTempFail: with less free space than
+// limits.min_free_bytes (here more than any disk has), a new report is not
+// taken: `mailbot ingest` exits 75 so that the MTA keeps it and retries, and
+// the store holds nothing of it.
+func TestIngestDiskLowIsTempFail(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureOpts{tail: "\n[limits]\nmin_free_bytes = 9223372036854775807\n"})
+	r := mustRun(t, cli.ExitTempFail, bytes.NewReader(testdata(t, "report.eml")), "ingest", "--config", f.cfg, "--json")
+	if !strings.Contains(r.stderr, "min_free_bytes") || r.stdout != "" {
+		t.Errorf("ingest on a low disk: stdout %q, stderr %q; want nothing printed and the free-space reason", r.stdout, r.stderr)
+	}
+	st, err := store.Open(filepath.Join(f.dir, "mailbot.db"), store.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.View(func(tx *store.Tx) error {
+		if ids, _ := tx.CasesByAddress("ada@research.example"); len(ids) != 0 {
+			t.Errorf("cases = %v, want none", ids)
+		}
+		return nil
+	})
+}

@@ -97,12 +97,34 @@ type Limits struct {
 	// MaxDecryptBytes bounds the OpenPGP data of one message that is
 	// decrypted (it streams from disk); 0 means max_message_bytes.
 	MaxDecryptBytes int64 `toml:"max_decrypt_bytes"`
+	// MinFreeBytes and MaxStoreBytes protect the disk (issue 15): with less
+	// free space on the store's file system, or a store (database and raw
+	// mail) larger than MaxStoreBytes, mail that would open a new case is
+	// left on the IMAP server (`mailbot ingest` exits 75) while follow-ups
+	// to open cases still flow, and health turns red. 0 switches a check off.
+	MinFreeBytes  int64 `toml:"min_free_bytes"`
+	MaxStoreBytes int64 `toml:"max_store_bytes"`
 }
 
 // Ack limits acknowledgements so that no storm can be started through the bot.
 type Ack struct {
 	RateLimit  int      `toml:"rate_limit"`  // acknowledgements per sender per window
 	RateWindow Duration `toml:"rate_window"` // default one hour
+	// GlobalPerHour bounds the acknowledgements to everyone together; beyond
+	// it an acknowledgement waits in the outbox for a free slot (never dropped).
+	GlobalPerHour int `toml:"global_per_hour"`
+}
+
+// Flood caps what one sender or one domain can make the bot do within a
+// sliding Window (issue 15): new cases, and team notifications about their
+// mail. A report over a case cap is still stored: folded onto the sender's
+// newest open case, or held on no case; the team is told once per burst.
+type Flood struct {
+	Window          Duration `toml:"window"`
+	CasesPerSender  int      `toml:"cases_per_sender"`
+	CasesPerDomain  int      `toml:"cases_per_domain"`
+	NotifyPerSender int      `toml:"notify_per_sender"`
+	NotifyPerDomain int      `toml:"notify_per_domain"`
 }
 
 // Member is one person of the security team.
@@ -163,6 +185,7 @@ type Config struct {
 	Keys          Keys                `toml:"keys"`
 	Limits        Limits              `toml:"limits"`
 	Ack           Ack                 `toml:"ack"`
+	Flood         Flood               `toml:"flood"`
 	Team          []Member            `toml:"team"`
 	Duty          team.RotationConfig `toml:"duty"`
 	TeamMail      TeamMail            `toml:"team_mail"`
@@ -194,8 +217,11 @@ func Defaults() Config {
 			Server:  Server{Port: 587, TLS: "starttls", Auth: "plain"},
 			Timeout: Duration{2 * time.Minute},
 		},
-		Limits:   Limits{MaxMessageBytes: 64 << 20, MaxParts: 500, MaxDepth: 20, MaxTries: 3},
-		Ack:      Ack{RateLimit: 5, RateWindow: Duration{time.Hour}},
+		Limits: Limits{MaxMessageBytes: 64 << 20, MaxParts: 500, MaxDepth: 20, MaxTries: 3,
+			MinFreeBytes: 1 << 30, MaxStoreBytes: 20 << 30},
+		Ack: Ack{RateLimit: 5, RateWindow: Duration{time.Hour}, GlobalPerHour: 60},
+		Flood: Flood{Window: Duration{time.Hour}, CasesPerSender: 5, CasesPerDomain: 20,
+			NotifyPerSender: 10, NotifyPerDomain: 30},
 		TeamMail: TeamMail{MaxAge: Duration{7 * 24 * time.Hour}},
 		Remind: Remind{LeadTimes: []Duration{{24 * time.Hour}, {2 * time.Hour}}, EscalateEvery: Duration{4 * time.Hour},
 			DigestAt: "09:00", DisclosureLead: []Duration{{7 * 24 * time.Hour}, {24 * time.Hour}}, CatchUpAfter: Duration{time.Hour}},
@@ -312,6 +338,34 @@ func (c *Config) validate(f *tomlfile.File) {
 	}
 	if c.Limits.MaxDecryptBytes < 0 {
 		f.Errorf("limits.max_decrypt_bytes", "must not be negative, got %d", c.Limits.MaxDecryptBytes)
+	}
+	if c.Limits.MinFreeBytes < 0 {
+		f.Errorf("limits.min_free_bytes", "must be 0 (no check) or more, got %d", c.Limits.MinFreeBytes)
+	}
+	if n := c.Limits.MaxStoreBytes; n != 0 && n < 1<<20 {
+		f.Errorf("limits.max_store_bytes", "must be 0 (no limit) or at least 1048576, got %d", n)
+	}
+	if c.Ack.GlobalPerHour < 1 {
+		f.Errorf("ack.global_per_hour", "must be at least 1, got %d", c.Ack.GlobalPerHour)
+	}
+	positive("flood.window", c.Flood.Window)
+	if c.Flood.Window.Duration > 24*time.Hour {
+		f.Errorf("flood.window", "must be at most 24h (the store keeps counts for a day), got %s", c.Flood.Window)
+	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{{"flood.cases_per_sender", c.Flood.CasesPerSender}, {"flood.cases_per_domain", c.Flood.CasesPerDomain},
+		{"flood.notify_per_sender", c.Flood.NotifyPerSender}, {"flood.notify_per_domain", c.Flood.NotifyPerDomain}} {
+		if v.n < 1 {
+			f.Errorf(v.key, "must be at least 1, got %d", v.n)
+		}
+	}
+	if c.Flood.CasesPerDomain < c.Flood.CasesPerSender {
+		f.Errorf("flood.cases_per_domain", "must be at least flood.cases_per_sender (%d), got %d", c.Flood.CasesPerSender, c.Flood.CasesPerDomain)
+	}
+	if c.Flood.NotifyPerDomain < c.Flood.NotifyPerSender {
+		f.Errorf("flood.notify_per_domain", "must be at least flood.notify_per_sender (%d), got %d", c.Flood.NotifyPerSender, c.Flood.NotifyPerDomain)
 	}
 	validateSecret(f, "keys.passphrase", c.Keys.Passphrase, false)
 	if c.TeamMail.Lead != "" && !isAddress(c.TeamMail.Lead) {

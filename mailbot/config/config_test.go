@@ -133,6 +133,18 @@ address = "ann"
 			`c.toml:27: limits.max_tries: must be at least 1, got 0`,
 			`c.toml:28: limits.max_decrypt_bytes: must not be negative, got -1`,
 		}},
+		{"bad flood and disk limits", good + "[limits]\nmin_free_bytes = -1\nmax_store_bytes = 10\n[ack]\nglobal_per_hour = 0\n" +
+			"[flood]\nwindow = \"0s\"\ncases_per_sender = 0\ncases_per_domain = 3\nnotify_per_sender = 4\nnotify_per_domain = 2\n", []string{
+			`c.toml:27: limits.min_free_bytes: must be 0 (no check) or more, got -1`,
+			`c.toml:28: limits.max_store_bytes: must be 0 (no limit) or at least 1048576, got 10`,
+			`c.toml:30: ack.global_per_hour: must be at least 1, got 0`,
+			`c.toml:32: flood.window: must be positive, got 0s`,
+			`c.toml:33: flood.cases_per_sender: must be at least 1, got 0`,
+			`c.toml:36: flood.notify_per_domain: must be at least flood.notify_per_sender (4), got 2`,
+		}},
+		{"flood window over a day", good + "[flood]\nwindow = \"25h\"\n", []string{
+			`c.toml:27: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

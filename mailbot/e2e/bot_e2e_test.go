@@ -233,6 +233,18 @@ private = "bot-key.asc"
 [ack]
 # The crash burst sends 200 reports from one researcher.
 rate_limit = 10000
+global_per_hour = 10000
+
+[flood]
+# ... and they must all open cases: the flood caps have tests of their own.
+cases_per_sender = 10000
+cases_per_domain = 10000
+notify_per_sender = 10000
+notify_per_domain = 10000
+
+[limits]
+# TestE2EDiskFull fills a 16 MB tmpfs to prove ENOSPC itself is survived.
+min_free_bytes = 0
 `, botAddr, opt.store, imapHost, imapPort, botAddr, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, botAddr)+opt.extra, 0o600)
 	b.cli(t, "keys", "generate", "--config", b.config)
 	b.cli(t, "check", "--config", b.config)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -173,7 +174,7 @@ func TestE2EDiskFull(t *testing.T) {
 	if cs := e.bot.cases(t); len(cs) != 1 {
 		t.Errorf("cases while the disk is full = %d, want still 1: %+v", len(cs), cs)
 	}
-	if during := e.bot.watermark(t, db); during != before {
+	if during := e.bot.watermark(t, db); !reflect.DeepEqual(during, before) {
 		t.Errorf("watermark while the disk is full = %+v, want unchanged %+v", during, before)
 	}
 	if _, seen, err := state(); err != nil || seen != 0 {

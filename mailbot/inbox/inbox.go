@@ -65,6 +65,25 @@ type Handler interface {
 	Process(ctx context.Context, ds []Delivery) (n int, err error)
 }
 
+// Deferrer is an optional part of a Handler. Process may leave a message on
+// the server unprocessed by returning, for ds[n], an error for which
+// IsDeferred is true: the session applies no after-commit action to it and
+// goes on with ds[n+1:]. The handler keeps the UID (and may move its
+// watermark past it); Deferred tells the session, every round, which UIDs at
+// or below the watermark it holds, so that they are never flagged or moved
+// when the after-commit action is re-applied, and whether to fetch them
+// again now.
+type Deferrer interface {
+	Deferred(mailbox string, uidValidity uint32) (uids []uint32, retry bool, err error)
+}
+
+// IsDeferred reports whether err (or an error it wraps) implements
+// interface{ Deferred() bool } and says true.
+func IsDeferred(err error) bool {
+	var d interface{ Deferred() bool }
+	return errors.As(err, &d) && d.Deferred()
+}
+
 // Delivery is one message handed to Handler.Process.
 type Delivery struct {
 	Mailbox     string
@@ -105,7 +124,7 @@ type Options struct {
 }
 
 // Event reports progress, for tests and metrics. Kind is one of "connected",
-// "idle", "poll", "fetched", "processed", "error", "reconnect", "uidvalidity", "reapplied".
+// "idle", "poll", "fetched", "processed", "deferred", "error", "reconnect", "uidvalidity", "reapplied".
 type Event struct {
 	Kind    string
 	Mailbox string

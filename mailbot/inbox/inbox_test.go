@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -754,5 +755,66 @@ func TestIdlePipelinesDone(t *testing.T) {
 	}
 	if got := h.committedUIDs(); !slices.Equal(got, []uint32{uid}) {
 		t.Errorf("committed = %v, want [%d]", got, uid)
+	}
+}
+
+// deferErr is what a handler returns for a message it leaves on the server.
+type deferErr struct{ error }
+
+func (deferErr) Deferred() bool { return true }
+
+// deferHandler defers UID 2 while low is set, as the daemon does with a new
+// report on a low disk: it moves its watermark past it and keeps the UID.
+type deferHandler struct {
+	*testHandler
+	low  atomic.Bool
+	held atomic.Bool
+}
+
+func (h *deferHandler) Deferred(mailbox string, uidValidity uint32) ([]uint32, bool, error) {
+	if !h.held.Load() {
+		return nil, false, nil
+	}
+	return []uint32{2}, !h.low.Load(), nil
+}
+
+func TestDeferredStaysOnServerAndIsFetchedAgain(t *testing.T) {
+	ts := newTestServer(t, serverOpts{})
+	for i := range 3 {
+		ts.appendMsg(t, "INBOX", testMessage(i))
+	}
+	h := &deferHandler{testHandler: newTestHandler(t)}
+	h.low.Store(true)
+	h.processErr = func(d Delivery) error {
+		if d.UID == 2 && h.low.Load() {
+			h.held.Store(true)
+			return deferErr{errors.New("disk low")}
+		}
+		if d.UID == 2 {
+			h.held.Store(false)
+		}
+		return nil
+	}
+	opt := testOptions(ts)
+	opt.AfterCommit = "move:Processed"
+	r := start(t, opt, h)
+	r.await(t, "deferred", 2)
+	r.await(t, "processed", 3)
+	r.stop(t)
+	// A new connection re-applies the move to everything below the
+	// watermark: never to the held message.
+	r = start(t, opt, h)
+	r.await(t, "idle", 0)
+	if inbox := ts.status(t, "INBOX"); *inbox.NumMessages != 1 {
+		t.Errorf("INBOX holds %d messages while 2 is held, want 1 (the held one)", *inbox.NumMessages)
+	}
+	h.low.Store(false)
+	r.s.Poke()
+	r.await(t, "processed", 2)
+	if inbox, processed := ts.status(t, "INBOX"), ts.status(t, "Processed"); *inbox.NumMessages != 0 || *processed.NumMessages != 3 {
+		t.Errorf("INBOX %d, Processed %d after the retry; want 0, 3", *inbox.NumMessages, *processed.NumMessages)
+	}
+	if got := h.attemptedUIDs(); !slices.Equal(got, []uint32{1, 2, 3, 2}) {
+		t.Errorf("attempted = %v, want [1 2 3 2]", got)
 	}
 }

@@ -328,6 +328,16 @@ func (cn *conn) round(ctx context.Context, full, newMail bool) (err error) {
 	if err != nil {
 		return softIfIMAP(err)
 	}
+	held, retry, err := s.deferred(cn.uidValidity)
+	if err != nil {
+		return &softError{err: fmt.Errorf("inbox: deferred: %w", err)}
+	}
+	if retry && len(held) > 0 {
+		// Held messages first, in UID order; their sizes are asked for
+		// with the batch.
+		uids = append(slices.Clone(held), uids...)
+		sizes = nil
+	}
 	for len(uids) > 0 {
 		n := min(len(uids), s.opt.BatchSize)
 		if err := cn.batch(ctx, uids[:n], sizes); err != nil {
@@ -340,11 +350,27 @@ func (cn *conn) round(ctx context.Context, full, newMail bool) (err error) {
 	}
 	if last > 0 && (full || !cn.reapplied) {
 		cn.reapplied = true
-		if err := cn.reapply(last); err != nil {
+		if err := cn.reapply(last, held); err != nil {
 			s.log.Warn("inbox: re-applying the after-commit action failed", "mailbox", s.opt.Mailbox, "err", err)
 		}
 	}
 	return nil
+}
+
+// deferred asks a Deferrer handler which UIDs it holds on the server and
+// whether to fetch them again now; nothing for other handlers.
+func (s *Session) deferred(uidValidity uint32) (held []uint32, retry bool, err error) {
+	d, ok := s.h.(Deferrer)
+	if !ok {
+		return nil, false, nil
+	}
+	held, retry, err = d.Deferred(s.opt.Mailbox, uidValidity)
+	if err != nil {
+		return nil, false, err
+	}
+	held = slices.Clone(held)
+	slices.Sort(held)
+	return slices.Compact(held), retry, nil
 }
 
 // searchNew returns the UIDs above last, in order (UID SEARCH UID last+1:*).
@@ -453,7 +479,7 @@ func (cn *conn) settleIdle() error {
 // 1 to last) that still lack it: a crash or a dropped connection between a
 // commit and its STORE/MOVE leaves them so. Done on every new connection and
 // every resync; the bot owns \Seen in the watched mailbox.
-func (cn *conn) reapply(last uint32) error {
+func (cn *conn) reapply(last uint32, held []uint32) error {
 	s := cn.s
 	if s.opt.AfterCommit == "" {
 		return nil
@@ -474,7 +500,8 @@ func (cn *conn) reapply(last uint32) error {
 	}
 	var uids []uint32
 	for _, uid := range sd.AllUIDs() {
-		if uint32(uid) <= last {
+		// Held messages were never committed: they stay as they are.
+		if _, isHeld := slices.BinarySearch(held, uint32(uid)); uint32(uid) <= last && !isHeld {
 			uids = append(uids, uint32(uid))
 		}
 	}
@@ -687,6 +714,14 @@ func (cn *conn) process(ctx context.Context, ds []Delivery) error {
 		if ctx.Err() != nil {
 			stop = ctx.Err()
 			break
+		}
+		if IsDeferred(err) {
+			// Left on the server, untouched; the handler asks for it
+			// again (Deferrer).
+			s.log.Info("inbox: message deferred", "mailbox", s.opt.Mailbox, "uid", ds[0].UID, "err", err)
+			s.event(Event{Kind: "deferred", UID: ds[0].UID, Err: err})
+			ds = ds[1:]
+			continue
 		}
 		if IsTemporary(err) {
 			stop = &softError{fmt.Errorf("inbox: process: %w", err), ds[0].UID}

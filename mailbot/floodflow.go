@@ -1,0 +1,352 @@
+package mailbot
+
+// Floods (issue 15, attack 5): what one sender, one domain or a full disk
+// can make the bot do is bounded. mailbot/flood decides and counts; this
+// file applies its answers inside the message's transaction.
+//
+//   - New cases: at most flood.cases_per_sender per address and
+//     flood.cases_per_domain per domain within flood.window. A report over a
+//     cap is stored, never lost, and never acknowledged: folded onto the
+//     sender's newest open case (a message with a "flood.folded" event), or,
+//     when the sender has none, held on no case (class "held"). The on-duty
+//     pair gets ONE notice per burst; the daily digest lists every folded or
+//     held report.
+//   - Team notifications about a reporter's mail: the same kind of caps
+//     (flood.notify_per_*); over them the notification is left out, the
+//     case's log says so, and one notice per burst goes out.
+//   - The disk: below limits.min_free_bytes free, or with the store over
+//     limits.max_store_bytes, a message that would open a case is not
+//     committed. From IMAP it stays on the server, untouched, its UID held
+//     in the mailbox state while the watermark moves on, so follow-ups to
+//     open cases behind it still flow; once the disk is fine the intake
+//     fetches the held UIDs again. `mailbot ingest` exits 75 and the MTA
+//     retries. Health shows the "disk" problem meanwhile.
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"mailbot/mailbot/flood"
+	"mailbot/mailbot/inbox"
+	"mailbot/policy"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// Actions of reports the flood caps kept from opening a case.
+const (
+	ActionFolded = "folded" // stored on the sender's newest open case
+	ActionHeld   = "held"   // stored on no case
+)
+
+// metaFloodLog is the store Meta key of the folded/held log (flood.Log).
+const metaFloodLog = "flood.log"
+
+// storeSizeEvery is how long a measured store size is trusted: measuring
+// walks the raw mail directory.
+const storeSizeEvery = time.Minute
+
+// maxHeld bounds the UIDs held on the server per mailbox (the mailbox
+// state is rewritten with each): beyond it the intake stops and retries,
+// as it does on a full disk, until space is freed.
+var maxHeld = 10000
+
+var errTooManyHeld = errors.New("mailbot: too many new reports held on the server for a low disk")
+
+// heldError says a message that would open a case was not taken because
+// the disk is low.
+type heldError struct{ reason string }
+
+func (e *heldError) Error() string { return e.reason }
+func (e *heldError) Unwrap() error { return flood.ErrDiskLow }
+
+// DeferredError says a message was left on the IMAP server unprocessed,
+// to be fetched again later (inbox.Deferrer).
+type DeferredError struct{ Err error }
+
+func (e *DeferredError) Error() string  { return "deferred: " + e.Err.Error() }
+func (e *DeferredError) Unwrap() error  { return e.Err }
+func (e *DeferredError) Deferred() bool { return true }
+
+func (d *Daemon) caseCaps() flood.Caps {
+	f := d.cfg.Flood
+	return flood.Caps{Window: f.Window.Duration, PerSender: f.CasesPerSender, PerDomain: f.CasesPerDomain}
+}
+
+func (d *Daemon) notifyCaps() flood.Caps {
+	f := d.cfg.Flood
+	return flood.Caps{Window: f.Window.Duration, PerSender: f.NotifyPerSender, PerDomain: f.NotifyPerDomain}
+}
+
+// newReport opens a case for a report, unless the disk is low (heldError:
+// nothing is written) or the sender is over a case cap (folded or held).
+func (d *Daemon) newReport(tx *store.Tx, sm *store.Message, in *incoming, how threadHow, res *Result) error {
+	if reason := d.diskProblem(); reason != "" {
+		return &heldError{reason: reason}
+	}
+	now := d.now()
+	caps := d.caseCaps()
+	reason, burst, err := caps.Over(tx, flood.Cases, in.from, now)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		return d.foldReport(tx, sm, in, reason, burst, res)
+	}
+	if err := caps.Count(tx, flood.Cases, in.from, now); err != nil {
+		return err
+	}
+	return d.openCase(tx, sm, in, how, res)
+}
+
+// foldReport stores a report over a case cap on the sender's newest open
+// case, or on no case, tells the team once per burst and logs it for the
+// digest. Nothing answers the sender.
+func (d *Daemon) foldReport(tx *store.Tx, sm *store.Message, in *incoming, reason, burst string, res *Result) error {
+	now := d.now()
+	c, err := d.newestOpenCase(tx, in.from)
+	if err != nil {
+		return err
+	}
+	sm.Reason = "over the flood caps: " + reason
+	sm.Class, res.Action = ActionHeld, ActionHeld
+	if c != nil {
+		sm.CaseID, sm.Class, res.Action, res.Case = c.ID, ActionFolded, ActionFolded, c.Ref
+	}
+	res.Class, res.Reason = sm.Class, sm.Reason
+	if err := d.addMessage(tx, sm, res); err != nil {
+		return err
+	}
+	entry := flood.Entry{Time: now, From: in.from, Message: sm.ID}
+	if c != nil {
+		entry.Case = c.Ref
+		if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "flood.folded", Actor: "bot", MessageID: sm.ID,
+			Detail: "a new report folded onto this case, not acknowledged: " + reason}); err != nil {
+			return err
+		}
+	}
+	log, err := flood.ParseLog(metaValue(tx, metaFloodLog))
+	if err != nil {
+		// QUIRK: an unreadable log (hand-edited) starts again rather than
+		// stopping the intake.
+		d.log.Warn("flood log unreadable: started afresh", "err", err)
+		log = flood.Log{}
+	}
+	log.Add(entry)
+	if err := tx.SetMeta(metaFloodLog, log.String()); err != nil {
+		return err
+	}
+	return d.floodNotice(tx, c, flood.Cases, burst, reason)
+}
+
+// newestOpenCase is the newest case addr reported that is not closed, or nil.
+func (d *Daemon) newestOpenCase(tx *store.Tx, addr string) (*store.Case, error) {
+	ids, err := tx.CasesByAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range slices.Backward(ids) {
+		c, err := tx.Case(id)
+		if err != nil {
+			return nil, err
+		}
+		if !store.Closed(c.Status) {
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
+// notifyOverCap reports whether the team notification about in (on case
+// c) is over the notification caps; then it is left out, the case's log
+// says so, and the team gets one notice per burst. Otherwise it is counted.
+func (d *Daemon) notifyOverCap(tx *store.Tx, c *store.Case, in *incoming, kind string) (bool, error) {
+	now := d.now()
+	caps := d.notifyCaps()
+	reason, burst, err := caps.Over(tx, flood.Notify, in.from, now)
+	if err != nil {
+		return false, err
+	}
+	if reason == "" {
+		return false, caps.Count(tx, flood.Notify, in.from, now)
+	}
+	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.notify.folded", Actor: "bot",
+		Detail: kind + ": no notification: " + reason}); err != nil {
+		return false, err
+	}
+	return true, d.floodNotice(tx, c, flood.Notify, burst, reason)
+}
+
+// floodNotice tells the on-duty pair, once per burst and window, that mail
+// from burst (an address, or "@domain") went over a cap.
+func (d *Daemon) floodNotice(tx *store.Tx, c *store.Case, kind, burst, reason string) error {
+	caps := d.caseCaps()
+	if kind == flood.Notify {
+		caps = d.notifyCaps()
+	}
+	first, err := caps.FirstOfBurst(tx, kind, burst, d.now())
+	if err != nil || !first {
+		return err
+	}
+	now := d.now()
+	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Kind: kind,
+		Reporter: burst, Text: reason, Received: d.inZone(now)}
+	if c != nil {
+		data.CaseRef = c.Ref
+	}
+	for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
+		if err := d.memberMail(tx, nil, m, "flood", data, ""); err != nil {
+			return err
+		}
+	}
+	if c == nil {
+		return nil
+	}
+	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.notified", Actor: "bot", Detail: "flood notice: " + reason})
+}
+
+func metaValue(tx *store.Tx, key string) string {
+	v, _ := tx.Meta(key)
+	return v
+}
+
+// floodDigest is what the digest adds: the reports folded or held since
+// the previous digest (or the last day).
+func floodDigest(tx *store.Tx, since time.Time) []string {
+	log, err := flood.ParseLog(metaValue(tx, metaFloodLog))
+	if err != nil {
+		return []string{"flood log unreadable: " + err.Error()}
+	}
+	return log.Since(since)
+}
+
+// diskProblem checks the free space and the store size against the limits,
+// sets or clears the "disk" health problem, and returns "" when new reports
+// may be taken, else why not. A check that fails counts as a problem: the
+// mail waits on the server rather than risk the store.
+func (d *Daemon) diskProblem() string {
+	lim := flood.DiskLimits{MinFree: d.cfg.Limits.MinFreeBytes, MaxStore: d.cfg.Limits.MaxStoreBytes}
+	var reason string
+	if lim.MinFree > 0 || lim.MaxStore > 0 {
+		u, err := d.disk()
+		if err != nil {
+			reason = "disk check failed: " + err.Error() + ": new reports are left on the server"
+		} else {
+			reason = lim.Problem(u)
+		}
+	}
+	if m := d.metrics; m != nil {
+		if reason != "" {
+			m.SetProblem("disk", reason)
+		} else {
+			m.ClearProblem("disk")
+		}
+	}
+	return reason
+}
+
+// measureDisk is the default disk measure: statfs of the store's directory
+// every time, the store's size at most every storeSizeEvery.
+func (d *Daemon) measureDisk() (flood.Disk, error) {
+	path := d.store.Path()
+	free, err := flood.FreeBytes(filepath.Dir(path))
+	if err != nil {
+		return flood.Disk{}, err
+	}
+	u := flood.Disk{Free: free}
+	if d.cfg.Limits.MaxStoreBytes <= 0 {
+		return u, nil
+	}
+	d.diskMu.Lock()
+	defer d.diskMu.Unlock()
+	now := d.now()
+	if d.storeSizeAt.IsZero() || now.Sub(d.storeSizeAt) >= storeSizeEvery || now.Before(d.storeSizeAt) {
+		size, err := flood.StoreBytes(path)
+		if err != nil {
+			return flood.Disk{}, err
+		}
+		d.storeSize, d.storeSizeAt = size, now
+	}
+	u.Store = d.storeSize
+	return u, nil
+}
+
+// holdOnServer leaves a report the disk cannot take where it came from:
+// from IMAP its UID is held in the mailbox state (the watermark moves past
+// it, so mail behind it flows) and the intake is told it was deferred; from
+// `mailbot ingest` it is a temporary error (exit 75: the MTA retries). Its
+// spooled bytes are removed unless something else refers to them.
+func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) error {
+	var seen bool
+	hold := func(tx *store.Tx) error {
+		_, seen = tx.SeenHash(blob.Hash)
+		if !src.imap() {
+			return nil
+		}
+		if err := d.advance(tx, src); err != nil {
+			return err
+		}
+		st, err := tx.MailboxState(src.Mailbox)
+		if err != nil {
+			return err
+		}
+		i, found := slices.BinarySearch(st.Held, src.UID)
+		if found {
+			return nil
+		}
+		if len(st.Held) >= maxHeld {
+			return errTooManyHeld
+		}
+		st.Held = slices.Insert(st.Held, i, src.UID)
+		return tx.SetMailboxState(src.Mailbox, st)
+	}
+	var err error
+	if src.imap() {
+		err = d.store.Update(hold)
+	} else {
+		err = d.store.View(hold)
+	}
+	if err != nil {
+		return &TemporaryError{fmt.Errorf("hold: %w", err)}
+	}
+	if !seen {
+		if err := d.store.RemoveRaw(blob.Hash); err != nil {
+			d.log.Warn("spooled copy of a held message not removed", "hash", blob.Hash[:12], "err", err)
+		}
+	}
+	d.log.Warn("new report left on the server", "mailbox", src.Mailbox, "uid", src.UID, "hash", blob.Hash[:12], "err", held)
+	if src.imap() {
+		return &DeferredError{held}
+	}
+	return &TemporaryError{held}
+}
+
+// Deferred tells the intake which UIDs of mailbox are held on the server,
+// and to fetch them again when the disk is fine (inbox.Deferrer). It runs
+// every intake round, so it also keeps the disk health check current.
+func (h *intake) Deferred(mailbox string, uidValidity uint32) ([]uint32, bool, error) {
+	problem := h.d.diskProblem()
+	var st store.MailboxState
+	err := h.d.store.View(func(tx *store.Tx) (err error) {
+		st, err = tx.MailboxState(mailbox)
+		return err
+	})
+	if err != nil || st.UIDValidity != uidValidity {
+		// Another UIDVALIDITY: every message is fetched again anyway.
+		return nil, false, err
+	}
+	return st.Held, problem == "", nil
+}
+
+// IsDeferred reports whether err says the message was left on the IMAP
+// server, to be fetched again later (DeferredError).
+func IsDeferred(err error) bool { return inbox.IsDeferred(err) }
+
+// isHeld reports whether err says the disk kept a new report out.
+func isHeld(err error) (*heldError, bool) {
+	var h *heldError
+	return h, errors.As(err, &h)
+}
