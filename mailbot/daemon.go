@@ -16,6 +16,7 @@ import (
 
 	"mailbot/mailbot/auth"
 	"mailbot/mailbot/config"
+	"mailbot/mailbot/health"
 	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
@@ -47,6 +48,10 @@ type Options struct {
 	InboxEvents chan<- inbox.Event
 	// Metrics, when set, is fed by the pipeline and the sender.
 	Metrics *metrics.Metrics
+	// Heartbeat, when set, is called on every turn of the daemon's main
+	// loop (about once a minute) after the health checks: a hung daemon
+	// stops calling it (the systemd watchdog).
+	Heartbeat func()
 }
 
 // Daemon is the running bot.
@@ -64,6 +69,8 @@ type Daemon struct {
 
 	inboxEvents chan<- inbox.Event
 	metrics     *metrics.Metrics
+	health      *health.Monitor
+	heartbeat   func()
 	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
 	session     *inbox.Session
@@ -88,6 +95,7 @@ func New(opt Options) (*Daemon, error) {
 		faults:      opt.Faults,
 		inboxEvents: opt.InboxEvents,
 		metrics:     opt.Metrics,
+		heartbeat:   opt.Heartbeat,
 		schedPoke:   make(chan struct{}, 1),
 	}
 	if d.now == nil {
@@ -99,12 +107,15 @@ func New(opt Options) (*Daemon, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	d.health = health.New(health.Options{Metrics: d.metrics, Now: d.now, Resync: d.cfg.IMAP.ResyncInterval.Duration,
+		CommandTimeout: d.cfg.IMAP.CommandTimeout.Duration, Stale: d.cfg.Health.OutboxStale.Duration})
 	d.sender = &outbox.Sender{
-		Store:  d.store,
-		Client: outbox.NewSMTPClient(d.smtpOptions()),
-		Now:    d.now,
-		Logger: d.log,
-		Fault:  d.fault,
+		Store:     d.store,
+		Client:    outbox.NewSMTPClient(d.smtpOptions()),
+		Now:       d.now,
+		Logger:    d.log,
+		Fault:     d.fault,
+		OnAttempt: d.health.SMTP,
 	}
 	if m := d.metrics; m != nil {
 		d.sender.OnResult = func(state string) {
@@ -174,10 +185,32 @@ func (d *Daemon) inboxOptions() inbox.Options {
 	}
 }
 
+// watchIntake feeds the intake's events to the health monitor and passes
+// them on to Options.InboxEvents, until stop is done.
+func (d *Daemon) watchIntake(stop context.Context, events <-chan inbox.Event) error {
+	for {
+		select {
+		case <-stop.Done():
+			return nil
+		case e := <-events:
+			d.health.IMAP(e)
+			if d.inboxEvents != nil {
+				select {
+				case d.inboxEvents <- e:
+				default:
+				}
+			}
+		}
+	}
+}
+
 // Run runs the intake and the sender until stop is done, then finishes the
 // work in hand; abort cuts that short. It returns nil after a clean stop.
 func (d *Daemon) Run(stop, abort context.Context) error {
-	d.session = inbox.New(d.inboxOptions(), &intake{d: d})
+	events := make(chan inbox.Event, 256)
+	opt := d.inboxOptions()
+	opt.Events = events
+	d.session = inbox.New(opt, &intake{d: d})
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	run := func(name string, fn func() error) {
@@ -196,6 +229,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 		}()
 	}
 	run("intake", func() error { return d.session.Run(stop) })
+	run("health", func() error { return d.watchIntake(stop, events) })
 	run("sender", func() error { return d.sender.Run(stop) })
 	run("scheduler", func() error { return d.runScheduler(stop) })
 	run("retention", func() error { return d.runRetention(stop) })

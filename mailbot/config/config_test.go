@@ -123,6 +123,10 @@ address = "ann"
 		{"bad duration", good + "[ack]\nrate_window = \"an hour\"\n", []string{
 			`c.toml:27: ack.rate_window: not a duration`,
 		}},
+		{"bad health", good + "[health]\noutbox_stale = \"0s\"\nselftest_interval = \"10m\"\n", []string{
+			`c.toml:27: health.outbox_stale: must be positive, got 0s`,
+			`c.toml:28: health.selftest_interval: must be longer than health.selftest_timeout (30m0s), got 10m0s`,
+		}},
 		{"bad limits", good + "[limits]\nmax_tries = 0\nmax_decrypt_bytes = -1\n", []string{
 			`c.toml:27: limits.max_tries: must be at least 1, got 0`,
 			`c.toml:28: limits.max_decrypt_bytes: must not be negative, got -1`,
