@@ -173,10 +173,18 @@ func (d *Daemon) probeOnce(ctx context.Context, now time.Time) error {
 		d.log.Error("selftest: probe lost", "queued", r.Queued)
 		return d.probeOnce(ctx, now)
 	}
-	if ok && (r.Pending() || now.Sub(r.Queued) < h.SelftestInterval.Duration) {
+	due := func(r probe.Record, ok bool) bool {
+		return !ok || !r.Pending() && now.Sub(r.Queued) >= h.SelftestInterval.Duration
+	}
+	if !due(r, ok) {
 		return nil
 	}
+	queued := false
 	err := d.store.Update(func(tx *store.Tx) error {
+		// Decided again in the transaction: one probe at a time.
+		if r, ok, err := probe.Latest(tx); err != nil || !due(r, ok) {
+			return err
+		}
 		r, err := probe.Start(tx, now)
 		if err != nil {
 			return err
@@ -185,12 +193,15 @@ func (d *Daemon) probeOnce(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
+		queued = true
 		return tx.Enqueue(it)
 	})
 	if err != nil {
 		return err
 	}
-	d.wakeSender()
+	if queued {
+		d.wakeSender()
+	}
 	return nil
 }
 
