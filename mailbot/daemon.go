@@ -70,6 +70,7 @@ type Daemon struct {
 	inboxEvents chan<- inbox.Event
 	metrics     *metrics.Metrics
 	health      *health.Monitor
+	started     time.Time // when New made it: the first self-test is due one interval later
 	heartbeat   func()
 	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
@@ -101,6 +102,7 @@ func New(opt Options) (*Daemon, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	d.started = d.now()
 	if d.lookup == nil {
 		d.lookup = net.LookupTXT
 	}

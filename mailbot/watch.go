@@ -173,8 +173,13 @@ func (d *Daemon) probeOnce(ctx context.Context, now time.Time) error {
 		d.log.Error("selftest: probe lost", "queued", r.Queued)
 		return d.probeOnce(ctx, now)
 	}
+	// The first probe goes one interval after the daemon started (for one
+	// now: `mailbot selftest`), the next one interval after the last.
 	due := func(r probe.Record, ok bool) bool {
-		return !ok || !r.Pending() && now.Sub(r.Queued) >= h.SelftestInterval.Duration
+		if !ok {
+			r.Queued = d.started
+		}
+		return !r.Pending() && now.Sub(r.Queued) >= h.SelftestInterval.Duration
 	}
 	if !due(r, ok) {
 		return nil

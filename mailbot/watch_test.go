@@ -220,6 +220,11 @@ func TestSelftestProbe(t *testing.T) {
 	h.run()
 	h.waitEvent("connected")
 	ctx := context.Background()
+	h.d.CheckHealth(ctx)
+	if n := len(h.outbox()); n != 0 {
+		t.Fatalf("outbox at start = %d items, want none: the first probe is due one interval after the start", n)
+	}
+	h.clock.Advance(6 * time.Hour)
 	h.d.CheckHealth(ctx) // queues the first probe and wakes the sender
 	h.waitProcessed(1)
 	h.d.CheckHealth(ctx) // sees it arrived: measures and removes it
