@@ -54,7 +54,8 @@ func TestE2ESelftest(t *testing.T) {
 }
 
 // TestE2EWrongPasswordHealth: with a wrong IMAP password against the real
-// Dovecot, /healthz answers 503 naming the failed login.
+// Dovecot, /healthz answers 503 naming the failed login, and both on-duty
+// members get the alarm mail through the real Postfix (SMTP still works).
 func TestE2EWrongPasswordHealth(t *testing.T) {
 	e := newEnv(t, botOptions{mode: "idle"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,9 +68,23 @@ func TestE2EWrongPasswordHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The IMAP password is wrong, the SMTP one right; ada is on duty.
 	cfg = bytes.Replace(cfg, []byte("log_level = \"debug\"\n"), []byte("log_level = \"debug\"\nmetrics = \""+addr+"\"\n"), 1)
+	cfg = bytes.Replace(cfg, []byte(`password = { file = "password" }`), []byte(`password = { file = "imap-password" }`), 1)
+	cfg = append(cfg, []byte(`
+[health]
+alarm_after = "1s"
+
+[[team]]
+name = "Ada"
+address = "ada@example.org"
+
+[[team]]
+name = "Bob"
+address = "bob@example.org"
+`)...)
 	write(t, e.bot.config, string(cfg), 0o600)
-	write(t, filepath.Join(e.bot.dir, "password"), "wrong\n", 0o600)
+	write(t, filepath.Join(e.bot.dir, "imap-password"), "wrong\n", 0o600)
 	start := time.Now()
 	e.bot.start(t)
 	var body string
@@ -84,6 +99,21 @@ func TestE2EWrongPasswordHealth(t *testing.T) {
 		return resp.StatusCode == 503 && strings.Contains(body, "imap: not logged in: "), nil
 	})
 	say("wrong IMAP password: /healthz 503 %s after start: %q", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body))
+
+	ada := dialIMAP(t, e.dc.imapAddr, adaAddr, adaPass)
+	var subject string
+	waitUntil(t, "the alarm mail in ada's INBOX", 150*time.Second, func() (bool, error) {
+		msgs, err := ada.list("INBOX", false)
+		for _, m := range msgs {
+			if s := m.header("Subject"); strings.HasPrefix(s, "mailbot alarm: imap failing since ") {
+				subject = s
+				return true, nil
+			}
+		}
+		return false, err
+	})
+	say("wrong IMAP password: alarm mail %q in the on-duty member's INBOX %s after start (alarm_after 1s + the minute check)",
+		subject, time.Since(start).Round(time.Millisecond))
 }
 
 // TestE2EInstalledLayout: the layout `mailbot init --system` writes (in a
