@@ -77,12 +77,12 @@ func (d *Daemon) outages(tx *store.Tx, now time.Time) ([]outage, error) {
 // and once when it is over, and records that in the same transaction.
 func (d *Daemon) alarmOnce(now time.Time) (int, error) {
 	act := func(tx *store.Tx, write bool) (int, error) {
-		os, err := d.outages(tx, now)
+		outs, err := d.outages(tx, now)
 		if err != nil {
 			return 0, err
 		}
 		n := 0
-		for _, o := range os {
+		for _, o := range outs {
 			told, _ := tx.Meta(metaAlarm + o.check)
 			var subject, body, mark string
 			switch {
