@@ -116,8 +116,8 @@ address = "bob@example.org"
 		subject, time.Since(start).Round(time.Millisecond))
 }
 
-// TestE2EInstalledLayout: the layout `mailbot init --system` writes (in a
-// scratch root, not the machine's /etc) works for an unprivileged uid as
+// TestE2EInstalledLayout: the layout `make install` and `mailbot init
+// --system` make (in a scratch root, not the machine's /etc) works for an unprivileged uid as
 // the unit runs it: `mailbot check` and `mailbot run` as nobody:nogroup,
 // the password from $CREDENTIALS_DIRECTORY, the store in the state
 // directory; the bot logs in and acknowledges a report.
@@ -127,13 +127,26 @@ func TestE2EInstalledLayout(t *testing.T) {
 	etc, state := filepath.Join(root, "etc/mailbot"), filepath.Join(root, "var/lib/mailbot")
 	creds := filepath.Join(root, "run/credentials/mailbot.service")
 	bin := filepath.Join(root, "usr/bin/mailbot")
-	for _, d := range []string{filepath.Dir(bin), filepath.Dir(etc), state, creds} {
+	// make install into the scratch root (DESTDIR: no user is made, nothing
+	// outside it is touched).
+	if out, err := exec.Command("make", "-C", "../..", "install", "DESTDIR="+root, "PREFIX=/usr").CombinedOutput(); err != nil {
+		t.Fatalf("make install DESTDIR=%s = %v\n%s", root, err, out)
+	}
+	for _, f := range []string{bin, "usr/lib/systemd/system/mailbot.service", "usr/lib/systemd/system/mailbot@.service", "usr/lib/sysusers.d/mailbot.conf"} {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(root, f)
+		}
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("make install: %v", err)
+		}
+	}
+	if fi, err := os.Stat(etc); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Fatalf("make install made %s: %v, %v; want mode 0750", etc, fi, err)
+	}
+	for _, d := range []string{state, creds} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := exec.Command("install", "-m", "0755", mailbotBin, bin).Run(); err != nil {
-		t.Fatalf("install binary: %v", err)
 	}
 	imapHost, imapPort, _ := net.SplitHostPort(e.dc.imapAddr)
 	smtpHost, smtpPort, _ := net.SplitHostPort(e.pf.smtpAddr)
