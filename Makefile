@@ -55,18 +55,24 @@ check:
 	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-# Installs the binary and the systemd units; an existing configuration is
-# never overwritten.
+# Installs the binary, the systemd units and the mailbot user (sysusers.d),
+# and makes $(SYSCONFDIR)/mailbot 0750 root:mailbot: the layout README's
+# "Install and run under systemd" describes and `mailbot init --system`
+# fills. An existing configuration is never overwritten. With DESTDIR set
+# (packaging) the user is not created and nothing is chowned.
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/mailbot
-	@for u in cmd/mailbot/mailbot.service cmd/mailbot/mailbot@.service; do \
-	  [ -f $$u ] && install -D -m 0644 $$u $(DESTDIR)$(PREFIX)/lib/systemd/system/$$(basename $$u); \
-	done; true
+	install -D -m 0644 cmd/mailbot/mailbot.service $(DESTDIR)$(PREFIX)/lib/systemd/system/mailbot.service
+	install -D -m 0644 cmd/mailbot/mailbot@.service $(DESTDIR)$(PREFIX)/lib/systemd/system/mailbot@.service
+	install -D -m 0644 cmd/mailbot/mailbot.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/mailbot.conf
 	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/mailbot
+	@if [ -z "$(DESTDIR)" ]; then \
+	  systemd-sysusers $(PREFIX)/lib/sysusers.d/mailbot.conf && chgrp mailbot $(SYSCONFDIR)/mailbot; \
+	fi
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mailbot/mailbot.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/mailbot/mailbot.toml"; \
 	else \
-	  echo "no configuration yet: run 'mailbot init --dir $(SYSCONFDIR)/mailbot ...' (see README)"; \
+	  echo "no configuration yet: run 'mailbot init --system --address ... --imap-host ... --smtp-host ...' (see README)"; \
 	fi
 
 clean:

@@ -13,6 +13,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
+	"mailbot/mailbot/probe"
 	"mailbot/mailbot/team"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
@@ -32,6 +33,7 @@ type outMail struct {
 	Encrypt    openpgp.EntityList // the recipient's key: encrypt and sign
 	Generated  bool               // not an answer but the bot's own initiative (reminders, digests)
 	NotBefore  time.Time          // zero: send at once; later: the outbox waits until then
+	Probe      string             // the self-test token (probe.Header); "" for every other mail
 }
 
 // safeMsgID accepts what may be copied from incoming mail into In-Reply-To
@@ -122,6 +124,9 @@ func (d *Daemon) prepare(o outMail) (*store.OutboxItem, func() ([]byte, error)) 
 	}
 	h.Set("X-Auto-Response-Suppress", "All") // keeps Exchange from answering us
 	h.Set(LoopHeader, d.cfg.Address)
+	if o.Probe != "" {
+		h.Set(probe.Header, o.Probe)
+	}
 	h.Set("MIME-Version", "1.0")
 
 	item := &store.OutboxItem{

@@ -19,6 +19,7 @@ import (
 	"mailbot/mailbot/auth"
 	"mailbot/mailbot/config"
 	"mailbot/mailbot/flood"
+	"mailbot/mailbot/health"
 	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
@@ -54,6 +55,10 @@ type Options struct {
 	// limits.min_free_bytes and limits.max_store_bytes (tests inject one);
 	// nil: statfs of the store's directory and a walk of its files.
 	Disk func() (flood.Disk, error)
+	// Heartbeat, when set, is called on every turn of the daemon's main
+	// loop (about once a minute) after the health checks: a hung daemon
+	// stops calling it (the systemd watchdog).
+	Heartbeat func()
 }
 
 // Daemon is the running bot.
@@ -71,6 +76,9 @@ type Daemon struct {
 
 	inboxEvents chan<- inbox.Event
 	metrics     *metrics.Metrics
+	health      *health.Monitor
+	started     time.Time // when New made it: the first self-test is due one interval later
+	heartbeat   func()
 	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
 	session     *inbox.Session
@@ -100,6 +108,7 @@ func New(opt Options) (*Daemon, error) {
 		faults:      opt.Faults,
 		inboxEvents: opt.InboxEvents,
 		metrics:     opt.Metrics,
+		heartbeat:   opt.Heartbeat,
 		schedPoke:   make(chan struct{}, 1),
 		disk:        opt.Disk,
 	}
@@ -109,18 +118,22 @@ func New(opt Options) (*Daemon, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	d.started = d.now()
 	if d.lookup == nil {
 		d.lookup = net.LookupTXT
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	d.health = health.New(health.Options{Metrics: d.metrics, Now: d.now, Resync: d.cfg.IMAP.ResyncInterval.Duration,
+		CommandTimeout: d.cfg.IMAP.CommandTimeout.Duration, Stale: d.cfg.Health.OutboxStale.Duration})
 	d.sender = &outbox.Sender{
-		Store:  d.store,
-		Client: outbox.NewSMTPClient(d.smtpOptions()),
-		Now:    d.now,
-		Logger: d.log,
-		Fault:  d.fault,
+		Store:     d.store,
+		Client:    outbox.NewSMTPClient(d.smtpOptions()),
+		Now:       d.now,
+		Logger:    d.log,
+		Fault:     d.fault,
+		OnAttempt: d.health.SMTP,
 	}
 	if m := d.metrics; m != nil {
 		d.sender.OnResult = func(state string) {
@@ -200,6 +213,25 @@ func (d *Daemon) inboxOptions() inbox.Options {
 	}
 }
 
+// watchIntake feeds the intake's events to the health monitor and passes
+// them on to Options.InboxEvents, until stop is done.
+func (d *Daemon) watchIntake(stop context.Context, events <-chan inbox.Event) error {
+	for {
+		select {
+		case <-stop.Done():
+			return nil
+		case e := <-events:
+			d.health.IMAP(e)
+			if d.inboxEvents != nil {
+				select {
+				case d.inboxEvents <- e:
+				default:
+				}
+			}
+		}
+	}
+}
+
 // Run runs the intake and the sender until stop is done, then finishes the
 // work in hand; abort cuts that short: every network wait ends with it
 // (the cut work is done again later, exactly once). It returns nil after a
@@ -209,12 +241,15 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	stop, stopNow := context.WithCancel(stop)
 	defer stopNow()
 	defer context.AfterFunc(abort, stopNow)() // abort implies stop
-	d.session = inbox.New(d.inboxOptions(), &intake{d: d})
+	events := make(chan inbox.Event, 256)
+	opt := d.inboxOptions()
+	opt.Events = events
+	d.session = inbox.New(opt, &intake{d: d})
 	// Whoever queued mail or moved a case's clocks (intake, team
 	// commands, scheduler, admin), the commit itself wakes who acts on it.
 	defer d.store.OnCommit(d.committed)()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5) // one per part
 	var mu sync.Mutex
 	running := map[string]string{} // part -> what it may wait for
 	waiting := func() string {
@@ -251,6 +286,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 		}()
 	}
 	run("intake", "IMAP server "+d.cfg.IMAP.Addr(), func() error { return d.session.Run(stop, abort) })
+	run("health", "intake events", func() error { return d.watchIntake(stop, events) })
 	run("sender", "SMTP server "+d.cfg.SMTP.Addr(), func() error { return d.sender.Run(stop, abort) })
 	run("scheduler", "store", func() error { return d.runScheduler(stop) })
 	run("retention", "store", func() error { return d.runRetention(stop) })

@@ -12,6 +12,7 @@ import (
 
 	"mailbot/mailbot/flood"
 	"mailbot/mailbot/parse"
+	"mailbot/mailbot/probe"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
 )
@@ -323,6 +324,10 @@ func (d *Daemon) record(tx *store.Tx, src Source, blob store.Blob, in *incoming,
 	switch in.verdict.Class {
 	case triage.ClassOwn:
 		res.Action = ActionRecorded
+		if ok, err := probe.Arrive(tx, m.Header.Get(probe.Header), now); ok || err != nil {
+			res.Class = "probe" // the self-test: nothing to keep
+			return err
+		}
 		return d.addMessage(tx, sm, res)
 	case triage.ClassBounce, triage.ClassAutomated:
 		return d.recordAutomated(tx, sm, in, res)

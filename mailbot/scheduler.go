@@ -59,6 +59,10 @@ func (d *Daemon) runScheduler(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		d.schedulerTick()
+		d.healthTick(ctx)
+		if d.heartbeat != nil {
+			d.heartbeat()
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -78,6 +82,16 @@ func (d *Daemon) schedulerTick() {
 	if _, err := d.remindOnce(d.now()); err != nil {
 		d.log.Error("scheduler", "err", err)
 	}
+}
+
+// healthTick is one run of the health checks, panics recovered.
+func (d *Daemon) healthTick(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("panic in health checks", "err", p, "stack", string(debug.Stack()))
+		}
+	}()
+	d.CheckHealth(ctx)
 }
 
 // RemindNow runs the scheduler once as of now and returns how many mails it

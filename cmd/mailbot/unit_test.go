@@ -96,8 +96,8 @@ func TestUnitDirectives(t *testing.T) {
 	common := []struct{ section, key, want string }{
 		{"Service", "Type", "notify"},
 		{"Service", "WatchdogSec", "*"},
-		{"Service", "DynamicUser", "yes"},
-		{"Service", "ConfigurationDirectory", "mailbot"},
+		{"Service", "User", "mailbot"},
+		{"Service", "Group", "mailbot"},
 		{"Service", "ProtectSystem", "strict"},
 		{"Service", "ProtectHome", "yes"},
 		{"Service", "PrivateTmp", "yes"},

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,8 +107,26 @@ func cmdInit(ctx context.Context, env *Env, args []string) int {
 	region := fs.String("region", "", "region for public holidays (e.g. BY)")
 	tz := fs.String("timezone", "Europe/Berlin", "the team's time zone (IANA)")
 	rsa := fs.Bool("rsa", false, "make an RSA-4096 bot key instead of Ed25519/Curve25519")
+	system := fs.Bool("system", false, "write the layout the shipped systemd unit runs: --dir /etc/mailbot readable by --group, the store in --state-dir, passwords by LoadCredential")
+	stateDir := fs.String("state-dir", "/var/lib/mailbot", "with --system: the unit's StateDirectory, where the store lives")
+	group := fs.String("group", "mailbot", "with --system: the group the service runs as (made by systemd-sysusers)")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	store := "mailbot.db"
+	var gid = -1
+	if *system {
+		if *dir == "" {
+			*dir = "/etc/mailbot"
+		}
+		if *credential == "" {
+			*credential = "imap-password"
+		}
+		store = filepath.Join(*stateDir, "mailbot.db")
+		var err error
+		if gid, err = systemGroup(*group); err != nil {
+			return fail(env, "init", ExitFailure, err)
+		}
 	}
 	var missing []string
 	for flag, v := range map[string]string{"--dir": *dir, "--address": *address, "--imap-host": *imapHost, "--smtp-host": *smtpHost} {
@@ -133,7 +153,7 @@ func cmdInit(ctx context.Context, env *Env, args []string) int {
 	cfg := fmt.Sprintf(`# mailbot configuration, written by mailbot init. See README.md.
 address = %q
 name = %q
-store = "mailbot.db"
+store = %q
 policy = "policy.toml"
 case_prefix = "SEC"
 
@@ -163,7 +183,7 @@ private = "bot-key.asc"
 # name = "Ann Example"
 # address = "ann@example.org"
 # key = "ann.asc"
-`, *address, *name, *imapHost, *imapPort, *imapTLS, *imapUser, *auth, password,
+`, *address, *name, store, *imapHost, *imapPort, *imapTLS, *imapUser, *auth, password,
 		*smtpHost, *smtpPort, *smtpTLS, *smtpUser, *auth, password)
 
 	// What init writes must pass check: refuse bad flags before writing.
@@ -191,6 +211,14 @@ private = "bot-key.asc"
 	if err := os.MkdirAll(*dir, 0o750); err != nil {
 		return fail(env, "init", ExitFailure, err)
 	}
+	// --system: the service's group reads everything init writes.
+	private, policyMode := os.FileMode(0o600), os.FileMode(0o644)
+	if *system {
+		private, policyMode = 0o640, 0o640
+		if err := chgrp(*dir, gid, 0o750); err != nil {
+			return fail(env, "init", ExitFailure, err)
+		}
+	}
 	algo := pgp.Ed25519
 	if *rsa {
 		algo = pgp.RSA4096
@@ -205,8 +233,8 @@ private = "bot-key.asc"
 		data func() ([]byte, error)
 	}{
 		{"mailbot.toml", 0o640, func() ([]byte, error) { return []byte(cfg), nil }},
-		{"policy.toml", 0o644, func() ([]byte, error) { return []byte(starter), nil }},
-		{"bot-key.asc", 0o600, func() ([]byte, error) {
+		{"policy.toml", policyMode, func() ([]byte, error) { return []byte(starter), nil }},
+		{"bot-key.asc", private, func() ([]byte, error) {
 			var b bytes.Buffer
 			err := keys.WritePrivate(&b, nil)
 			return b.Bytes(), err
@@ -230,18 +258,56 @@ private = "bot-key.asc"
 		if err != nil {
 			return fail(env, "init", ExitFailure, err)
 		}
-		if err := os.WriteFile(filepath.Join(*dir, f.name), data, f.mode); err != nil {
+		path := filepath.Join(*dir, f.name)
+		if err := os.WriteFile(path, data, f.mode); err != nil {
 			return fail(env, "init", ExitFailure, err)
+		}
+		if *system {
+			if err := chgrp(path, gid, f.mode); err != nil {
+				return fail(env, "init", ExitFailure, err)
+			}
 		}
 	}
 	fmt.Fprintf(env.Stdout, "wrote %s: mailbot.toml, policy.toml, bot-key.asc (fingerprint %s)\n", *dir, keys.Fingerprint())
-	if *credential == "" {
+	if *system {
+		fmt.Fprintf(env.Stdout, "next: put the mailbox password in %s (mode 0600, root:root; the unit hands it over as the credential %q), then run\n"+
+			"  runuser -u mailbot -- env CREDENTIALS_DIRECTORY=... mailbot check --config %s   or   systemctl enable --now mailbot\n",
+			filepath.Join(*dir, "password"), *credential, filepath.Join(*dir, "mailbot.toml"))
+	} else if *credential == "" {
 		fmt.Fprintf(env.Stdout, "next: put the mailbox password in %s (mode 0600), then run\n  mailbot check --config %s\n",
 			filepath.Join(*dir, "password"), filepath.Join(*dir, "mailbot.toml"))
 	} else {
 		fmt.Fprintf(env.Stdout, "next: mailbot check --config %s\n", filepath.Join(*dir, "mailbot.toml"))
 	}
 	return ExitOK
+}
+
+// systemGroup looks up the service's group. Run as root, it must exist
+// (systemd-sysusers makes it at install); otherwise -1: the files are left
+// in the caller's group and the admin must change it.
+func systemGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if os.Geteuid() == 0 {
+			return -1, fmt.Errorf("group %q: %w (run `systemd-sysusers`: make install ships /usr/lib/sysusers.d/mailbot.conf)", name, err)
+		}
+		return -1, nil
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("group %q: gid %q: %w", name, g.Gid, err)
+	}
+	return gid, nil
+}
+
+// chgrp gives path to root and gid with mode (gid -1: mode only).
+func chgrp(path string, gid int, mode os.FileMode) error {
+	if gid >= 0 && os.Geteuid() == 0 {
+		if err := os.Chown(path, 0, gid); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(path, mode)
 }
 
 func domainOf(addr string) string {

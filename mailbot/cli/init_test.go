@@ -2,9 +2,13 @@ package cli_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"mailbot/mailbot/cli"
@@ -180,5 +184,37 @@ func TestInitMissingFlags(t *testing.T) {
 	}
 	if r := run(t, nil, "init", "--imap-port", "many"); r.code != cli.ExitUsage {
 		t.Errorf("init --imap-port many = %d, want %d", r.code, cli.ExitUsage)
+	}
+}
+
+// TestInitSystem: --system writes the layout the shipped unit runs: the
+// store in the state directory, the password from the unit's credential,
+// everything readable by the service's group and nobody else.
+func TestInitSystem(t *testing.T) {
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dir, state := filepath.Join(root, "etc/mailbot"), filepath.Join(root, "var/lib/mailbot")
+	mustRun(t, cli.ExitOK, nil, "init", "--system", "--dir", dir, "--state-dir", state, "--group", g.Name,
+		"--address", "security@example.org", "--imap-host", "imap.example.org", "--smtp-host", "smtp.example.org")
+	cfg := string(readFile(t, filepath.Join(dir, "mailbot.toml")))
+	for _, want := range []string{fmt.Sprintf("store = %q", filepath.Join(state, "mailbot.db")), `password = { credential = "imap-password" }`} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("mailbot.toml lacks %q:\n%s", want, cfg)
+		}
+	}
+	for name, want := range map[string]os.FileMode{"": 0o750 | os.ModeDir, "mailbot.toml": 0o640, "policy.toml": 0o640, "bot-key.asc": 0o640} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s mode = %v, want %v", filepath.Join(dir, name), fi.Mode(), want)
+		}
+		if gid := fi.Sys().(*syscall.Stat_t).Gid; fmt.Sprint(gid) != g.Gid {
+			t.Errorf("%s group = %d, want %s", name, gid, g.Gid)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -64,11 +65,11 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	}
 	events := make(chan inbox.Event, 256)
 	go watchIntake(ctx, events, m)
-	go watchdog(ctx, st, m, log)
+	beat := heartbeat(st, m, log)
 
 	for {
 		d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
-			Roster: s.roster, Logger: log, InboxEvents: events, Metrics: m})
+			Roster: s.roster, Logger: log, InboxEvents: events, Metrics: m, Heartbeat: beat})
 		if err != nil {
 			return fail(env, "run", ExitFailure, err)
 		}
@@ -127,29 +128,32 @@ func watchIntake(ctx context.Context, events <-chan inbox.Event, m *metrics.Metr
 	}
 }
 
-// watchdog feeds systemd's watchdog (WatchdogSec=) while the store answers
-// and the intake loop is alive, so a hung daemon is restarted.
-func watchdog(ctx context.Context, st *store.Store, m *metrics.Metrics, log *slog.Logger) {
+// heartbeat is called by the daemon's main loop on every turn (about once a
+// minute): it feeds systemd's watchdog (WatchdogSec=) only while that loop
+// turns, the store answers and the intake loop is alive, so a hung daemon
+// is restarted; a live daemon that is unhealthy (a wrong password) is not,
+// but STATUS= shows why, for `systemctl status`.
+func heartbeat(st *store.Store, m *metrics.Metrics, log *slog.Logger) func() {
 	every, err := daemon.SdWatchdogEnabled(false)
-	if err != nil || every <= 0 {
-		return
-	}
-	t := time.NewTicker(every / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	watchdog := err == nil && every > 0
+	return func() {
 		// A read transaction that answers is the store's health check.
 		err := st.View(func(*store.Tx) error { return nil })
-		depth := queued(st)
-		m.OutboxDepth.Set(float64(depth))
-		if ok, why := m.Healthy(); err != nil || !ok {
-			log.Warn("watchdog not fed", "err", err, "health", why)
-			continue
+		m.OutboxDepth.Set(float64(queued(st)))
+		_, why := m.Healthy()
+		live, lwhy := m.Live()
+		state := "STATUS=" + statusLine(why)
+		switch {
+		case err != nil || !live:
+			log.Warn("watchdog not fed", "err", err, "live", lwhy, "health", why)
+		case watchdog:
+			state = daemon.SdNotifyWatchdog + "\n" + state
 		}
-		daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		daemon.SdNotify(false, state)
 	}
+}
+
+// statusLine is the health reason on one line (STATUS= is one line).
+func statusLine(why string) string {
+	return strings.ReplaceAll(why, "\n", "; ")
 }

@@ -93,6 +93,16 @@ func adminHandlers(s func() *setup, st *store.Store) map[string]control.Handler 
 		}
 		return json.NewEncoder(w).Encode(acts)
 	}
+	h["selftest"] = func(ctx context.Context, req control.Request, w io.Writer) error {
+		timeout := s().cfg.Health.SelftestTimeout.Duration
+		if len(req.Args) == 1 {
+			var err error
+			if timeout, err = time.ParseDuration(req.Args[0]); err != nil {
+				return err
+			}
+		}
+		return json.NewEncoder(w).Encode(selftest(ctx, s(), st, true, timeout, nil))
+	}
 	h["backup"] = func(ctx context.Context, req control.Request, w io.Writer) error {
 		_, err := st.Backup(w)
 		return err

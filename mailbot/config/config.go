@@ -160,6 +160,21 @@ type Remind struct {
 	CatchUpAfter   Duration   `toml:"catch_up_after"`  // a longer gap is downtime: one summary
 }
 
+// Health configures what /healthz calls unhealthy, the alarm mail and the
+// delivery self-test.
+type Health struct {
+	// OutboxStale: an outbox item due this long and unsent, or SMTP failing
+	// this long, is unhealthy.
+	OutboxStale Duration `toml:"outbox_stale"`
+	// AlarmAfter: the intake failing this long mails both on-duty members.
+	AlarmAfter Duration `toml:"alarm_after"`
+	// SelftestInterval is how often a probe mail goes round; 0 for never.
+	SelftestInterval Duration `toml:"selftest_interval"`
+	// SelftestTimeout: a probe not in the inbox this long after it was
+	// queued is lost.
+	SelftestTimeout Duration `toml:"selftest_timeout"`
+}
+
 // Config is the whole file.
 type Config struct {
 	Address     string `toml:"address"` // the security@ mailbox
@@ -190,6 +205,7 @@ type Config struct {
 	Duty          team.RotationConfig `toml:"duty"`
 	TeamMail      TeamMail            `toml:"team_mail"`
 	Remind        Remind              `toml:"remind"`
+	Health        Health              `toml:"health"`
 
 	// File is the path the configuration was read from.
 	File string `toml:"-"`
@@ -225,6 +241,8 @@ func Defaults() Config {
 		TeamMail: TeamMail{MaxAge: Duration{7 * 24 * time.Hour}},
 		Remind: Remind{LeadTimes: []Duration{{24 * time.Hour}, {2 * time.Hour}}, EscalateEvery: Duration{4 * time.Hour},
 			DigestAt: "09:00", DisclosureLead: []Duration{{7 * 24 * time.Hour}, {24 * time.Hour}}, CatchUpAfter: Duration{time.Hour}},
+		Health: Health{OutboxStale: Duration{10 * time.Minute}, AlarmAfter: Duration{15 * time.Minute},
+			SelftestInterval: Duration{6 * time.Hour}, SelftestTimeout: Duration{30 * time.Minute}},
 	}
 }
 
@@ -381,6 +399,14 @@ func (c *Config) validate(f *tomlfile.File) {
 		if d.Duration <= 0 {
 			f.Errorf("remind", "durations must be positive, got %s (entry %d)", d, i)
 		}
+	}
+	positive("health.outbox_stale", c.Health.OutboxStale)
+	positive("health.alarm_after", c.Health.AlarmAfter)
+	positive("health.selftest_timeout", c.Health.SelftestTimeout)
+	if c.Health.SelftestInterval.Duration < 0 {
+		f.Errorf("health.selftest_interval", "must be 0 (never) or positive, got %s", c.Health.SelftestInterval)
+	} else if c.Health.SelftestInterval.Duration > 0 && c.Health.SelftestInterval.Duration <= c.Health.SelftestTimeout.Duration {
+		f.Errorf("health.selftest_interval", "must be longer than health.selftest_timeout (%s), got %s", c.Health.SelftestTimeout, c.Health.SelftestInterval)
 	}
 	if c.Remind.DigestAt != "" {
 		if _, err := time.Parse("15:04", c.Remind.DigestAt); err != nil {

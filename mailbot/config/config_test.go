@@ -129,6 +129,10 @@ address = "ann"
 			`c.toml:1: metrics: must be a loopback IP and port such as 127.0.0.1:9120: use 127.0.0.1 or ::1 rather than "localhost"`,
 			`c.toml:15: smtp.tls: "none" is allowed only for a loopback IP address, use implicit or starttls: use 127.0.0.1 or ::1 rather than "localhost"`,
 		}},
+		{"bad health", good + "[health]\noutbox_stale = \"0s\"\nselftest_interval = \"10m\"\n", []string{
+			`c.toml:27: health.outbox_stale: must be positive, got 0s`,
+			`c.toml:28: health.selftest_interval: must be longer than health.selftest_timeout (30m0s), got 10m0s`,
+		}},
 		{"bad limits", good + "[limits]\nmax_tries = 0\nmax_decrypt_bytes = -1\n", []string{
 			`c.toml:27: limits.max_tries: must be at least 1, got 0`,
 			`c.toml:28: limits.max_decrypt_bytes: must not be negative, got -1`,

@@ -40,14 +40,19 @@ type Options struct {
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Messages         *prometheus.CounterVec // mailbot_messages_total{class}
-	Acknowledgements prometheus.Counter     // mailbot_acknowledgements_total
-	Relays           prometheus.Counter     // mailbot_relays_total
-	OutboxFailures   prometheus.Counter     // mailbot_outbox_failures_total
-	IMAPReconnects   prometheus.Counter     // mailbot_imap_reconnects_total
-	DeadlineBreaches prometheus.Counter     // mailbot_deadline_breaches_total
-	OutboxDepth      prometheus.Gauge       // mailbot_outbox_depth
-	Processing       prometheus.Histogram   // mailbot_processing_seconds
+	Messages          *prometheus.CounterVec // mailbot_messages_total{class}
+	Acknowledgements  prometheus.Counter     // mailbot_acknowledgements_total
+	Relays            prometheus.Counter     // mailbot_relays_total
+	OutboxFailures    prometheus.Counter     // mailbot_outbox_failures_total
+	IMAPReconnects    prometheus.Counter     // mailbot_imap_reconnects_total
+	DeadlineBreaches  prometheus.Counter     // mailbot_deadline_breaches_total
+	OutboxDepth       prometheus.Gauge       // mailbot_outbox_depth
+	Processing        prometheus.Histogram   // mailbot_processing_seconds
+	IMAPUp            prometheus.Gauge       // mailbot_imap_up: 1 logged in and answering
+	IMAPLastLogin     prometheus.Gauge       // mailbot_imap_last_login_timestamp_seconds
+	SMTPLastSent      prometheus.Gauge       // mailbot_smtp_last_success_timestamp_seconds
+	OutboxOldestDue   prometheus.Gauge       // mailbot_outbox_oldest_due_seconds
+	SelftestRoundTrip prometheus.Histogram   // mailbot_selftest_roundtrip_seconds
 
 	aliveTimeout time.Duration
 	now          func() time.Time
@@ -80,6 +85,9 @@ func New(opt Options) *Metrics {
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mailbot", Name: name, Help: help})
 	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mailbot", Name: name, Help: help})
+	}
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mailbot", Name: "messages_total",
@@ -94,12 +102,20 @@ func New(opt Options) *Metrics {
 		Processing: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mailbot", Name: "processing_seconds",
 			Help:    "Time from spooled raw message to committed transaction.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+		IMAPUp:          gauge("imap_up", "1 when the IMAP session is logged in and its last command succeeded, else 0."),
+		IMAPLastLogin:   gauge("imap_last_login_timestamp_seconds", "Unix time of the last successful IMAP login."),
+		SMTPLastSent:    gauge("smtp_last_success_timestamp_seconds", "Unix time of the last mail the SMTP server accepted."),
+		OutboxOldestDue: gauge("outbox_oldest_due_seconds", "How long the outbox item due first has been due and unsent; 0 when none is."),
+		SelftestRoundTrip: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mailbot", Name: "selftest_roundtrip_seconds",
+			Help:    "Time from queueing a probe mail to the bot's own address to seeing it in the inbox.",
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 120, 300, 600, 1800}}),
 		aliveTimeout: opt.AliveTimeout,
 		now:          opt.Now,
 		log:          opt.Logger,
 	}
 	m.Registry.MustRegister(m.Messages, m.Acknowledgements, m.Relays, m.OutboxFailures, m.IMAPReconnects,
-		m.DeadlineBreaches, m.OutboxDepth, m.Processing,
+		m.DeadlineBreaches, m.OutboxDepth, m.Processing, m.IMAPUp, m.IMAPLastLogin, m.SMTPLastSent, m.OutboxOldestDue,
+		m.SelftestRoundTrip,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -141,6 +157,20 @@ func (m *Metrics) Problem(check string) (reason string, since time.Time, ok bool
 	defer m.mu.Unlock()
 	p, ok := m.problems[check]
 	return p.reason, p.since, ok
+}
+
+// Live reports whether the intake loop was seen turning within the alive
+// timeout: a process that is live but unhealthy (a wrong password) is not
+// helped by a restart, a hung one is.
+func (m *Metrics) Live() (bool, string) {
+	last := m.lastAlive.Load()
+	if last == 0 {
+		return true, "starting"
+	}
+	if age := m.now().Sub(time.Unix(0, last)); age > m.aliveTimeout {
+		return false, fmt.Sprintf("intake not seen alive for %s", age.Truncate(time.Second))
+	}
+	return true, "ok"
 }
 
 // Healthy reports whether the daemon is ready, the intake was seen alive

@@ -32,6 +32,9 @@ type Sender struct {
 	// OnResult, when set, is told each attempt's outcome: "sent",
 	// "deferred" or "failed" (metrics).
 	OnResult func(state string)
+	// OnAttempt, when set, is told the SMTP outcome of each attempt (nil:
+	// the server took the mail), for the health checks.
+	OnAttempt func(err error)
 
 	once sync.Once
 	wake chan struct{}
@@ -159,6 +162,9 @@ func (s *Sender) send(abort context.Context, it *store.OutboxItem) error {
 		if err := s.Fault("after-send"); err != nil {
 			return err
 		}
+	}
+	if s.OnAttempt != nil {
+		s.OnAttempt(sendErr)
 	}
 	now := s.Now()
 	it.Attempts++

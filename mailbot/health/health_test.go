@@ -1,0 +1,49 @@
+package health
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/metrics"
+)
+
+type quarantined struct{ error }
+
+// TestMonitorIMAP: the IMAP check follows the session's events: down until
+// the first login, up after it, down with the reason when the session
+// fails, not for a message kept aside, and down when no command succeeded
+// within the resync interval plus a command timeout.
+func TestMonitorIMAP(t *testing.T) {
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	m := metrics.New(metrics.Options{Now: func() time.Time { return now }})
+	h := New(Options{Metrics: m, Now: func() time.Time { return now }, Resync: 5 * time.Minute, CommandTimeout: time.Minute, Stale: 10 * time.Minute})
+	check := func(wantUp bool, wantWhy string) {
+		t.Helper()
+		h.Check()
+		why, _, failing := h.IMAPFailing()
+		p, _, ok := m.Problem(CheckIMAP)
+		if failing == wantUp || ok == wantUp || !strings.Contains(why, wantWhy) || !strings.Contains(p, wantWhy) {
+			t.Fatalf("IMAPFailing() = %q, %v; Problem = %q, %v; want up %v with %q", why, failing, p, ok, wantUp, wantWhy)
+		}
+	}
+	check(false, "not logged in yet")
+	h.IMAP(inbox.Event{Kind: "connected"})
+	check(true, "")
+	h.IMAP(inbox.Event{Kind: "error", UID: 7, Err: quarantined{errors.New("unparseable")}})
+	check(true, "")
+	now = now.Add(6 * time.Minute)
+	check(true, "")
+	now = now.Add(time.Second)
+	check(false, "no IMAP command succeeded for 6m1s (bound 6m0s)")
+	h.IMAP(inbox.Event{Kind: "idle"})
+	check(true, "")
+	h.IMAP(inbox.Event{Kind: "error", Err: errors.New("authenticate: NO [AUTHENTICATIONFAILED]")})
+	check(false, "not logged in: authenticate: NO [AUTHENTICATIONFAILED]")
+	h.IMAP(inbox.Event{Kind: "idle"}) // not logged in: a stray event does not count
+	check(false, "not logged in: ")
+	h.IMAP(inbox.Event{Kind: "connected"})
+	check(true, "")
+}
