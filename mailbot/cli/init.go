@@ -110,11 +110,12 @@ func cmdInit(ctx context.Context, env *Env, args []string) int {
 	system := fs.Bool("system", false, "write the layout the shipped systemd unit runs: --dir /etc/mailbot readable by --group, the store in --state-dir, passwords by LoadCredential")
 	stateDir := fs.String("state-dir", "/var/lib/mailbot", "with --system: the unit's StateDirectory, where the store lives")
 	group := fs.String("group", "mailbot", "with --system: the group the service runs as (made by systemd-sysusers)")
+	owner := fs.String("user", "mailbot", "with --system: the user the service runs as; it owns the bot's private key (0600)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
 	store := "mailbot.db"
-	var gid = -1
+	var gid, uid = -1, -1
 	if *system {
 		if *dir == "" {
 			*dir = "/etc/mailbot"
@@ -125,6 +126,9 @@ func cmdInit(ctx context.Context, env *Env, args []string) int {
 		store = filepath.Join(*stateDir, "mailbot.db")
 		var err error
 		if gid, err = systemGroup(*group); err != nil {
+			return fail(env, "init", ExitFailure, err)
+		}
+		if uid, err = systemUser(*owner); err != nil {
 			return fail(env, "init", ExitFailure, err)
 		}
 	}
@@ -211,11 +215,13 @@ private = "bot-key.asc"
 	if err := os.MkdirAll(*dir, 0o750); err != nil {
 		return fail(env, "init", ExitFailure, err)
 	}
-	// --system: the service's group reads everything init writes.
-	private, policyMode := os.FileMode(0o600), os.FileMode(0o644)
+	// --system: the service's group reads everything init writes but the
+	// private key, which is the service user's alone (0600: `mailbot check`
+	// refuses a key that group or others can read).
+	policyMode := os.FileMode(0o644)
 	if *system {
-		private, policyMode = 0o640, 0o640
-		if err := chgrp(*dir, gid, 0o750); err != nil {
+		policyMode = 0o640
+		if err := chown(*dir, 0, gid, 0o750); err != nil {
 			return fail(env, "init", ExitFailure, err)
 		}
 	}
@@ -234,7 +240,7 @@ private = "bot-key.asc"
 	}{
 		{"mailbot.toml", 0o640, func() ([]byte, error) { return []byte(cfg), nil }},
 		{"policy.toml", policyMode, func() ([]byte, error) { return []byte(starter), nil }},
-		{"bot-key.asc", private, func() ([]byte, error) {
+		{"bot-key.asc", 0o600, func() ([]byte, error) {
 			var b bytes.Buffer
 			err := keys.WritePrivate(&b, nil)
 			return b.Bytes(), err
@@ -263,7 +269,11 @@ private = "bot-key.asc"
 			return fail(env, "init", ExitFailure, err)
 		}
 		if *system {
-			if err := chgrp(path, gid, f.mode); err != nil {
+			owner := 0
+			if f.name == "bot-key.asc" {
+				owner = uid
+			}
+			if err := chown(path, owner, gid, f.mode); err != nil {
 				return fail(env, "init", ExitFailure, err)
 			}
 		}
@@ -280,6 +290,22 @@ private = "bot-key.asc"
 		fmt.Fprintf(env.Stdout, "next: mailbot check --config %s\n", filepath.Join(*dir, "mailbot.toml"))
 	}
 	return ExitOK
+}
+
+// systemUser looks up the service's user, as systemGroup its group.
+func systemUser(name string) (int, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		if os.Geteuid() == 0 {
+			return -1, fmt.Errorf("user %q: %w (run `systemd-sysusers`: make install ships /usr/lib/sysusers.d/mailbot.conf)", name, err)
+		}
+		return -1, nil
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return -1, fmt.Errorf("user %q: uid %q: %w", name, u.Uid, err)
+	}
+	return uid, nil
 }
 
 // systemGroup looks up the service's group. Run as root, it must exist
@@ -301,9 +327,11 @@ func systemGroup(name string) (int, error) {
 }
 
 // chgrp gives path to root and gid with mode (gid -1: mode only).
-func chgrp(path string, gid int, mode os.FileMode) error {
-	if gid >= 0 && os.Geteuid() == 0 {
-		if err := os.Chown(path, 0, gid); err != nil {
+// chown gives path to uid:gid (root only; -1 leaves a part as it is) and
+// sets its mode.
+func chown(path string, uid, gid int, mode os.FileMode) error {
+	if os.Geteuid() == 0 && (uid >= 0 || gid >= 0) {
+		if err := os.Chown(path, uid, gid); err != nil {
 			return err
 		}
 	}

@@ -189,7 +189,8 @@ func TestInitMissingFlags(t *testing.T) {
 
 // TestInitSystem: --system writes the layout the shipped unit runs: the
 // store in the state directory, the password from the unit's credential,
-// everything readable by the service's group and nobody else.
+// everything readable by the service's group and nobody else, but the
+// private key, which only the service's user reads.
 func TestInitSystem(t *testing.T) {
 	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
 	if err != nil {
@@ -197,7 +198,11 @@ func TestInitSystem(t *testing.T) {
 	}
 	root := t.TempDir()
 	dir, state := filepath.Join(root, "etc/mailbot"), filepath.Join(root, "var/lib/mailbot")
-	mustRun(t, cli.ExitOK, nil, "init", "--system", "--dir", dir, "--state-dir", state, "--group", g.Name,
+	u, err := user.LookupId(strconv.Itoa(os.Getuid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, cli.ExitOK, nil, "init", "--system", "--dir", dir, "--state-dir", state, "--group", g.Name, "--user", u.Username,
 		"--address", "security@example.org", "--imap-host", "imap.example.org", "--smtp-host", "smtp.example.org")
 	cfg := string(readFile(t, filepath.Join(dir, "mailbot.toml")))
 	for _, want := range []string{fmt.Sprintf("store = %q", filepath.Join(state, "mailbot.db")), `password = { credential = "imap-password" }`} {
@@ -205,7 +210,7 @@ func TestInitSystem(t *testing.T) {
 			t.Errorf("mailbot.toml lacks %q:\n%s", want, cfg)
 		}
 	}
-	for name, want := range map[string]os.FileMode{"": 0o750 | os.ModeDir, "mailbot.toml": 0o640, "policy.toml": 0o640, "bot-key.asc": 0o640} {
+	for name, want := range map[string]os.FileMode{"": 0o750 | os.ModeDir, "mailbot.toml": 0o640, "policy.toml": 0o640, "bot-key.asc": 0o600} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -217,4 +222,18 @@ func TestInitSystem(t *testing.T) {
 			t.Errorf("%s group = %d, want %s", name, gid, g.Gid)
 		}
 	}
+	if uid := fileOwner(t, filepath.Join(dir, "bot-key.asc")); fmt.Sprint(uid) != u.Uid {
+		t.Errorf("bot-key.asc owner = %d, want the service user %s", uid, u.Uid)
+	}
+	// What the unit will run first: the key's mode passes the check.
+	mustRun(t, cli.ExitOK, nil, "keys", "list", "--config", filepath.Join(dir, "mailbot.toml"))
+}
+
+func fileOwner(t *testing.T, path string) uint32 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Uid
 }

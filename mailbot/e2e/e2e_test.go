@@ -538,6 +538,13 @@ func TestE2EUIDValidity(t *testing.T) {
 				e.dc.start(t)
 				sec = dialIMAP(t, e.dc.imapAddr, botAddr, botPass)
 				ada = dialIMAP(t, e.dc.imapAddr, adaAddr, adaPass)
+				// The bot's reconnecting session and this one both make the
+				// new maildir: Dovecot may answer the loser "Mailbox was
+				// deleted under us". Wait until INBOX selects cleanly.
+				waitUntil(t, "the recreated INBOX", serverWait, func() (bool, error) {
+					_, err := sec.c.Select("INBOX", nil).Wait()
+					return err == nil, nil
+				})
 			} else {
 				// Dovecot disconnects a session when it finds the mailbox
 				// it has selected deleted: this one selects INBOX first.

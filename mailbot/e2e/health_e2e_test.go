@@ -150,7 +150,7 @@ func TestE2EInstalledLayout(t *testing.T) {
 	}
 	imapHost, imapPort, _ := net.SplitHostPort(e.dc.imapAddr)
 	smtpHost, smtpPort, _ := net.SplitHostPort(e.pf.smtpAddr)
-	out, err := exec.Command(bin, "init", "--system", "--dir", etc, "--state-dir", state, "--group", "nogroup",
+	out, err := exec.Command(bin, "init", "--system", "--dir", etc, "--state-dir", state, "--group", "nogroup", "--user", "nobody",
 		"--address", botAddr, "--imap-host", imapHost, "--imap-port", imapPort, "--imap-tls", "none", "--imap-user", "security",
 		"--smtp-host", smtpHost, "--smtp-port", smtpPort, "--smtp-tls", "none").CombinedOutput()
 	if err != nil {
