@@ -180,7 +180,7 @@ func feedbackLoop(m *parse.Message) (Verdict, bool) {
 // Microsoft JMRP ("complaint about message from <ip>"), AOL ("Email
 // Feedback Report for IP <ip>"), and the generic name of the service.
 var feedbackSubjects = []string{
-	"complaint about message from", "email feedback report for ip", "feedback loop report",
+	"complaint about message from ", "email feedback report for ip ", "feedback loop report",
 	"feedback loop", "spam complaint",
 }
 
@@ -255,7 +255,8 @@ var (
 )
 
 // subjectPrefix reports which of prefixes opens subject, case-insensitively,
-// followed by the end of the subject or a separator (':' or a full-width
+// followed by the end of the subject or a separator (a prefix may end in
+// its own: "auto:", "complaint about message from ") (':' or a full-width
 // '：', '(', '-', '[', ','; a space before it is allowed, as French writes
 // "Réponse automatique :").
 func subjectPrefix(subject string, prefixes []string) (string, bool) {
@@ -263,6 +264,10 @@ func subjectPrefix(subject string, prefixes []string) (string, bool) {
 	for _, p := range prefixes {
 		if !strings.HasPrefix(s, p) {
 			continue
+		}
+		if strings.HasSuffix(p, ":") || strings.HasSuffix(p, " ") {
+			// The prefix carries its own separator.
+			return strings.TrimSpace(p), true
 		}
 		rest := strings.TrimLeft(s[len(p):], " \t")
 		if rest == "" {
@@ -273,9 +278,7 @@ func subjectPrefix(subject string, prefixes []string) (string, bool) {
 		case ':', '：', '(', '（', '-', '[', '【', ',':
 			return p, true
 		}
-		if strings.HasSuffix(p, ":") {
-			return p, true
-		}
+
 	}
 	return "", false
 }
