@@ -64,13 +64,27 @@ func localRole(addr string) string {
 	if i := strings.IndexByte(lp, '+'); i > 0 {
 		lp = lp[:i]
 	}
+	full := strings.Trim(lp, `"`)
 	lp = strings.Map(func(r rune) rune {
 		if r == '-' || r == '_' || r == '.' {
 			return -1
 		}
 		return r
 	}, strings.Trim(lp, `"`))
-	return roleLocalParts[lp]
+	if r := roleLocalParts[lp]; r != roleNone {
+		return r
+	}
+	// "<service>-noreply@" (Google's "newsalerts-noreply@"): a no-reply
+	// suffix after a separator. Only the suffix: "noreply-tester" may be
+	// somebody's name.
+	for _, suf := range []string{"noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply"} {
+		for _, sep := range []string{"-", "_", "."} {
+			if strings.HasSuffix(full, sep+suf) {
+				return roleNoReply
+			}
+		}
+	}
+	return roleNone
 }
 
 // senderRole returns the first machine role among From and Sender.

@@ -23,6 +23,7 @@ func TestRobotRules(t *testing.T) {
 		{"mailer_daemon", hdr("mailer_daemon@mx.example.net", "Re: XSS") + body, Verdict{ClassBounce, "From: MAILER-DAEMON"}},
 		{"no-reply, Japanese subject, original attached", hdr("no-reply@carrier.example.jp", "=?UTF-8?B?44Oh44O844Or44Oc44OD44Kv44K544GM44GE44Gj44Gx44GE44Gn44GZ?=") + original, Verdict{ClassAutomated, "From: a no-reply address"}},
 		{"noreply+tag", hdr("NoReply+abc123@notify.example.com", "Your ticket") + body, Verdict{ClassAutomated, "From: a no-reply address"}},
+		{"service-noreply", hdr("newsalerts-noreply@news.example.com", "News Alert - security") + body, Verdict{ClassAutomated, "From: a no-reply address"}},
 		{"do-not-reply", hdr("do-not-reply@example.com", "Welcome") + body, Verdict{ClassAutomated, "From: a no-reply address"}},
 		{"donotreply in Sender", hdr("Shop <shop@example.com>", "Order", "Sender: donotreply@example.com\r\n") + body, Verdict{ClassAutomated, "From: a no-reply address"}},
 		{"bounces", hdr("bounces@lists.example.net", "Uncaught bounce notification") + body, Verdict{ClassBounce, "From: a bounce address"}},
