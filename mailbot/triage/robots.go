@@ -244,10 +244,13 @@ var challengeSubjects = []string{
 // before the original subject of an automatic reply ("Automatic reply:")
 // and of a non-delivery report ("Undeliverable:"), in the language of the
 // mailbox. Listed for the 24 official languages of the EU and for
-// Japanese, Chinese and Korean, as the localised Outlook and Exchange show
-// them (the fr, it and sv NDR forms as sisimai's lhost/via-exchange2007
-// lists them, BSD-2-Clause). A prefix counts only when a colon follows
-// it: "Automatic reply feature leaks..." is a person's sentence.
+// Japanese, Chinese and Korean as the localised Outlook and Exchange write
+// them. Sources: the English, French, Italian and Swedish NDR forms as
+// sisimai's lhost/via-exchange2007 matches them (BSD-2-Clause, from real
+// bounces); the others transcribed from the localised products and not
+// checked against a published Microsoft list: a missing or wrong one only
+// leaves that robot to the rate cap. A prefix counts only when a separator
+// follows it: "Automatic reply feature leaks..." is a person's sentence.
 var (
 	localAutoSubjects = []string{
 		"automatic reply", "automatische antwort", "réponse automatique", "respuesta automática",
