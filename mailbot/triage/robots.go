@@ -210,14 +210,12 @@ func attachesOriginal(m *parse.Message) bool {
 
 // challenge recognises challenge-response systems, which answer mail from
 // an unknown sender with a request to confirm it. TMDA marks every message
-// it writes with X-Delivery-Agent, its confirmation requests also with a
-// Message-ID ending in ".TMDA@host" and a "-confirm-" reply address; the
-// header alone is no sign, a TMDA user's own mail carries it too.
+// it writes with X-Delivery-Agent and a Message-ID ending in ".TMDA@host",
+// a TMDA user's own mail too (real list mail carries both), so neither is
+// a sign; its confirmation requests alone come from, or ask for a reply
+// to, a "-confirm-<cookie>" address (TMDA's CONFIRM_ADDRESS tag).
 func challenge(m *parse.Message) (Verdict, bool) {
 	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(m.Header.Get("X-Delivery-Agent"))), "TMDA") {
-		if strings.Contains(strings.ToUpper(m.MessageID), ".TMDA@") {
-			return Verdict{ClassAutomated, "challenge-response (TMDA confirmation request)"}, true
-		}
 		for _, a := range append(senders(m), m.ReplyTo...) {
 			if strings.Contains(strings.ToLower(localPart(a.Address)), "-confirm-") {
 				return Verdict{ClassAutomated, "challenge-response (TMDA confirmation request)"}, true

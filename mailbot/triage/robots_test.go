@@ -70,6 +70,8 @@ func TestRobotRules(t *testing.T) {
 		{"phishing forwarded as an attachment", hdr("a@researcher.example", "Abuse report: phishing impersonating you") + original},
 		{"abuse desk forwarding a sample", hdr("abuse@isp.example", "Phishing hosted on your server") + original},
 		{"TMDA user's own mail", hdr("Matthew <lists-sender-14a37a@bittwiddlers.example>", "Re: orinoco_cs not working", "X-Delivery-Agent: TMDA/0.65 (Johnstown)\r\nReply-To: <mharrell-dated-1040239658.d63f06@bittwiddlers.example>\r\n") + body},
+		// TMDA's Message-ID form is on every message it sends, a person's too.
+		{"TMDA user's own mail, TMDA Message-ID", "From: Jim <kernel@jimramsay.example>\r\nTo: security@example.org\r\nSubject: Re: Possible MTD bug\r\nMessage-ID: <1145723704.3524.TMDA@mail.tag.jimramsay.example>\r\nX-Delivery-Agent: TMDA/1.0.3 (Seattle Slew)\r\n" + body},
 		{"tagged Return-Path of a person", hdr("Ann <ann+security@researcher.example>", "XSS", "Return-Path: <ann+security@researcher.example>\r\n") + body},
 		{"SRS Return-Path of a forwarded person", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <SRS0=abcd=XY=researcher.example=ann@forwarder.example>\r\n") + body},
 		{"Return-Path of another mailbox", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <bounce-1-other=example.org@mail.example>\r\n") + body},
