@@ -59,15 +59,21 @@ const maxReasonValue = 40
 //  1. own mail: Message-ID in MsgIDDomain, the loop header with our
 //     address, From one of our addresses;
 //  2. bounces: a DSN report (RFC 3464), message/delivery-status at the top,
-//     From/Sender MAILER-DAEMON;
-//  3. machine reports: MDN (RFC 8098), ARF (RFC 5965), other multipart/report;
+//     From/Sender MAILER-DAEMON in any spelling (mailer_daemon);
+//  3. machine reports: MDN (RFC 8098), ARF (RFC 5965), other multipart/report,
+//     also when only the top-level Content-Type is left of it;
 //  4. header markers: Auto-Submitted other than "no" (RFC 3834 section 5),
-//     Precedence bulk/list/junk, List-Id/List-Unsubscribe (RFC 2919/2369),
-//     X-Auto-Response-Suppress (Exchange), Feedback-ID (Gmail),
+//     Precedence bulk/list/junk/auto_reply, List-Id/List-Unsubscribe (RFC
+//     2919/2369), X-Auto-Response-Suppress (Exchange), Feedback-ID (Gmail),
 //     X-Autoreply and similar, null Return-Path;
-//  5. From/Sender postmaster, no usable From;
-//  6. X-Spam-Flag: YES, only when TrustedSpamHeader;
-//  7. heuristic, last resort: subject prefixes of bounces and auto-replies.
+//  5. feedback loops that attach the original, challenge-response requests
+//     (robots.go);
+//  6. From/Sender postmaster, no-reply, bounce addresses in their common
+//     spellings; Return-Path MAILER-DAEMON or VERP-encoding our address;
+//     no usable From;
+//  7. X-Spam-Flag: YES, only when TrustedSpamHeader;
+//  8. heuristic, last resort: subject prefixes of bounces and auto-replies,
+//     English and localised, followed by a separator.
 //
 // Anything else is a report. A follow-up is decided by the caller from
 // ThreadIDs and SubjectTag.
