@@ -6,8 +6,10 @@
 //
 // It implements the "do not answer machines" rules of RFC 3834 section 2
 // and 5 (Auto-Submitted), RFC 2369/2919 (list fields), RFC 6522/3464/8098/
-// 5965 (reports) and the de facto markers used by Exchange, Gmail and
-// common autoresponders. It is pure: no I/O, no store; the daemon looks up
+// 5965 (reports), the role mailboxes of RFC 5321 section 4.5.1 and RFC
+// 2142, VERP return paths, and the de facto markers used by Exchange,
+// Gmail, feedback loops, challenge-response systems and common
+// autoresponders (robots.go). It is pure: no I/O, no store; the daemon looks up
 // the ids ThreadIDs and SubjectTag return and decides ClassFollowUp.
 package triage
 
