@@ -32,13 +32,13 @@ const (
 // is not.
 var roleLocalParts = map[string]string{
 	// RFC 5321 section 4.5.1: every domain has "postmaster"; RFC 2142
-	// section 3 names it for SMTP. Spelled post_master, post.master too.
+	// section 5 names it for SMTP. Spelled post_master, post.master too.
 	"postmaster": rolePostmaster,
 	// MAILER-DAEMON: the name sendmail and most MTAs give the null
 	// reverse-path (RFC 5321 section 4.5.5) in the From of a DSN.
 	"mailerdaemon": roleMailerDaemon,
-	// No-reply senders: notifications whose replies go nowhere (RFC 3834
-	// section 3.1.1: never answer a message that cannot take one).
+	// No-reply senders: the convention of notification services for an
+	// address whose mail nobody reads; an answer there is backscatter.
 	"noreply":    roleNoReply,
 	"donotreply": roleNoReply,
 	"dontreply":  roleNoReply,
@@ -47,8 +47,8 @@ var roleLocalParts = map[string]string{
 	// address a DSN goes to, and the sender of their own notices.
 	"bounce":  roleBounce,
 	"bounces": roleBounce,
-	// Feedback-loop senders (RFC 6449 section 3 "feedback loop" reports,
-	// as providers name the mailbox: AOL "scomp", Return Path "fbl",
+	// Feedback-loop senders (RFC 6449 complaint feedback loops, as
+	// providers name the mailbox: AOL "scomp", Return Path "fbl",
 	// "feedbackloop"); counted only with the original attached.
 	"fbl":          roleFeedbackLoop,
 	"feedbackloop": roleFeedbackLoop,
@@ -70,7 +70,7 @@ func localRole(addr string) string {
 			return -1
 		}
 		return r
-	}, strings.Trim(lp, `"`))
+	}, full)
 	if r := roleLocalParts[lp]; r != roleNone {
 		return r
 	}
@@ -156,12 +156,32 @@ func verpFor(rp string, self Self) bool {
 		}
 		local, domain := a[:i], a[i+1:]
 		for _, enc := range []string{local + "=" + domain, local + "=40" + domain, local + "%40" + domain} {
-			if strings.Contains(lp, enc) {
+			if containsField(lp, enc) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// containsField reports whether enc occurs in lp as a field of its own:
+// at the start or after a separator ('-', '+', '.', '_', '='), and at the
+// end or before one ('.' excepted: "example.org.uk" is another domain), so
+// "security=example.org" is not found in "nosecurity=example.orgx".
+func containsField(lp, enc string) bool {
+	for i := 0; ; {
+		j := strings.Index(lp[i:], enc)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(enc)
+		before := start == 0 || strings.IndexByte("-+._=", lp[start-1]) >= 0
+		after := end == len(lp) || strings.IndexByte("-+_=", lp[end]) >= 0
+		if before && after {
+			return true
+		}
+		i = start + 1
+	}
 }
 
 // feedbackLoop recognises complaint reports that are not RFC 5965 ARF:

@@ -74,6 +74,8 @@ func TestRobotRules(t *testing.T) {
 		{"TMDA user's own mail, TMDA Message-ID", "From: Jim <kernel@jimramsay.example>\r\nTo: security@example.org\r\nSubject: Re: Possible MTD bug\r\nMessage-ID: <1145723704.3524.TMDA@mail.tag.jimramsay.example>\r\nX-Delivery-Agent: TMDA/1.0.3 (Seattle Slew)\r\n" + body},
 		{"tagged Return-Path of a person", hdr("Ann <ann+security@researcher.example>", "XSS", "Return-Path: <ann+security@researcher.example>\r\n") + body},
 		{"SRS Return-Path of a forwarded person", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <SRS0=abcd=XY=researcher.example=ann@forwarder.example>\r\n") + body},
+		{"our address inside a longer local part", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <nosecurity=example.orgx@mail.example>\r\n") + body},
+		{"our address as a prefix of another domain", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <bounce-1-security=example.org.uk@mail.example>\r\n") + body},
 		{"Return-Path of another mailbox", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <bounce-1-other=example.org@mail.example>\r\n") + body},
 	}
 	for _, tt := range humans {
