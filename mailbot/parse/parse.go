@@ -358,6 +358,7 @@ func readHeaderBlock(br *bufio.Reader, max int, top bool, m *Message) (textproto
 	var clean bytes.Buffer
 	read := 0
 	first, mbox, lastField := true, false, false
+	inContentType := false // the last field read is Content-Type
 	for {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -404,12 +405,22 @@ func readHeaderBlock(br *bufio.Reader, max int, top bool, m *Message) (textproto
 				clean.Write(body)
 				clean.WriteString("\r\n")
 			}
+		case inContentType && mediaParamLine(body):
+			// QUIRK: a Content-Type parameter (boundary=, report-type=)
+			// on an unindented line after the field, as some feedback-loop
+			// and bulk senders write it: read it as a continuation (RFC
+			// 5322 section 2.2.3 folding, with the white space missing).
+			m.warn("content-type parameter on an unindented line")
+			clean.WriteString(" ")
+			clean.Write(body)
+			clean.WriteString("\r\n")
 		case validFieldLine(body):
 			lastField = true
+			inContentType = bytes.HasPrefix(bytes.ToLower(body), []byte("content-type:"))
 			clean.Write(body)
 			clean.WriteString("\r\n")
 		default:
-			lastField = false
+			lastField, inContentType = false, false
 			m.warn("header line is not a field")
 		}
 		if err != nil {
@@ -423,6 +434,27 @@ func readHeaderBlock(br *bufio.Reader, max int, top bool, m *Message) (textproto
 		m.warn("header: %v", err)
 	}
 	return h, nil
+}
+
+// mediaParamLine reports whether line is one "attribute=value" parameter
+// of a media type (RFC 2045 section 5.1), optionally after a ';': an
+// attribute token with '=' before any ':'.
+func mediaParamLine(line []byte) bool {
+	line = bytes.TrimLeft(line, ";")
+	eq := bytes.IndexByte(line, '=')
+	if eq <= 0 {
+		return false
+	}
+	if c := bytes.IndexByte(line, ':'); c >= 0 && c < eq {
+		return false
+	}
+	for _, c := range bytes.TrimRight(line[:eq], "*") {
+		// RFC 2045 token characters, RFC 2231 '*' excepted.
+		if c <= ' ' || c >= 127 || bytes.IndexByte([]byte(`()<>@,;:\"/[]?=`), c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validFieldLine reports whether line starts with "name:" where name is

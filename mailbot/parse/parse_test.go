@@ -634,6 +634,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add(nested(30))
+	f.Add([]byte(arfUnindentedBoundary))
 	lim := Limits{MaxSize: 1 << 20, MaxTextBytes: 4096, MaxPGPBytes: 4096, MaxParts: 50, MaxDepth: 8, MaxHeaderBytes: 8192}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse(bytes.NewReader(data), lim)

@@ -58,7 +58,12 @@ func (p *parser) walk(h textproto.Header, body io.Reader, base int64, depth int,
 		}
 		// QUIRK: a multipart without boundary cannot be split; RFC 2045
 		// section 5.2 says to read an unusable Content-Type as text/plain.
+		// A multipart/report keeps its report-type all the same (RFC 6522
+		// section 3): it tells a robot's report from a person's mail.
 		p.msg.warn("multipart without boundary")
+		if ct == "multipart/report" && p.msg.Report == nil {
+			p.msg.Report = &Report{Type: reportType(params["report-type"])}
+		}
 		ct, params = "text/plain", nil
 	}
 	return p.leaf(h, ct, params, body, base, parent, idx)

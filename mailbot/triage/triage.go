@@ -6,8 +6,10 @@
 //
 // It implements the "do not answer machines" rules of RFC 3834 section 2
 // and 5 (Auto-Submitted), RFC 2369/2919 (list fields), RFC 6522/3464/8098/
-// 5965 (reports) and the de facto markers used by Exchange, Gmail and
-// common autoresponders. It is pure: no I/O, no store; the daemon looks up
+// 5965 (reports), the role mailboxes of RFC 5321 section 4.5.1 and RFC
+// 2142, VERP return paths, and the de facto markers used by Exchange,
+// Gmail, feedback loops, challenge-response systems and common
+// autoresponders (robots.go). It is pure: no I/O, no store; the daemon looks up
 // the ids ThreadIDs and SubjectTag return and decides ClassFollowUp.
 package triage
 
@@ -59,15 +61,21 @@ const maxReasonValue = 40
 //  1. own mail: Message-ID in MsgIDDomain, the loop header with our
 //     address, From one of our addresses;
 //  2. bounces: a DSN report (RFC 3464), message/delivery-status at the top,
-//     From/Sender MAILER-DAEMON;
-//  3. machine reports: MDN (RFC 8098), ARF (RFC 5965), other multipart/report;
+//     From/Sender MAILER-DAEMON in any spelling (mailer_daemon);
+//  3. machine reports: MDN (RFC 8098), ARF (RFC 5965), other multipart/report,
+//     also when only the top-level Content-Type is left of it;
 //  4. header markers: Auto-Submitted other than "no" (RFC 3834 section 5),
-//     Precedence bulk/list/junk, List-Id/List-Unsubscribe (RFC 2919/2369),
-//     X-Auto-Response-Suppress (Exchange), Feedback-ID (Gmail),
+//     Precedence bulk/list/junk/auto_reply, List-Id/List-Unsubscribe (RFC
+//     2919/2369), X-Auto-Response-Suppress (Exchange), Feedback-ID (Gmail),
 //     X-Autoreply and similar, null Return-Path;
-//  5. From/Sender postmaster, no usable From;
-//  6. X-Spam-Flag: YES, only when TrustedSpamHeader;
-//  7. heuristic, last resort: subject prefixes of bounces and auto-replies.
+//  5. feedback loops that attach the original, challenge-response requests
+//     (robots.go);
+//  6. From/Sender postmaster, no-reply, bounce addresses in their common
+//     spellings; Return-Path MAILER-DAEMON or VERP-encoding our address;
+//     no usable From;
+//  7. X-Spam-Flag: YES, only when TrustedSpamHeader;
+//  8. heuristic, last resort: subject prefixes of bounces and auto-replies,
+//     English and localised, followed by a separator.
 //
 // Anything else is a report. A follow-up is decided by the caller from
 // ThreadIDs and SubjectTag.
@@ -84,10 +92,8 @@ func Classify(m *parse.Message, self Self) Verdict {
 	if m.ContentType == "message/delivery-status" {
 		return Verdict{ClassBounce, "Content-Type: message/delivery-status (RFC 3464)"}
 	}
-	for _, a := range senders(m) {
-		if strings.EqualFold(localPart(a.Address), "mailer-daemon") {
-			return Verdict{ClassBounce, "From: MAILER-DAEMON"}
-		}
+	if senderRole(m, roleMailerDaemon) != roleNone {
+		return Verdict{ClassBounce, "From: MAILER-DAEMON"}
 	}
 	if r := m.Report; r != nil {
 		switch r.Type {
@@ -99,13 +105,32 @@ func Classify(m *parse.Message, self Self) Verdict {
 			return Verdict{ClassAutomated, "multipart/report (RFC 6522)"}
 		}
 	}
+	switch m.ContentType {
+	case "multipart/report", "message/feedback-report", "message/disposition-notification",
+		"message/global-disposition-notification":
+		// QUIRK: the top-level media type even when the MIME structure
+		// is broken (no usable boundary): RFC 6522 section 3, RFC 5965
+		// section 2, RFC 8098 section 3.
+		return Verdict{ClassAutomated, "Content-Type: " + m.ContentType + " (RFC 6522)"}
+	}
 	if v, ok := headerMarkers(m); ok {
 		return v
 	}
-	for _, a := range senders(m) {
-		if strings.EqualFold(localPart(a.Address), "postmaster") {
-			return Verdict{ClassAutomated, "From: postmaster"}
+	for _, rule := range []func(*parse.Message) (Verdict, bool){feedbackLoop, challenge} {
+		if v, ok := rule(m); ok {
+			return v
 		}
+	}
+	switch senderRole(m, rolePostmaster, roleNoReply, roleBounce) {
+	case rolePostmaster:
+		return Verdict{ClassAutomated, "From: postmaster"}
+	case roleNoReply:
+		return Verdict{ClassAutomated, "From: a no-reply address"}
+	case roleBounce:
+		return Verdict{ClassBounce, "From: a bounce address"}
+	}
+	if v, ok := returnPathRobot(m, self); ok {
+		return v
 	}
 	if len(m.From) == 0 {
 		if strings.TrimSpace(m.Header.Get("From")) != "" {
@@ -187,7 +212,7 @@ func headerMarkers(m *parse.Message) (Verdict, bool) {
 		}
 	}
 	switch p := keyword(h.Get("Precedence")); p {
-	case "bulk", "list", "junk":
+	case "bulk", "list", "junk", "auto_reply": // auto_reply: Microsoft and others, as sisimai's rfc3834 reads it
 		return Verdict{ClassAutomated, "Precedence: " + p}, true
 	}
 	if h.Has("List-Id") {
@@ -228,30 +253,30 @@ func keyword(v string) string {
 }
 
 // Subject prefixes: a heuristic only, tried after every header marker.
-// Matched case-insensitively at the start of the subject.
+// Matched case-insensitively at the start of the subject and only when a
+// separator or the end follows (subjectPrefix): a person's "Out of office
+// hours, the login page..." is not an auto-reply.
 var (
 	bounceSubjects = []string{
-		"undeliverable:", "undeliverable mail", "undeliverable message", "undelivered mail",
-		"delivery status notification", "delivery notification:", "delivery failure",
-		"mail delivery failed", "returned mail:", "failure notice", "mail system error",
-		"nondeliverable", "non remis", "unzustellbar",
+		"undeliverable mail", "undeliverable message", "undelivered mail returned to sender", "undelivered mail",
+		"delivery status notification", "delivery notification", "delivery failure",
+		"mail delivery failed", "returned mail", "failure notice", "mail system error",
+		"nondeliverable",
 	}
 	autoSubjects = []string{
-		"auto:", "automatic reply", "auto reply", "auto-reply", "autoreply", "autoresponse",
-		"auto response", "out of office", "out of the office", "abwesenheitsnotiz",
-		"automatische antwort", "réponse automatique", "respuesta automática", "risposta automatica",
+		"auto:", "auto reply", "auto-reply", "autoreply", "autoresponse", "auto response",
+		"out of office", "out of the office", "abwesenheitsnotiz",
 	}
 )
 
 func subjectHeuristic(subject string) (Verdict, bool) {
-	s := strings.ToLower(strings.TrimSpace(subject))
-	for _, p := range bounceSubjects {
-		if strings.HasPrefix(s, p) {
+	for _, list := range [][]string{bounceSubjects, localBounceSubjects} {
+		if p, ok := subjectPrefix(subject, list); ok {
 			return Verdict{ClassBounce, fmt.Sprintf("subject %q (heuristic)", p)}, true
 		}
 	}
-	for _, p := range autoSubjects {
-		if strings.HasPrefix(s, p) {
+	for _, list := range [][]string{autoSubjects, localAutoSubjects} {
+		if p, ok := subjectPrefix(subject, list); ok {
 			return Verdict{ClassAutomated, fmt.Sprintf("subject %q (heuristic)", p)}, true
 		}
 	}
