@@ -186,9 +186,10 @@ func refuse(v Verdict, format string, args ...any) Verdict {
 //     covers the whole body (no l= tag);
 //   - authres: the topmost Authentication-Results field whose authserv-id
 //     is opts.TrustedAuthServID says dkim=pass with an aligned header.d, or
-//     dmarc=pass for the From domain. Fields of other authserv-ids and
-//     lower fields with the trusted id (forgeries the sender added before
-//     the trusted server added its own) are ignored.
+//     dmarc=pass for the From domain (checkAuthres). Fields of other
+//     authserv-ids, fields without one, and lower fields with the trusted
+//     id (forgeries the sender added before the trusted server added its
+//     own) are ignored; a trusted field that cannot be read refuses.
 //
 // For pgp the signing key must be one for the From address
 // (pgp.KeyForAddress), its signature time within MaxAge and within an hour

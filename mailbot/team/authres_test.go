@@ -302,6 +302,7 @@ func FuzzParseAuthres(f *testing.F) {
 	for _, v := range []string{
 		"mx.example.org; dkim=pass (a (b; c) d) header.d=example.org",
 		"mx.example.org; dkim=pass header.d=\"example.org\" reason=\"a b\"",
+		"mx.example.org; dkim=pass header.d=\"exa mple.org\"; dmarc=pass header.from=\"exa\\mple.org\"",
 		"spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=example.org; dkim=pass header.d=example.org;dmarc=pass action=none header.from=example.org",
 		"mx.example.org; spf=pass (domain of \"x);dkim=pass header.d=example.org;(\"@evil.example) smtp.mailfrom=x",
 		"mx.example.org; dkim = (c) pass header.d = ex\\ample.org; dmarc=pass header.from=\"a\\\"b\"",
