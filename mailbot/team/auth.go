@@ -69,6 +69,8 @@ type Options struct {
 	// "mx.example.org". Empty: Authentication-Results are ignored. Set it
 	// only when that server adds the header to every mail it accepts, and
 	// preferably removes forged ones with its id (RFC 8601 section 5).
+	// A field without an authserv-id (Microsoft 365 writes them) matches
+	// no value: the sender can add one and nothing says who wrote it.
 	TrustedAuthServID string
 	// LookupTXT resolves DKIM key records; nil means net.LookupTXT.
 	LookupTXT func(domain string) ([]string, error)
