@@ -199,24 +199,12 @@ func TestE2EOpenDKIMTeamCommand(t *testing.T) {
 		}
 	}
 	const authservID = "mx.example.org"
-	e := newEnv(t, botOptions{mode: "idle", extra: `
-[[team]]
-name = "Ann Example"
-address = "ann@example.org"
-
-[[team]]
-name = "Bob Example"
-address = "bob@example.org"
-
-[duty]
-mode = "weekly"
-start = "2026-01-05"
-order = ["Ann Example", "Bob Example"]
-
-[team_mail]
-trusted_authserv_id = "` + authservID + `"
-max_age = "168h"
-`})
+	// teamConfig without Ann's OpenPGP key; [team_mail] is its last section.
+	team := strings.Replace(teamConfig, "key = \"ann.asc\"\n", "", 1)
+	if team == teamConfig {
+		t.Fatalf("teamConfig has no key line for Ann:\n%s", teamConfig)
+	}
+	e := newEnv(t, botOptions{mode: "idle", extra: team + "trusted_authserv_id = \"" + authservID + "\"\n"})
 	keyDir := filepath.Join(e.dir, "dkim")
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		t.Fatalf("MkdirAll() = %v", err)
@@ -273,19 +261,7 @@ ResolverConfiguration %[2]s/unbound.conf
 		}
 		return note != "", err
 	})
-	command := func(msgID, body string) []byte {
-		return mailBytes([][2]string{
-			{"From", "Ann Example <" + annAddr + ">"},
-			{"To", botAddr},
-			{"Subject", "Re: [" + ref + "]"},
-			{"Date", time.Now().Format(time.RFC1123Z)},
-			{"Message-ID", "<" + msgID + ">"},
-			{"In-Reply-To", "<" + note + ">"},
-			{"References", "<" + note + ">"},
-			{"MIME-Version", "1.0"},
-			{"Content-Type", "text/plain; charset=us-ascii"},
-		}, body)
-	}
+	command := func(msgID, body string) []byte { return teamMail(msgID, "Re: ["+ref+"]", note, body) }
 
 	// The forgery: no signature, a pass of the trusted server written by
 	// the sender. The milter adds its own field on top.
