@@ -69,6 +69,8 @@ type Options struct {
 	// "mx.example.org". Empty: Authentication-Results are ignored. Set it
 	// only when that server adds the header to every mail it accepts, and
 	// preferably removes forged ones with its id (RFC 8601 section 5).
+	// A field without an authserv-id (Microsoft 365 writes them) matches
+	// no value: the sender can add one and nothing says who wrote it.
 	TrustedAuthServID string
 	// LookupTXT resolves DKIM key records; nil means net.LookupTXT.
 	LookupTXT func(domain string) ([]string, error)
@@ -186,9 +188,10 @@ func refuse(v Verdict, format string, args ...any) Verdict {
 //     covers the whole body (no l= tag);
 //   - authres: the topmost Authentication-Results field whose authserv-id
 //     is opts.TrustedAuthServID says dkim=pass with an aligned header.d, or
-//     dmarc=pass for the From domain. Fields of other authserv-ids and
-//     lower fields with the trusted id (forgeries the sender added before
-//     the trusted server added its own) are ignored.
+//     dmarc=pass for the From domain (checkAuthres). Fields of other
+//     authserv-ids, fields without one, and lower fields with the trusted
+//     id (forgeries the sender added before the trusted server added its
+//     own) are ignored; a trusted field that cannot be read refuses.
 //
 // For pgp the signing key must be one for the From address
 // (pgp.KeyForAddress), its signature time within MaxAge and within an hour
@@ -819,32 +822,43 @@ func dkimSignatures(data []byte) []dkimField {
 }
 
 // checkAuthres reads the topmost Authentication-Results field of the trusted
-// server (RFC 8601).
+// server (RFC 8601 section 5: a receiving server adds its field on top, so
+// fields below it, and fields of other servers, may be the sender's). Its
+// first dkim=pass whose header.d (or, when it has none, as Gmail writes it,
+// the domain of header.i, which RFC 6376 section 3.5 keeps within d=) is
+// aligned with fromDomain counts, or its dmarc=pass for fromDomain; a
+// failing result of the same method beside it does not stop it (a second
+// signature may fail). A field without an authserv-id (Microsoft 365)
+// belongs to no server and never counts. A trusted field that cannot be
+// read refuses: skipping it would let a forged one further down count.
 func checkAuthres(h textproto.Header, trusted, fromDomain string) (what, reason string) {
+	if trusted == "" {
+		return "", "no trusted authserv-id"
+	}
 	for f := h.FieldsByKey("Authentication-Results"); f.Next(); {
-		id, results, err := authres.Parse(f.Value())
+		id, results, err := parseAuthres(f.Value())
 		if err != nil {
-			// A field that does not parse still belongs to its server:
-			// skipping it would let a forged one further down count.
-			id, _, _ = strings.Cut(f.Value(), ";")
-			if fs := strings.Fields(id); len(fs) > 0 {
-				id = fs[0]
+			// Unreadable before its id: it may be the trusted server's.
+			if strings.EqualFold(id, trusted) || id == "" && strings.Contains(strings.ToLower(f.Value()), strings.ToLower(trusted)) {
+				return "", fmt.Sprintf("unparsable field of %s: %v", trusted, err)
 			}
-		}
-		if !strings.EqualFold(strings.TrimSpace(id), trusted) {
 			continue
 		}
-		if err != nil {
-			return "", fmt.Sprintf("unparsable field of %s: %v", trusted, err)
+		if id == "" || !strings.EqualFold(id, trusted) {
+			continue
 		}
 		var why []string
 		for _, r := range results {
 			switch r := r.(type) {
 			case *authres.DKIMResult:
-				if r.Value == authres.ResultPass && aligned(r.Domain, fromDomain) {
-					return "authres: dkim=pass header.d=" + r.Domain, ""
+				prop, d := "header.d", r.Domain
+				if d == "" && r.Identifier != "" {
+					prop, d = "header.i", r.Identifier[strings.LastIndexByte(r.Identifier, '@')+1:]
 				}
-				why = append(why, fmt.Sprintf("dkim=%s header.d=%s", r.Value, r.Domain))
+				if r.Value == authres.ResultPass && aligned(d, fromDomain) {
+					return "authres: dkim=pass " + prop + "=" + d, ""
+				}
+				why = append(why, fmt.Sprintf("dkim=%s %s=%s", r.Value, prop, d))
 			case *authres.DMARCResult:
 				if r.Value == authres.ResultPass && strings.EqualFold(strings.TrimSuffix(r.From, "."), fromDomain) {
 					return "authres: dmarc=pass header.from=" + r.From, ""

@@ -19,6 +19,7 @@
 // headers (RFC 9788); DKIM (RFC 6376, oversigning as in sections 5.4.2 and
 // 8.15, no l= as in section 8.2) through github.com/emersion/go-msgauth/dkim
 // with relaxed identifier alignment as in DMARC (RFC 7489 section 3.1.1); Authentication-Results
-// (RFC 8601) through github.com/emersion/go-msgauth/authres; CVSS v3.1 and
+// (RFC 8601) through github.com/emersion/go-msgauth/authres behind a
+// CFWS-aware scanner (parseAuthres: comments, RFC 5322 section 3.2.2); CVSS v3.1 and
 // v4.0 vectors through github.com/pandatix/go-cvss.
 package team
