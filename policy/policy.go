@@ -89,8 +89,11 @@ type Disclosure struct {
 
 // Scope is the [scope] table.
 type Scope struct {
-	In  []string `toml:"in"`
-	Out []string `toml:"out"`
+	In []string `toml:"in"`
+	// OutRaw is the file's out array as decoded: plain strings and
+	// { text, match } tables. Validate builds Out from it.
+	OutRaw []any        `toml:"out"`
+	Out    []OutOfScope `toml:"-"`
 }
 
 // Rewards is the [rewards] table.
@@ -304,6 +307,8 @@ func (p *Policy) Validate(f *tomlfile.File) {
 	for i := range p.Fields {
 		p.Fields[i].compile(f, fmt.Sprintf("fields[%d]", i), fieldNames)
 	}
+
+	p.Scope.compile(f)
 
 	switch p.Rewards.Kind {
 	case "none", "discretionary", "bounty":
