@@ -10,7 +10,7 @@ import (
 )
 
 // scopePolicy is base with a [scope] table and a [rewards] kind appended.
-func scopePolicy(t *testing.T, scope, rewards string) *Policy {
+func scopePolicy(t testing.TB, scope, rewards string) *Policy {
 	t.Helper()
 	doc := string(variant(map[int]string{3: `languages = ["de", "en"]`})) + "\n[scope]\n" + scope + "\n[rewards]\nkind = \"" + rewards + "\"\n"
 	p, err := Parse("x.toml", []byte(doc))
@@ -203,6 +203,22 @@ func TestSeed000ScopeHints(t *testing.T) {
 	if got, _ := p.OutOfScopeText(6, "en"); got != "Any form of credential brute forcing (strictly forbidden)" {
 		t.Errorf("OutOfScopeText(6, en) = %q, want the plain entry's wording", got)
 	}
+}
+
+func FuzzScopeHints(f *testing.F) {
+	f.Add("Missing SPF", "TLS 1.0 and clickjacking; how much will you pay?")
+	f.Add("\xff", "İSPF K\u0307 TLS\u00a01.0 \xe2\x80")
+	p := scopePolicy(f, testScope, "none")
+	f.Fuzz(func(t *testing.T, subject, text string) {
+		h := p.ScopeHints(subject, text)
+		last := 0
+		for _, hint := range h.OutOfScope {
+			if hint.N <= last || hint.N > len(p.Scope.Out) || len(hint.Terms) == 0 {
+				t.Fatalf("ScopeHints() hint %+v after %d, want increasing entries 1..%d with terms", hint, last, len(p.Scope.Out))
+			}
+			last = hint.N
+		}
+	})
 }
 
 func BenchmarkScopeHints(b *testing.B) {
