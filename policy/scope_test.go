@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -230,5 +231,29 @@ func BenchmarkScopeHints(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
 		p.ScopeHints("Reflected XSS", text)
+	}
+}
+
+// The README's example policy file parses, out-of-scope table included.
+func TestREADMEPolicyParses(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "\n## The policy file\n")
+	if !ok {
+		t.Fatal("README.md has no section \"The policy file\"")
+	}
+	_, block, ok := strings.Cut(rest, "```toml\n")
+	block, _, _ = strings.Cut(block, "```\n")
+	if !ok {
+		t.Fatal("README.md's policy section has no toml block")
+	}
+	p, err := Parse("README.md", []byte(block))
+	if err != nil {
+		t.Fatalf("Parse(README policy) = %v", err)
+	}
+	if got, _ := p.OutOfScopeText(2, "de"); got != "Fehlende SPF-/DMARC-Einträge" {
+		t.Errorf("OutOfScopeText(2, de) = %q, want the README's German entry", got)
 	}
 }
