@@ -2,7 +2,8 @@
 // runs it: the policy file (TOML), the business calendar (working days and
 // hours, public holidays, time zone), the clocks that track each promise
 // ("we respond within 3 business days") with their deadline arithmetic, the
-// hints used to spot what a report lacks, and the two publications generated
+// hints used to spot what a report lacks or that it may be out of scope (or
+// asks for a reward the policy does not offer), and the two publications generated
 // from the same data: security.txt (RFC 9116) and a human-readable policy in
 // Markdown.
 //

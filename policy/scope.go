@@ -2,7 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -216,7 +218,8 @@ func (s *Scope) compile(f *tomlfile.File) {
 
 func compileEntry(f *tomlfile.File, key string, m map[string]any) OutOfScope {
 	var e OutOfScope
-	for k, v := range m {
+	for _, k := range slices.Sorted(maps.Keys(m)) { // errors in a stable order
+		v := m[k]
 		switch k {
 		case "text":
 			e.Text = entryText(f, key+".text", v)
@@ -245,7 +248,8 @@ func entryText(f *tomlfile.File, key string, v any) map[string]string {
 			f.Errorf(key, "no text, want e.g. { en = \"...\" }")
 		}
 		out := map[string]string{}
-		for lang, s := range t {
+		for _, lang := range slices.Sorted(maps.Keys(t)) {
+			s := t[lang]
 			str, ok := s.(string)
 			switch {
 			case !langRE.MatchString(lang):
