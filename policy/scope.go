@@ -104,20 +104,21 @@ func (p *Policy) ScopeHints(subject, text string) Hints {
 
 // rewardWords ask for money or a reward for a report, in the languages the
 // bot writes. A trailing "*" matches any ending ("Belohnungs*" for German
-// compounds). They are hints: a report on a "payment" page is not asking to
-// be paid, so bare words that name a feature are left out.
+// compounds). They are hints, but a report on a "payment" page or an
+// insurer's "Prämie" or "vergoeding" is not asking to be paid: bare words
+// that name a feature or a fee are left out.
 var rewardWords = compileWords(
 	// English
 	"bounty", "bounties", "bug bounty", "reward", "rewards", "rewarded", "rewarding me", "monetary",
-	"compensation", "compensate me", "honorarium", "payout", "pay out", "get paid", "be paid",
-	"how much will you pay", "how much do you pay", "will you pay", "do you pay", "payment for my",
-	"payment for this report", "financial recognition",
+	"compensate me", "payout", "pay out", "get paid", "be paid", "how much will you pay", "how much do you pay",
+	"will you pay", "do you pay", "payment for my report", "payment for my finding", "payment for this finding",
+	"financial recognition",
 	// German
-	"Belohnung", "Belohnungs*", "Prämie", "Kopfgeld", "Vergütung", "Entlohnung", "Aufwandsentschädigung",
-	"Finderlohn", "Honorar", "bezahlt werden", "zahlen Sie", "bezahlen Sie", "wie viel zahlen",
+	"Belohnung", "Belohnungs*", "Kopfgeld", "Finderlohn", "Aufwandsentschädigung", "bezahlt werden",
+	"zahlen Sie", "bezahlen Sie", "wie viel zahlen",
 	// Dutch
-	"beloning", "belonen", "beloond", "vergoeding", "premie", "uitbetaling", "betalen jullie",
-	"betaalt u", "betaal je", "hoeveel betalen", "hoeveel krijg",
+	"beloning", "belonen", "beloond", "uitbetaling", "betalen jullie", "betaalt u", "betaal je",
+	"hoeveel betalen", "hoeveel krijg",
 )
 
 type word struct {

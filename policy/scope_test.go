@@ -164,13 +164,15 @@ func TestRewardAsked(t *testing.T) {
 		{"how much will you pay", "Critical vulnerability", "I found a critical issue. How much will you pay for it? I will send details after payment.",
 			[]string{"how much will you pay", "will you pay"}},
 		{"reward, several words", "", "Do you offer a reward? I hope my finding will be rewarded.", []string{"reward", "rewarded"}},
-		{"German", "Sicherheitslücke", "Ich erwarte eine angemessene Belohnung. Zahlen Sie eine Prämie?", []string{"Belohnung", "Prämie", "zahlen Sie"}},
+		{"German", "Sicherheitslücke", "Ich erwarte eine angemessene Belohnung. Zahlen Sie eine Prämie?", []string{"Belohnung", "zahlen Sie"}},
 		{"German compound", "", "Gibt es ein Belohnungsprogramm?", []string{"Belohnungs*"}},
 		{"Dutch", "Kwetsbaarheid gevonden", "Wat is de beloning? Hoeveel betalen jullie voor een melding?", []string{"beloning", "betalen jullie", "hoeveel betalen"}},
 
 		// Reports about payments are not requests to be paid.
 		{"a payment page", "XSS on the payment page", "The payment form reflects the card holder name. Payments can be replayed.", nil},
 		{"a rewards feature", "", "The loyalty points balance can be changed by any user.", nil},
+		{"an insurer's portal", "IDOR im Kundenportal", "Über /api/vertrag/123 sieht man die Prämie und die Vergütung anderer Kunden. De premie en vergoeding van andere klanten ook.", nil},
+		{"a billing bug", "", "The payment for my order was charged twice after replaying the request.", nil},
 		{"words that contain the terms", "", "The bountyhunter.js library and prepaid cards; rewardsprogramme", nil},
 	}
 	for _, tt := range tests {
