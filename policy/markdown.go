@@ -328,7 +328,12 @@ func (p *Policy) Markdown(lang string) ([]byte, error) {
 	}
 	if len(p.Scope.Out) > 0 {
 		heading(t.outOfScope)
-		list(p.Scope.Out)
+		var out []string
+		for n := range p.Scope.Out {
+			text, _ := p.OutOfScopeText(n+1, lang)
+			out = append(out, text)
+		}
+		list(out)
 	}
 
 	heading(t.rewards)

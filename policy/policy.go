@@ -2,7 +2,8 @@
 // runs it: the policy file (TOML), the business calendar (working days and
 // hours, public holidays, time zone), the clocks that track each promise
 // ("we respond within 3 business days") with their deadline arithmetic, the
-// hints used to spot what a report lacks, and the two publications generated
+// hints used to spot what a report lacks or that it may be out of scope (or
+// asks for a reward the policy does not offer), and the two publications generated
 // from the same data: security.txt (RFC 9116) and a human-readable policy in
 // Markdown.
 //
@@ -89,8 +90,11 @@ type Disclosure struct {
 
 // Scope is the [scope] table.
 type Scope struct {
-	In  []string `toml:"in"`
-	Out []string `toml:"out"`
+	In []string `toml:"in"`
+	// OutRaw is the file's out array as decoded: plain strings and
+	// { text, match } tables. Validate builds Out from it.
+	OutRaw []any        `toml:"out"`
+	Out    []OutOfScope `toml:"-"`
 }
 
 // Rewards is the [rewards] table.
@@ -304,6 +308,8 @@ func (p *Policy) Validate(f *tomlfile.File) {
 	for i := range p.Fields {
 		p.Fields[i].compile(f, fmt.Sprintf("fields[%d]", i), fieldNames)
 	}
+
+	p.Scope.compile(f)
 
 	switch p.Rewards.Kind {
 	case "none", "discretionary", "bounty":

@@ -165,6 +165,7 @@ func FuzzParse(f *testing.F) {
 		p.Refresh(clocks, at)
 		p.DisclosureDate(at)
 		p.MissingFields("xss on https://example.org")
+		p.ScopeHints("SPF", string(data))
 		if _, err := p.Markdown("en"); err != nil {
 			t.Fatalf("Markdown(en) = %v", err)
 		}

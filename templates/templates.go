@@ -80,6 +80,14 @@ type Data struct {
 	// to and of a new one waiting for the team.
 	OldKey string
 	NewKey string
+
+	// Scope hints (issue 18, names_scope.go): for the team, the entries of
+	// the policy's out-of-scope list the report seems to be about and the
+	// words asking for a reward the policy does not offer; for the reporter,
+	// the entry the team answered with.
+	ScopeHints  []ScopeHint
+	RewardWords []string
+	OutOfScope  ScopeHint
 }
 
 // Set is a loaded set of templates.

@@ -78,6 +78,17 @@ name = "impact"
 [[fields]]
 name = "affected"
 
+# Reports on these are welcome but out of scope. A report that contains a
+# match term is flagged to the team ("may be out of scope"); the team answers
+# it with "out-of-scope N" (N counts from 1) or as any other report.
+[scope]
+out = [
+  { text = { en = "Missing e-mail authentication records (SPF, DKIM, DMARC)", de = "Fehlende E-Mail-Authentifizierung (SPF, DKIM, DMARC)", nl = "Ontbrekende e-mailauthenticatie (SPF, DKIM, DMARC)" }, match = ["SPF", "DKIM", "DMARC"] },
+  { text = { en = "Missing security headers or clickjacking on pages without sensitive actions", de = "Fehlende Security-Header oder Clickjacking auf Seiten ohne sensible Aktionen", nl = "Ontbrekende security headers of clickjacking op pagina's zonder gevoelige acties" }, match = ["security headers", "security header", "X-Frame-Options", "HSTS", "clickjacking"] },
+  { text = { en = "Support for old TLS versions or weak cipher suites", de = "Unterstützung alter TLS-Versionen oder schwacher Cipher-Suites", nl = "Ondersteuning van oude TLS-versies of zwakke cipher suites" }, match = ["TLS 1.0", "TLSv1.0", "TLS 1.1", "TLSv1.1", "weak cipher", "weak ciphers", "Sweet32"] },
+  { text = { en = "Denial of service and volumetric attacks", de = "Denial of Service und volumetrische Angriffe", nl = "Denial of service en volumetrische aanvallen" }, match = ["denial of service", "DoS", "DDoS"] },
+]
+
 [rewards]
 kind = "none"
 

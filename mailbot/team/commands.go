@@ -31,6 +31,10 @@ const (
 	CmdInternal = "#internal" // marker: the mail is for the team only
 	CmdHelp     = "help"      // the bot answers with Help
 	CmdKey      = "key"       // key accept <fingerprint>: the reporter's pending OpenPGP key becomes theirs
+
+	// Issue 18: scope hints and held spam.
+	CmdOutOfScope = "out-of-scope" // out-of-scope <N>: answer with the policy's out-of-scope entry N and close the case
+	CmdNotSpam    = "not-spam"     // the case held as suspected spam is a report: release its acknowledgement
 )
 
 // Statuses a case can be set to, in workflow order.
@@ -44,7 +48,7 @@ var Levels = []string{"none", "low", "medium", "high", "critical"}
 var Languages = []string{"en", "de", "nl"}
 
 var verbs = []string{CmdClaim, CmdAssign, CmdStatus, CmdSeverity, CmdExpected, CmdDisclose, CmdExtend,
-	CmdCVE, CmdCredit, CmdReward, CmdLanguage, CmdMerge, CmdNote, CmdHelp, CmdKey}
+	CmdCVE, CmdCredit, CmdReward, CmdLanguage, CmdMerge, CmdNote, CmdHelp, CmdKey, CmdOutOfScope, CmdNotSpam}
 
 // Bounds on what a team mail may ask.
 const (
@@ -53,6 +57,7 @@ const (
 	maxLineBytes = 1000
 	maxArgRunes  = 200
 	maxExtend    = 3650
+	maxEntry     = 999 // out-of-scope N: the policy's entries are checked when the command is applied
 )
 
 // Command is one parsed command line.
@@ -64,6 +69,7 @@ type Command struct {
 	Days      int       // extend
 	Severity  *Severity // severity
 	Anonymous bool      // credit anonymous
+	Entry     int       // out-of-scope: the 1-based number of the policy's out-of-scope entry
 }
 
 // Severity is the argument of a severity command.
@@ -111,6 +117,9 @@ func TeamOnly(cmds []Command) bool {
 //   - "key" is a command only when followed by "accept" (or a word one
 //     edit away from it), so that a reply opening "Key findings: ..." is
 //     text, not a broken command.
+//   - "out of scope N" and "not spam" alone on a line are read as
+//     out-of-scope and not-spam, so that the spelling without hyphens is
+//     neither relayed to the reporter nor ignored.
 //   - A line that is not a command but looks like a mistyped one (a first
 //     word of four or more letters one edit away from a command name, on a
 //     line of at most three words) is an error, not the end of the block,
@@ -120,7 +129,8 @@ func TeamOnly(cmds []Command) bool {
 // the other lines still give theirs. Normalised arguments: status, level,
 // language, reward yes/no lowercase; CVE and case ids uppercase; dates
 // "2006-01-02"; extend is Days; assign, credit and reward text as written;
-// key accept's fingerprint uppercase hex without spaces.
+// key accept's fingerprint uppercase hex without spaces; out-of-scope's
+// number in Entry and, as written without leading zeros, in Arg.
 func Parse(text string) ([]Command, []Error) {
 	cmds, errs, _ := parseText(text)
 	return cmds, errs
@@ -166,7 +176,7 @@ func parseText(text string) (cmds []Command, errs []Error, rest string) {
 			errs = append(errs, Error{n, shorten(trimmed), fmt.Sprintf("more than %d errors: the rest of the mail was not read", maxErrors)})
 			return cmds, errs, ""
 		}
-		word, arg := splitCommand(trimmed)
+		word, arg := splitCommand(spacedCommand(trimmed))
 		isVerb := word == CmdInternal || contains(verbs, word) && (word != CmdKey || isKeyAccept(arg))
 		if !isVerb {
 			if looksLikeCommand(word, trimmed) {
@@ -218,6 +228,20 @@ func splitCommand(line string) (word, arg string) {
 		word = word[:j]
 	}
 	return strings.ToLower(word), strings.TrimSpace(arg)
+}
+
+// spacedRE is "out of scope" or "not spam", written without hyphens, with
+// at most one word after it.
+var spacedRE = regexp.MustCompile(`^(?i)(out\s+of\s+scope|not\s+spam)(\s*:?\s*\S*)$`)
+
+// spacedCommand rewrites "Out of scope: 3" to "out-of-scope: 3" and "not
+// spam" to "not-spam"; any other line is returned as it is.
+func spacedCommand(line string) string {
+	m := spacedRE.FindStringSubmatch(line)
+	if m == nil {
+		return line
+	}
+	return strings.Join(strings.Fields(strings.ToLower(m[1])), "-") + m[2]
 }
 
 func contains(l []string, s string) bool {
@@ -325,7 +349,7 @@ func parseArg(verb, arg string) (Command, string) {
 		return ""
 	}
 	switch verb {
-	case CmdClaim, CmdHelp, CmdInternal:
+	case CmdClaim, CmdHelp, CmdInternal, CmdNotSpam:
 		if arg != "" {
 			return c, fmt.Sprintf("%s takes no argument", verb)
 		}
@@ -412,6 +436,19 @@ func parseArg(verb, arg string) (Command, string) {
 			return c, err
 		}
 		c.Arg = fp
+	case CmdOutOfScope:
+		what := "the number of the policy's out-of-scope entry, as listed in the notification"
+		if e := one(what); e != "" {
+			return c, e
+		}
+		if strings.Trim(arg, "0123456789") != "" {
+			return c, fmt.Sprintf("invalid entry %q, want %s", shorten(arg), what)
+		}
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 1 || n > maxEntry {
+			return c, fmt.Sprintf("entry %s out of range, want 1 to %d: entries count from 1", shorten(arg), maxEntry)
+		}
+		c.Entry, c.Arg = n, strconv.Itoa(n)
 	case CmdMerge:
 		if e := one("a case id such as SEC-2026-0001"); e != "" {
 			return c, e

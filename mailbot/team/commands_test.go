@@ -84,6 +84,26 @@ func TestParseCommands(t *testing.T) {
 		{line: "key accept 0123456789ABCDEF", err: "invalid fingerprint"},
 		{line: "key accept 0123456789ABCDEF0123456789ABCDEF0123456G", err: "invalid fingerprint"},
 		{line: "key acept 0123456789ABCDEF0123456789ABCDEF01234567", err: `unknown key command "acept"`},
+		{line: "out-of-scope 3", want: Command{Name: CmdOutOfScope, Arg: "3", Entry: 3}},
+		{line: "Out-of-Scope: 12", want: Command{Name: CmdOutOfScope, Arg: "12", Entry: 12}},
+		{line: "out-of-scope 007", want: Command{Name: CmdOutOfScope, Arg: "7", Entry: 7}},
+		{line: "Out of scope 2", want: Command{Name: CmdOutOfScope, Arg: "2", Entry: 2}},
+		{line: "out of  scope: 4", want: Command{Name: CmdOutOfScope, Arg: "4", Entry: 4}},
+		{line: "Out of scope", err: "out-of-scope needs the number of the policy's out-of-scope entry"},
+		{line: "out-of-scope", err: "out-of-scope needs the number"},
+		{line: "out-of-scope 0", err: "entry 0 out of range, want 1 to 999"},
+		{line: "out-of-scope 1000", err: "entry 1000 out of range"},
+		{line: "out-of-scope 99999999999999999999999", err: "out of range"},
+		{line: "out-of-scope -1", err: `invalid entry "-1"`},
+		{line: "out-of-scope SPF", err: `invalid entry "SPF"`},
+		{line: "out-of-scope 2 and 3", err: "out-of-scope takes one word"},
+		{line: "out-of-scoep 2", err: "did you mean out-of-scope?"},
+		{line: "not-spam", want: Command{Name: CmdNotSpam}},
+		{line: "Not-Spam:", want: Command{Name: CmdNotSpam}},
+		{line: "not spam", want: Command{Name: CmdNotSpam}},
+		{line: "Not spam:", want: Command{Name: CmdNotSpam}},
+		{line: "not-spam really", err: "not-spam takes no argument"},
+		{line: "not-sapm", err: "did you mean not-spam?"},
 		{line: "stauts fixed", err: `unknown command "stauts" (did you mean status?)`},
 		{line: "asign bob", err: "did you mean assign?"},
 	}
@@ -248,6 +268,33 @@ func TestParseTooManyErrors(t *testing.T) {
 	cmds, errs := Parse(strings.Repeat("status x\n", 1000) + "claim\n")
 	if len(cmds) != 0 || len(errs) != maxErrors+1 || !strings.Contains(errs[maxErrors].Msg, "more than 20 errors") {
 		t.Errorf("Parse(1000 bad lines) = %v, %d errors, want %d and a final one", cmds, len(errs), maxErrors+1)
+	}
+}
+
+// The spellings without hyphens are commands only alone on their line: a
+// sentence that starts with the words is text for the reporter.
+func TestSpacedCommandsOnlyAlone(t *testing.T) {
+	for _, text := range []string{
+		"Out of scope for us, sorry: SPF is handled by our provider.\n",
+		"Not spam, we think; please resend the details.\n",
+		"Not spammy at all\n",
+		"Out of scoped work\n",
+	} {
+		cmds, errs := Parse(text)
+		if len(cmds) != 0 || len(errs) != 0 {
+			t.Errorf("Parse(%q) = %+v, %v, want no commands: it is text", text, cmds, errs)
+		}
+		if got := Body(text); got != strings.TrimSpace(text) {
+			t.Errorf("Body(%q) = %q, want the whole text", text, got)
+		}
+	}
+	text := "out of scope 2\nThank you, this is covered by entry 2 of our policy.\n"
+	cmds, errs := Parse(text)
+	if len(errs) != 0 || len(cmds) != 1 || cmds[0].Name != CmdOutOfScope || cmds[0].Entry != 2 {
+		t.Errorf("Parse(%q) = %+v, %v, want out-of-scope 2", text, cmds, errs)
+	}
+	if got := Body(text); got != "Thank you, this is covered by entry 2 of our policy." {
+		t.Errorf("Body(%q) = %q, want the text after the command", text, got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -66,6 +67,7 @@ func FuzzParseCommands(f *testing.F) {
 	f.Add("note\n")
 	f.Add("status:\n--\nclaim")
 	f.Add("key accept 0123 4567 89ab cdef 0123  4567 89AB CDEF 0123 4567\nKey points\n")
+	f.Add("Out of scope: 3\nnot spam\nout-of-scope 0012\nNot spam, sorry\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cmds, errs := Parse(text)
 		n := len(lines(text))
@@ -89,6 +91,15 @@ func FuzzParseCommands(f *testing.F) {
 			}
 			if c.Name == CmdExtend && (c.Days < 1 || c.Days > maxExtend) {
 				t.Fatalf("Parse() extend %d out of range", c.Days)
+			}
+			if c.Name == CmdOutOfScope && (c.Entry < 1 || c.Entry > maxEntry || c.Arg != strconv.Itoa(c.Entry)) {
+				t.Fatalf("Parse() out-of-scope entry %d, arg %q, want 1..%d written as a number", c.Entry, c.Arg, maxEntry)
+			}
+			if c.Name != CmdOutOfScope && c.Entry != 0 {
+				t.Fatalf("Parse() %s with entry %d, want 0", c.Name, c.Entry)
+			}
+			if c.Name == CmdNotSpam && c.Arg != "" {
+				t.Fatalf("Parse() not-spam with argument %q", c.Arg)
 			}
 		}
 		for _, e := range errs {

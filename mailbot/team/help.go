@@ -40,6 +40,9 @@ without the quoted history. A line "-- " (signature) ends everything.
   reward yes|no|<text>     whether (or what) the reporter is rewarded
   language <lang>          the reporter's language: {languages}
   merge <SEC-n>            this case duplicates SEC-n and is merged into it
+  out-of-scope <N>         answer the reporter with entry N of the policy's out-of-scope
+                           list (numbered in the notification) and close the case
+  not-spam                 the case is a report, not spam: its held acknowledgement goes out
   key accept <fingerprint> trust the reporter's new OpenPGP key; until then it
                            waits and mail stays encrypted to the known key
   note <text>              an internal note: the rest of the mail, never sent
@@ -72,6 +75,10 @@ Eine Zeile "-- " (Signatur) beendet alles.
   reward yes|no|<Text>     ob (oder was) die meldende Person als Belohnung erhält
   language <Sprache>       die Sprache der meldenden Person: {languages}
   merge <SEC-n>            dieser Fall ist ein Duplikat von SEC-n und wird dort zusammengeführt
+  out-of-scope <N>         der meldenden Person mit Eintrag N der Ausschlussliste der Policy
+                           antworten (nummeriert in der Benachrichtigung) und den Fall schließen
+  not-spam                 der Fall ist eine Meldung, kein Spam: die zurückgehaltene
+                           Eingangsbestätigung geht hinaus
   key accept <Fingerprint> dem neuen OpenPGP-Schlüssel der meldenden Person trauen;
                            bis dahin wartet er und Mail geht an den bekannten Schlüssel
   note <Text>              eine interne Notiz: der Rest der Mail, geht nie an
@@ -105,6 +112,10 @@ daar gaat zonder de geciteerde geschiedenis naar de melder. Een regel "-- "
   reward yes|no|<tekst>    of (of wat) de melder als beloning krijgt
   language <taal>          de taal van de melder: {languages}
   merge <SEC-n>            deze zaak is een duplicaat van SEC-n en wordt daarin samengevoegd
+  out-of-scope <N>         de melder antwoorden met punt N van de lijst buiten de scope van het
+                           beleid (genummerd in de melding aan het team) en de zaak sluiten
+  not-spam                 de zaak is een melding, geen spam: de achtergehouden
+                           ontvangstbevestiging gaat alsnog uit
   key accept <fingerprint> de nieuwe OpenPGP-sleutel van de melder vertrouwen; tot
                            dan wacht hij en gaat mail naar de bekende sleutel
   note <tekst>             een interne notitie: de rest van de mail, gaat nooit

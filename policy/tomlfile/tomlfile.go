@@ -172,6 +172,21 @@ func keyLines(data []byte) map[string]int {
 			if r := keyRange(e); r != nil {
 				lines[key] = p.Shape(*r).Start.Line
 			}
+			// The elements of an array written over several lines:
+			// "scope.out[2]" is the line of the third element.
+			if v := e.Value(); v != nil && v.Kind == unstable.Array {
+				i := 0
+				for it := v.Children(); it.Next(); {
+					n := it.Node()
+					if n.Kind == unstable.Comment {
+						continue
+					}
+					if n.Raw.Length > 0 {
+						lines[fmt.Sprintf("%s[%d]", key, i)] = p.Shape(n.Raw).Start.Line
+					}
+					i++
+				}
+			}
 		}
 	}
 	return lines

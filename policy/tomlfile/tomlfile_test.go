@@ -9,6 +9,7 @@ import (
 type member struct {
 	Name    string `toml:"name"`
 	Address string `toml:"address"`
+	Tags    []any  `toml:"tags"`
 }
 
 type doc struct {
@@ -33,6 +34,11 @@ address = "ann@example.org"
 [[members]]
 name = "Bob"
 address = "bob"
+tags = [
+  "one", # a comment
+  { two = 2 },
+  [3],
+]
 `
 
 func TestLines(t *testing.T) {
@@ -50,6 +56,10 @@ func TestLines(t *testing.T) {
 		"members[1].address":  13,
 		"members[1].nickname": 11, // falls back to the table
 		"nowhere":             0,
+		"members[1].tags[0]":  15, // an array over several lines: each element's line
+		"members[1].tags[1]":  16,
+		"members[1].tags[2]":  14, // a nested array has no position: the array's key
+		"members[1].tags[3]":  14, // no such element: the array's key
 	} {
 		if got := f.Line(key); got != want {
 			t.Errorf("Line(%q) = %d, want %d", key, got, want)
