@@ -163,16 +163,15 @@ func checkSpamd(ctx context.Context, addr string, msg []byte) (Verdict, error) {
 		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer conn.Close()
+	// ctx bounds every read and write: when it ends the connection is
+	// closed under them.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
 	w := bufio.NewWriter(conn)
 	fmt.Fprintf(w, "SYMBOLS SPAMC/1.5\r\nContent-length: %d\r\n\r\n", len(msg))
 	w.Write(msg)
 	if err := w.Flush(); err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, errors.Join(ctx.Err(), err))
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.CloseWrite() // as spamc does: the whole request is sent

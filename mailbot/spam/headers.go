@@ -139,7 +139,6 @@ func values(h textproto.Header, key string) []string {
 	return out
 }
 
-
 // spamAssassin reads SpamAssassin's fields, as its default configuration
 // writes them (10_default_prefs.cf):
 //
@@ -227,7 +226,8 @@ var hamActions = map[string]bool{"no action": true, "greylist": true, "soft reje
 //	X-Rspamd-Action: add header
 //	X-Spamd-Result: default: False [7.20 / 15.00]; R_SPF_FAIL(1.00)[-all]; ...
 //
-// X-Spam-Action carries the same action name in some integrations. In
+// rspamc --mime (rspamd's client as a pipe filter) writes the action as
+// "X-Spam-Action: reject". In
 // X-Spamd-Result "True" means the action is "reject" and the bracket holds
 // the score and the reject threshold: a message between the "add header"
 // and "reject" thresholds reads False there, so trust X-Rspamd-Action when

@@ -27,7 +27,8 @@ var all = Trust{Sources: Sources, AuthServID: "mx.example.org"}
 //   - sa2*: SpamAssassin 2.x fields as they stand in SpamAssassin's own
 //     t/data (testdata/mail/automated/spam-ham/spamassassin-t-data);
 //   - rspamd*: written by rspamd 3.4's milter_headers module (x-spamd-result,
-//     x-rspamd-action, x-spam-status routines) on the same two messages;
+//     x-rspamd-action, x-spam-status, x-spamd-bar routines) and rspamc 3.4
+//     --mime on the same two messages;
 //   - m365*: X-Forefront-Antispam-Report as Microsoft's "Anti-spam message
 //     headers" page shows it, and the one of
 //     testdata/mail/automated/bounces/flanker/office365.eml;
@@ -53,6 +54,22 @@ const (
 		"\tversion=2.50-cvs\n"
 	m365Ham = "X-Forefront-Antispam-Report:\n" +
 		"\tSFV:NSPM;SFS:(10009020)(50650200002);DIR:OUT;SFP:1501;SCL:1;SRVR:DB5PR06MB1800;H:;FPR:;SPF:None;PTR:InfoNoRecords;A:0;MX:0;LANG:en;\n"
+	// rspamd 3.4 milter_headers on nice/001.eml (the milter block of /checkv2).
+	rspamdHam = "X-Spamd-Bar: +++\n" +
+		"X-Spamd-Result: default: False [3.89 / 15.00];\n" +
+		"\tHFILTER_FROMHOST_NORES_A_OR_MX(1.50)[dogma.slashnull.org];\n" +
+		"\tDATE_IN_PAST(1.00)[224047];\n" +
+		"\tMID_RHS_NOT_FQDN(0.50)[];\n" +
+		"\tFROM_NEQ_ENVFROM(0.00)[evolve@ximian.com,jm@dogma.slashnull.org];\n" +
+		"\tTO_DOM_EQ_FROM_DOM(0.00)[]\n" +
+		"X-Rspamd-Action: no action\n" +
+		"X-Spam-Status: No, score=3.89\n"
+	// rspamc 3.4 --mime on gtube.eml and nice/001.eml: it writes
+	// X-Spam-Action and keeps the message's own X-Spam-Status.
+	rspamcSpam = "X-Spam-Scanner: rspamc 3.4\nX-Spam-Scan-Time: 0.38\nX-Spam: yes\nX-Spam-Action: reject\n" +
+		"X-Spam-Score: 15.00 / 15.00\nX-Spam-Level: ***************\nX-Spam-Symbols: GTUBE\n"
+	rspamcHam = "X-Spam-Status: No, hits=2 required=5\nX-Spam-Scanner: rspamc 3.4\nX-Spam-Scan-Time: 0.084\n" +
+		"X-Spam-Action: no action\nX-Spam-Score: 3.89 / 15.00\nX-Spam-Level: ****\nX-Spam-Symbols: MID_RHS_NOT_FQDN,\n\tARC_NA\n"
 	dmarcFail = "Authentication-Results: mx.example.org; dmarc=fail (p=reject dis=none) header.from=example.com\n"
 	dmarcPass = "Authentication-Results: mx.example.org; dmarc=pass (p=reject dis=none) header.from=example.com\n"
 )
@@ -78,6 +95,10 @@ func TestFromHeaders(t *testing.T) {
 		{"forged ham copy above", "X-Spam-Flag: NO\nX-Spam-Status: No, score=-9.0 required=5.0\n" + sa4Spam, all, true, SpamAssassin, "X-Spam-Flag: YES"},
 		{"flag no alone", "X-Spam-Flag: NO\n", all, false, SpamAssassin, "X-Spam-Flag: NO"},
 
+		{"rspamd milter ham", rspamdHam, Trust{Sources: []string{Rspamd}}, false, Rspamd, "X-Rspamd-Action: no action"},
+		{"rspamd milter ham, only spamd-result", strings.ReplaceAll(rspamdHam, "X-Rspamd-Action: no action\n", ""), Trust{Sources: []string{Rspamd}}, false, Rspamd, "X-Spamd-Result: False [3.89 / 15.00]"},
+		{"rspamc spam", rspamcSpam, all, true, Rspamd, "X-Spam-Action: reject"},
+		{"rspamc ham", rspamcHam, Trust{Sources: []string{Rspamd}}, false, Rspamd, "X-Spam-Action: no action"},
 		{"rspamd action add header", "X-Spamd-Result: default: False [7.20 / 15.00]; R_SPF_FAIL(1.00)[-all]\nX-Rspamd-Action: add header\n", all, true, Rspamd, "X-Rspamd-Action: add header"},
 		{"rspamd action reject", "X-Rspamd-Action: reject\n", all, true, Rspamd, "reject"},
 		{"rspamd x-spam-action rewrite subject", "X-Spam-Action: rewrite subject\n", all, true, Rspamd, "X-Spam-Action: rewrite subject"},
@@ -120,7 +141,7 @@ func TestFromHeaders(t *testing.T) {
 }
 
 func FuzzFromHeaders(f *testing.F) {
-	for _, s := range []string{sa4Spam, sa4Ham, sa2Spam, sa2Ham, m365Ham, dmarcFail, dmarcPass,
+	for _, s := range []string{sa4Spam, sa4Ham, sa2Spam, sa2Ham, m365Ham, dmarcFail, dmarcPass, rspamdHam, rspamcSpam, rspamcHam,
 		"X-Spamd-Result: default: True [15.00 / 15.00]; GTUBE(0.00)[]\nX-Rspamd-Action: reject\n",
 		"X-MS-Exchange-Organization-SCL: -1\n", "Authentication-Results: mx.example.org; dkim=pass (2048-bit key; unprotected) header.d=example.com\n"} {
 		f.Add(s)
