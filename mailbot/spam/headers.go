@@ -379,7 +379,7 @@ func dmarc(h textproto.Header, authServID string) (Verdict, bool) {
 	for _, r := range results {
 		if d, ok := r.(*authres.DMARCResult); ok {
 			v := Verdict{Spam: d.Value == authres.ResultFail,
-				Reason: fmt.Sprintf("Authentication-Results of %s: dmarc=%s", authServID, d.Value)}
+				Reason: fmt.Sprintf("Authentication-Results of %s: dmarc=%s", authServID, quoteValue(string(d.Value)))}
 			if d.From != "" {
 				v.Reason += " header.from=" + strings.TrimSpace(quoteValue(d.From))
 			}
