@@ -84,7 +84,7 @@ const maxValue = 60
 // order of Sources; else the first verdict that says "not spam"; else a
 // Verdict with no Source saying that no trusted source spoke.
 func FromHeaders(h textproto.Header, t Trust) Verdict {
-	var ham *Verdict
+	var ham firstHam
 	for _, src := range Sources {
 		if !trusts(t, src) {
 			continue
@@ -105,20 +105,40 @@ func FromHeaders(h textproto.Header, t Trust) Verdict {
 			continue
 		}
 		v.Source = src
-		if v.Spam {
+		if ham.add(v) {
 			return v
 		}
-		if ham == nil {
-			ham = &v
-		}
 	}
-	if ham != nil {
-		return *ham
+	if v, ok := ham.result(); ok {
+		return v
 	}
 	if len(t.Sources) == 0 {
 		return Verdict{Reason: "no trusted spam verdict configured"}
 	}
 	return Verdict{Reason: "no verdict from " + strings.Join(t.Sources, ", ")}
+}
+
+// firstHam keeps the first "not spam" verdict while the search for a spam
+// one goes on (any copy, any trusted source that says spam wins).
+type firstHam struct{ v *Verdict }
+
+// add reports whether v is spam; else it keeps v if it is the first.
+func (f *firstHam) add(v Verdict) bool {
+	if v.Spam {
+		return true
+	}
+	if f.v == nil {
+		f.v = &v
+	}
+	return false
+}
+
+// result is the kept verdict, ok false when there is none.
+func (f *firstHam) result() (Verdict, bool) {
+	if f.v == nil {
+		return Verdict{}, false
+	}
+	return *f.v, true
 }
 
 func trusts(t Trust, src string) bool {
@@ -153,7 +173,7 @@ func spamAssassin(h textproto.Header) (Verdict, bool) {
 			return Verdict{Spam: true, Reason: "X-Spam-Flag: YES"}, true
 		}
 	}
-	var ham *Verdict
+	var ham firstHam
 	for _, v := range statuses {
 		word, _, _ := strings.Cut(v, ",")
 		score, okS := tagNumber(v, "score", "hits")
@@ -170,20 +190,14 @@ func spamAssassin(h textproto.Header) (Verdict, bool) {
 		if okS && okR {
 			r += fmt.Sprintf(", score=%g required=%g", score, required)
 		}
-		if spam {
-			return Verdict{Spam: true, Reason: r}, true
+		if v := (Verdict{Spam: spam, Reason: r}); ham.add(v) {
+			return v, true
 		}
-		if ham == nil {
-			ham = &Verdict{Reason: r}
-		}
-	}
-	if ham != nil {
-		return *ham, true
 	}
 	for _, v := range flags {
-		return Verdict{Reason: "X-Spam-Flag: " + quoteValue(v)}, true
+		ham.add(Verdict{Reason: "X-Spam-Flag: " + quoteValue(v)})
 	}
-	return Verdict{}, false
+	return ham.result()
 }
 
 // tagNumber finds the first of names as "name=NUMBER" in s.
@@ -233,15 +247,15 @@ var hamActions = map[string]bool{"no action": true, "greylist": true, "soft reje
 // and "reject" thresholds reads False there, so trust X-Rspamd-Action when
 // the MTA writes it.
 func rspamd(h textproto.Header) (Verdict, bool) {
-	var ham *Verdict
+	var ham firstHam
 	for _, key := range []string{"X-Rspamd-Action", "X-Spam-Action"} {
 		for _, v := range values(h, key) {
 			a := strings.ToLower(v)
-			switch {
-			case spamActions[a]:
-				return Verdict{Spam: true, Reason: key + ": " + a}, true
-			case hamActions[a] && ham == nil:
-				ham = &Verdict{Reason: key + ": " + a}
+			if !spamActions[a] && !hamActions[a] {
+				continue
+			}
+			if v := (Verdict{Spam: spamActions[a], Reason: key + ": " + a}); ham.add(v) {
+				return v, true
 			}
 		}
 	}
@@ -251,17 +265,11 @@ func rspamd(h textproto.Header) (Verdict, bool) {
 			continue
 		}
 		r := fmt.Sprintf("X-Spamd-Result: %s [%.2f / %.2f]", map[bool]string{true: "True", false: "False"}[spam], score, required)
-		if spam {
-			return Verdict{Spam: true, Reason: r}, true
-		}
-		if ham == nil {
-			ham = &Verdict{Reason: r}
+		if v := (Verdict{Spam: spam, Reason: r}); ham.add(v) {
+			return v, true
 		}
 	}
-	if ham != nil {
-		return *ham, true
-	}
-	return Verdict{}, false
+	return ham.result()
 }
 
 // spamdResult parses "default: True [12.40 / 15.00]; SYMBOL(1.0)[...]"; a
@@ -311,19 +319,10 @@ const sclSpam = 5
 // SFV:SPM (the spam filter marked it) is spam too; SCL:-1 is a sender or
 // rule the organisation trusts, so not spam.
 func m365(h textproto.Header) (Verdict, bool) {
-	var ham *Verdict
-	note := func(v Verdict) (Verdict, bool) {
-		if v.Spam {
-			return v, true
-		}
-		if ham == nil {
-			ham = &v
-		}
-		return v, false
-	}
+	var ham firstHam
 	for _, v := range values(h, "X-MS-Exchange-Organization-SCL") {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			if v, spam := note(sclVerdict("X-MS-Exchange-Organization-SCL: ", n)); spam {
+			if v := sclVerdict("X-MS-Exchange-Organization-SCL: ", n); ham.add(v) {
 				return v, true
 			}
 		}
@@ -334,7 +333,7 @@ func m365(h textproto.Header) (Verdict, bool) {
 			switch {
 			case strings.EqualFold(k, "SCL"):
 				if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil {
-					if v, spam := note(sclVerdict("X-Forefront-Antispam-Report: SCL:", n)); spam {
+					if v := sclVerdict("X-Forefront-Antispam-Report: SCL:", n); ham.add(v) {
 						return v, true
 					}
 				}
@@ -343,10 +342,7 @@ func m365(h textproto.Header) (Verdict, bool) {
 			}
 		}
 	}
-	if ham != nil {
-		return *ham, true
-	}
-	return Verdict{}, false
+	return ham.result()
 }
 
 func sclVerdict(prefix string, n int) Verdict {
