@@ -12,6 +12,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"net/mail"
 	"os"
@@ -194,6 +195,7 @@ type SpamFilter struct {
 	Address  string   `toml:"address"`   // host:port; default the daemon's own (127.0.0.1:11333, 127.0.0.1:783)
 	Timeout  Duration `toml:"timeout"`   // per message; past it the message counts as not spam
 	MaxBytes int64    `toml:"max_bytes"` // larger messages are not sent (not spam)
+	MinScore float64  `toml:"min_score"` // spam at this score or more instead of the filter's verdict; 0: the filter's
 }
 
 // SpamTrust is what spam.FromHeaders believes: the verdicts in spam.trust,
@@ -208,7 +210,7 @@ func (c *Config) SpamFilter() *spam.Filter {
 	if fl.Kind == "" {
 		return nil
 	}
-	return &spam.Filter{Kind: fl.Kind, Address: fl.Address, Timeout: fl.Timeout.Duration, MaxBytes: fl.MaxBytes}
+	return &spam.Filter{Kind: fl.Kind, Address: fl.Address, Timeout: fl.Timeout.Duration, MaxBytes: fl.MaxBytes, MinScore: fl.MinScore}
 }
 
 // Config is the whole file.
@@ -513,6 +515,9 @@ func (c *Config) validateSpam(f *tomlfile.File) {
 	}
 	if fl.MaxBytes < 1<<10 {
 		f.Errorf("spam.filter.max_bytes", "must be at least 1024, got %d", fl.MaxBytes)
+	}
+	if fl.MinScore < 0 || math.IsNaN(fl.MinScore) || math.IsInf(fl.MinScore, 0) {
+		f.Errorf("spam.filter.min_score", "must be 0 (the filter's own verdict) or a positive score, got %g", fl.MinScore)
 	}
 }
 

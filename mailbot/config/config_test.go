@@ -150,7 +150,7 @@ address = "ann"
 			`c.toml:36: flood.notify_per_domain: must be at least flood.notify_per_sender (4), got 2`,
 		}},
 		{"bad spam", good + "[spam]\ntrust = [\"spamassassin\", \"barracuda\", \"spamassassin\", \"dmarc\"]\n" +
-			"[spam.filter]\nkind = \"clamav\"\naddress = \"127.0.0.1\"\ntimeout = \"0s\"\nmax_bytes = 10\n", []string{
+			"[spam.filter]\nkind = \"clamav\"\naddress = \"127.0.0.1\"\ntimeout = \"0s\"\nmax_bytes = 10\nmin_score = -1.5\n", []string{
 			`c.toml:27: spam.trust: unknown verdict "barracuda": want some of spamassassin, rspamd, m365, dmarc`,
 			`c.toml:27: spam.trust: "spamassassin" is listed twice`,
 			`c.toml:27: spam.trust: "dmarc" needs team_mail.trusted_authserv_id`,
@@ -158,6 +158,7 @@ address = "ann"
 			`c.toml:30: spam.filter.address: must be host:port such as 127.0.0.1:11333, got "127.0.0.1"`,
 			`c.toml:31: spam.filter.timeout: must be positive, got 0s`,
 			`c.toml:32: spam.filter.max_bytes: must be at least 1024, got 10`,
+			`c.toml:33: spam.filter.min_score: must be 0 (the filter's own verdict) or a positive score, got -1.5`,
 		}},
 		{"flood window over a day", good + "[flood]\nwindow = \"25h\"\n", []string{
 			`c.toml:27: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,
@@ -189,8 +190,8 @@ func TestParseSpam(t *testing.T) {
 		{"defaults: nothing trusted, no filter", "", "", nil, nil},
 		{"trust and rspamd at its default address", "", "[team_mail]\ntrusted_authserv_id = \"mx.example.org\"\n[spam]\ntrust = [\"rspamd\", \"dmarc\"]\n[spam.filter]\nkind = \"rspamd\"\n",
 			[]string{"rspamd", "dmarc"}, &spam.Filter{Kind: "rspamd", Address: "127.0.0.1:11333", Timeout: 10 * time.Second, MaxBytes: 2 << 20}},
-		{"spamd with its own settings", "", "[spam.filter]\nkind = \"spamd\"\naddress = \"[::1]:1783\"\ntimeout = \"3s\"\nmax_bytes = 500000\n",
-			nil, &spam.Filter{Kind: "spamd", Address: "[::1]:1783", Timeout: 3 * time.Second, MaxBytes: 500000}},
+		{"spamd with its own settings", "", "[spam.filter]\nkind = \"spamd\"\naddress = \"[::1]:1783\"\ntimeout = \"3s\"\nmax_bytes = 500000\nmin_score = 8\n",
+			nil, &spam.Filter{Kind: "spamd", Address: "[::1]:1783", Timeout: 3 * time.Second, MaxBytes: 500000, MinScore: 8}},
 		// The deprecated key keeps working: it trusts SpamAssassin's fields.
 		{"trust_spam_flag", "trust_spam_flag = true\n", "", []string{"spamassassin"}, nil},
 		{"trust_spam_flag with spamassassin listed", "trust_spam_flag = true\n", "[spam]\ntrust = [\"m365\", \"spamassassin\"]\n", []string{"m365", "spamassassin"}, nil},

@@ -24,7 +24,9 @@ import (
 const filterWait = 2 * time.Minute
 
 // spamCorpus is the spam and the human mail in testdata: SpamAssassin's own
-// t/data spam and ham, and the project's human reports.
+// t/data spam and ham, the project's human reports, and the people's mail of
+// other projects' test suites in human/ (issue 18; it may not be on this
+// branch yet: that is logged, not hidden).
 func spamCorpus(t *testing.T) (spamFiles, hamFiles []string) {
 	t.Helper()
 	root := filepath.Join("..", "..", "testdata", "mail")
@@ -37,6 +39,17 @@ func spamCorpus(t *testing.T) (spamFiles, hamFiles []string) {
 	}
 	spamFiles = glob("automated/spam-ham/spamassassin-t-data/spam/*.eml")
 	hamFiles = append(glob("automated/spam-ham/spamassassin-t-data/nice/*.eml"), glob("valid/*.eml")...)
+	people, _ := filepath.Glob(filepath.Join(root, "human", "*", "*"))
+	for _, p := range people {
+		switch filepath.Base(p) {
+		case "LICENSE.txt", "COPYING", "README.md":
+		default:
+			hamFiles = append(hamFiles, p)
+		}
+	}
+	if len(people) == 0 {
+		t.Logf("e2e: no testdata/mail/human/ on this branch: human mail is valid/ and SpamAssassin's nice/ only")
+	}
 	return spamFiles, hamFiles
 }
 
@@ -125,6 +138,27 @@ func startSpamd(t *testing.T, dir string) string {
 	return addr
 }
 
+// waitFilter asks f about a small message until it answers (a daemon may
+// accept connections before its workers scan), bounded by filterWait.
+func waitFilter(t *testing.T, f *spam.Filter, log string) {
+	t.Helper()
+	deadline := time.Now().Add(filterWait)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		_, err := f.Check(ctx, strings.NewReader("Subject: ready?\r\n\r\nhello\r\n"))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not answer within %s: %v\n%s", f.Kind, filterWait, err, tail(log, 30))
+		}
+		<-tick.C
+	}
+}
+
 // TestRealSpamFilters asks a real rspamd and a real spamd about GTUBE (spam)
 // and a ham message of SpamAssassin's t/data, then reports, over the spam
 // and human mail of testdata, what the header verdict (every source
@@ -135,6 +169,18 @@ func TestRealSpamFilters(t *testing.T) {
 		// The first scans load rules: a minute, not the 10 s default.
 		{Kind: spam.KindRspamd, Address: startRspamd(t, filepath.Join(dir, "rspamd")), Timeout: time.Minute},
 		{Kind: spam.KindSpamd, Address: startSpamd(t, filepath.Join(dir, "spamd")), Timeout: time.Minute},
+	}
+	logs := map[string]string{spam.KindRspamd: filepath.Join(dir, "rspamd", "rspamd.log"), spam.KindSpamd: filepath.Join(dir, "spamd", "spamd.log")}
+	for _, f := range filters {
+		waitFilter(t, f, logs[f.Kind])
+	}
+	failed := map[string]bool{}
+	logOnce := func(kind string) string { // the filter's log, with the first failure only
+		if failed[kind] {
+			return ""
+		}
+		failed[kind] = true
+		return "\n" + tail(logs[kind], 30)
 	}
 	read := func(path string) []byte {
 		b, err := os.ReadFile(path)
@@ -149,11 +195,11 @@ func TestRealSpamFilters(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		v, err := f.Check(ctx, bytes.NewReader(gtube))
 		if err != nil || !v.Spam {
-			t.Errorf("%s: Check(gtube.eml) = %+v, %v, want spam", f.Kind, v, err)
+			t.Errorf("%s: Check(gtube.eml) = %+v, %v, want spam%s", f.Kind, v, err, logOnce(f.Kind))
 		}
 		v, err = f.Check(ctx, bytes.NewReader(ham))
 		if err != nil || v.Spam {
-			t.Errorf("%s: Check(nice/001.eml) = %+v, %v, want not spam", f.Kind, v, err)
+			t.Errorf("%s: Check(nice/001.eml) = %+v, %v, want not spam%s", f.Kind, v, err, logOnce(f.Kind))
 		}
 		cancel()
 	}
@@ -176,7 +222,7 @@ func TestRealSpamFilters(t *testing.T) {
 				v, err := f.Check(ctx, bytes.NewReader(raw))
 				cancel()
 				if err != nil {
-					t.Errorf("%s: Check(%s) = %v", f.Kind, path, err)
+					t.Errorf("%s: Check(%s) = %v%s", f.Kind, path, err, logOnce(f.Kind))
 				}
 				if v.Spam {
 					counts[f.Kind]++

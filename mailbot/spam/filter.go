@@ -49,6 +49,11 @@ type Filter struct {
 	Address  string        // host:port
 	Timeout  time.Duration // per message; 0 means DefaultTimeout
 	MaxBytes int64         // larger messages are not sent; 0 means DefaultMaxBytes
+	// MinScore, when positive, replaces the filter's own verdict: spam is a
+	// score of MinScore or more. Filters tuned for a junk folder call some
+	// people's mail spam (see README, "Spam verdicts"); a hold wants more
+	// certainty.
+	MinScore float64
 }
 
 // Check sends raw (the message as received) to the filter and returns its
@@ -58,25 +63,29 @@ type Filter struct {
 // acknowledgements to real reporters. The call never outlives ctx nor
 // Timeout.
 func (f *Filter) Check(ctx context.Context, raw io.Reader) (Verdict, error) {
-	v, err := f.check(ctx, raw)
+	v, score, err := f.check(ctx, raw)
 	if err != nil {
 		return Verdict{Source: f.Kind, Reason: "not checked: " + err.Error()}, err
 	}
 	v.Source = f.Kind
+	if f.MinScore > 0 {
+		v.Spam = score >= f.MinScore
+		v.Reason += fmt.Sprintf("; spam at min_score %g or more", f.MinScore)
+	}
 	return v, nil
 }
 
-func (f *Filter) check(ctx context.Context, raw io.Reader) (Verdict, error) {
+func (f *Filter) check(ctx context.Context, raw io.Reader) (Verdict, float64, error) {
 	max := f.MaxBytes
 	if max <= 0 {
 		max = DefaultMaxBytes
 	}
 	msg, err := io.ReadAll(io.LimitReader(raw, max+1))
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: read message: %v", ErrUnavailable, err)
+		return Verdict{}, 0, fmt.Errorf("%w: read message: %v", ErrUnavailable, err)
 	}
 	if int64(len(msg)) > max {
-		return Verdict{}, fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)
+		return Verdict{}, 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)
 	}
 	timeout := f.Timeout
 	if timeout <= 0 {
@@ -90,7 +99,7 @@ func (f *Filter) check(ctx context.Context, raw io.Reader) (Verdict, error) {
 	case KindSpamd:
 		return checkSpamd(ctx, f.Address, msg)
 	}
-	return Verdict{}, fmt.Errorf("%w: unknown kind %q", ErrProtocol, f.Kind)
+	return Verdict{}, 0, fmt.Errorf("%w: unknown kind %q", ErrProtocol, f.Kind)
 }
 
 // rspamdAnswer is the part of rspamd's /checkv2 JSON answer read here
@@ -107,19 +116,19 @@ type rspamdAnswer struct {
 // own, and the message must not travel further.
 var rspamdClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
-func checkRspamd(ctx context.Context, addr string, msg []byte) (Verdict, error) {
+func checkRspamd(ctx context.Context, addr string, msg []byte) (Verdict, float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/checkv2", bytes.NewReader(msg))
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrProtocol, err)
+		return Verdict{}, 0, fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
 	resp, err := rspamdClient.Do(req)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Verdict{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: read answer: %v", ErrUnavailable, err)
+		return Verdict{}, 0, fmt.Errorf("%w: read answer: %v", ErrUnavailable, err)
 	}
 	var a rspamdAnswer
 	jerr := json.Unmarshal(body, &a)
@@ -128,17 +137,17 @@ func checkRspamd(ctx context.Context, addr string, msg []byte) (Verdict, error) 
 		if jerr == nil && a.Error != "" {
 			why += ": " + quoteValue(a.Error)
 		}
-		return Verdict{}, fmt.Errorf("%w: rspamd: %s", ErrUnavailable, why)
+		return Verdict{}, 0, fmt.Errorf("%w: rspamd: %s", ErrUnavailable, why)
 	}
 	if jerr != nil {
-		return Verdict{}, fmt.Errorf("%w: rspamd: %v", ErrProtocol, jerr)
+		return Verdict{}, 0, fmt.Errorf("%w: rspamd: %v", ErrProtocol, jerr)
 	}
 	action := strings.ToLower(a.Action)
 	if !spamActions[action] && !hamActions[action] || a.Score == nil {
-		return Verdict{}, fmt.Errorf("%w: rspamd: action %q", ErrProtocol, quoteValue(a.Action))
+		return Verdict{}, 0, fmt.Errorf("%w: rspamd: action %q", ErrProtocol, quoteValue(a.Action))
 	}
 	return Verdict{Spam: spamActions[action],
-		Reason: fmt.Sprintf("rspamd: %s (score %.2f, reject at %.2f)", action, *a.Score, a.RequiredScore)}, nil
+		Reason: fmt.Sprintf("rspamd: %s (score %.2f, reject at %.2f)", action, *a.Score, a.RequiredScore)}, *a.Score, nil
 }
 
 // checkSpamd speaks SPAMC/1.5 (SpamAssassin's spamd/PROTOCOL; recorded
@@ -156,11 +165,11 @@ func checkRspamd(ctx context.Context, addr string, msg []byte) (Verdict, error) 
 //	Spam: True ; 1000.0 / 5.0\r\n
 //	\r\n
 //	GTUBE,NO_RECEIVED,NO_RELAYS
-func checkSpamd(ctx context.Context, addr string, msg []byte) (Verdict, error) {
+func checkSpamd(ctx context.Context, addr string, msg []byte) (Verdict, float64, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return Verdict{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer conn.Close()
 	// ctx bounds every read and write: when it ends the connection is
@@ -171,30 +180,30 @@ func checkSpamd(ctx context.Context, addr string, msg []byte) (Verdict, error) {
 	fmt.Fprintf(w, "SYMBOLS SPAMC/1.5\r\nContent-length: %d\r\n\r\n", len(msg))
 	w.Write(msg)
 	if err := w.Flush(); err != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, errors.Join(ctx.Err(), err))
+		return Verdict{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, errors.Join(ctx.Err(), err))
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.CloseWrite() // as spamc does: the whole request is sent
 	}
-	v, err := readSpamd(bufio.NewReader(io.LimitReader(conn, maxAnswer)))
+	v, score, err := readSpamd(bufio.NewReader(io.LimitReader(conn, maxAnswer)))
 	if err != nil && ctx.Err() != nil {
-		return Verdict{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		return Verdict{}, 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 	}
-	return v, err
+	return v, score, err
 }
 
 // readSpamd parses spamd's answer to SYMBOLS or CHECK.
-func readSpamd(r *bufio.Reader) (Verdict, error) {
+func readSpamd(r *bufio.Reader) (Verdict, float64, error) {
 	status, err := r.ReadString('\n')
 	if err != nil {
-		return Verdict{}, fmt.Errorf("%w: spamd: no status line: %v", ErrUnavailable, err)
+		return Verdict{}, 0, fmt.Errorf("%w: spamd: no status line: %v", ErrUnavailable, err)
 	}
 	f := strings.Fields(status)
 	if len(f) < 2 || !strings.HasPrefix(f[0], "SPAMD/") {
-		return Verdict{}, fmt.Errorf("%w: spamd: status line %q", ErrProtocol, quoteValue(strings.TrimSpace(status)))
+		return Verdict{}, 0, fmt.Errorf("%w: spamd: status line %q", ErrProtocol, quoteValue(strings.TrimSpace(status)))
 	}
 	if f[1] != "0" { // EX_OK; others are sysexits.h codes, e.g. 76 EX_PROTOCOL
-		return Verdict{}, fmt.Errorf("%w: spamd: %s", ErrUnavailable, quoteValue(strings.Join(f[1:], " ")))
+		return Verdict{}, 0, fmt.Errorf("%w: spamd: %s", ErrUnavailable, quoteValue(strings.Join(f[1:], " ")))
 	}
 	var (
 		spamLine string
@@ -203,7 +212,7 @@ func readSpamd(r *bufio.Reader) (Verdict, error) {
 	for range 32 {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			return Verdict{}, fmt.Errorf("%w: spamd: header: %v", ErrProtocol, err)
+			return Verdict{}, 0, fmt.Errorf("%w: spamd: header: %v", ErrProtocol, err)
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
@@ -225,7 +234,7 @@ func readSpamd(r *bufio.Reader) (Verdict, error) {
 	score, err1 := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	required, err2 := strconv.ParseFloat(strings.TrimSpace(req), 64)
 	if !ok1 || !ok2 || err1 != nil || err2 != nil {
-		return Verdict{}, fmt.Errorf("%w: spamd: Spam line %q", ErrProtocol, quoteValue(spamLine))
+		return Verdict{}, 0, fmt.Errorf("%w: spamd: Spam line %q", ErrProtocol, quoteValue(spamLine))
 	}
 	var spam bool
 	switch strings.ToLower(strings.TrimSpace(word)) {
@@ -233,7 +242,7 @@ func readSpamd(r *bufio.Reader) (Verdict, error) {
 		spam = true
 	case "false", "no":
 	default:
-		return Verdict{}, fmt.Errorf("%w: spamd: Spam line %q", ErrProtocol, quoteValue(spamLine))
+		return Verdict{}, 0, fmt.Errorf("%w: spamd: Spam line %q", ErrProtocol, quoteValue(spamLine))
 	}
 	reason := fmt.Sprintf("spamd: %s (score %.1f, required %.1f)", map[bool]string{true: "spam", false: "not spam"}[spam], score, required)
 	if length > 0 {
@@ -243,5 +252,5 @@ func readSpamd(r *bufio.Reader) (Verdict, error) {
 			reason += " " + quoteValue(s)
 		}
 	}
-	return Verdict{Spam: spam, Reason: reason}, nil
+	return Verdict{Spam: spam, Reason: reason}, score, nil
 }

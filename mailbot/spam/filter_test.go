@@ -232,12 +232,37 @@ func TestFilterTooLarge(t *testing.T) {
 	}
 }
 
+// MinScore replaces the filter's verdict by a score threshold, both ways.
+func TestFilterMinScore(t *testing.T) {
+	gtube := readFile(t, filepath.Join(corpus, "spam/gtube.eml"))
+	ham := readFile(t, filepath.Join(corpus, "nice/001.eml"))
+	rsGTUBE, _ := fakeRspamd(t, 200, readFile(t, "testdata/rspamd-checkv2-spam-gtube.json"), gtube, nil) // score 15, reject
+	rsHam, _ := fakeRspamd(t, 200, readFile(t, "testdata/rspamd-checkv2-nice-001.json"), ham, nil)       // score 3.89, no action
+	sdHam := fakeSpamd(t, readFile(t, "testdata/spamd-symbols-ham.txt"), ham, nil)                       // score 0.0
+	tests := []struct {
+		f    Filter
+		msg  []byte
+		spam bool
+	}{
+		{Filter{Kind: KindRspamd, Address: rsGTUBE, MinScore: 16}, gtube, false},
+		{Filter{Kind: KindRspamd, Address: rsGTUBE, MinScore: 15}, gtube, true},
+		{Filter{Kind: KindRspamd, Address: rsHam, MinScore: 3.5}, ham, true},
+		{Filter{Kind: KindSpamd, Address: sdHam, MinScore: 0.5}, ham, false},
+	}
+	for _, tc := range tests {
+		v, err := tc.f.Check(context.Background(), strings.NewReader(string(tc.msg)))
+		if err != nil || v.Spam != tc.spam || !strings.Contains(v.Reason, "min_score") {
+			t.Errorf("%s with MinScore %g: Check() = %+v, %v, want Spam %v", tc.f.Kind, tc.f.MinScore, v, err, tc.spam)
+		}
+	}
+}
+
 func FuzzReadSpamd(f *testing.F) {
 	for _, name := range []string{"spamd-symbols-gtube.txt", "spamd-symbols-ham.txt", "spamd-check-gtube.txt", "spamd-bad-command.txt"} {
 		f.Add(readFile(f, filepath.Join("testdata", name)))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := readSpamd(bufio.NewReader(strings.NewReader(string(b))))
+		v, _, err := readSpamd(bufio.NewReader(strings.NewReader(string(b))))
 		if err != nil && v.Spam {
 			t.Fatalf("readSpamd() = %+v, %v: spam with an error", v, err)
 		}
