@@ -12,13 +12,17 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"mailbot/mailbot/spam"
 	"mailbot/mailbot/team"
 	"mailbot/policy/tomlfile"
 )
@@ -175,6 +179,40 @@ type Health struct {
 	SelftestTimeout Duration `toml:"selftest_timeout"`
 }
 
+// Spam says which spam verdicts hold an acknowledgement (issue 18).
+type Spam struct {
+	// Trust names the verdicts the receiving MTA writes into every message
+	// after removing any incoming copy: "spamassassin", "rspamd", "m365",
+	// "dmarc" (spam.Sources). A verdict the MTA does not strip is written by
+	// the sender: never list it.
+	Trust  []string   `toml:"trust"`
+	Filter SpamFilter `toml:"filter"`
+}
+
+// SpamFilter is a real filter asked before acknowledging; Kind "" for none.
+type SpamFilter struct {
+	Kind     string   `toml:"kind"`      // "", "rspamd" or "spamd"
+	Address  string   `toml:"address"`   // host:port; default the daemon's own (127.0.0.1:11333, 127.0.0.1:783)
+	Timeout  Duration `toml:"timeout"`   // per message; past it the message counts as not spam
+	MaxBytes int64    `toml:"max_bytes"` // larger messages are not sent (not spam)
+	MinScore float64  `toml:"min_score"` // spam at this score or more instead of the filter's verdict; 0: the filter's
+}
+
+// SpamTrust is what spam.FromHeaders believes: the verdicts in spam.trust,
+// DMARC from the MTA of team_mail.trusted_authserv_id.
+func (c *Config) SpamTrust() spam.Trust {
+	return spam.Trust{Sources: c.Spam.Trust, AuthServID: c.TeamMail.TrustedAuthServID}
+}
+
+// SpamFilter is the filter to ask before acknowledging, nil for none.
+func (c *Config) SpamFilter() *spam.Filter {
+	fl := c.Spam.Filter
+	if fl.Kind == "" {
+		return nil
+	}
+	return &spam.Filter{Kind: fl.Kind, Address: fl.Address, Timeout: fl.Timeout.Duration, MaxBytes: fl.MaxBytes, MinScore: fl.MinScore}
+}
+
 // Config is the whole file.
 type Config struct {
 	Address     string `toml:"address"` // the security@ mailbox
@@ -194,6 +232,7 @@ type Config struct {
 	RetentionDays int `toml:"retention_days"`
 	// TrustSpamFlag honours X-Spam-Flag: YES as "automated": only when the
 	// receiving MTA sets (and strips any incoming) X-Spam-Flag.
+	// Deprecated: spam.trust = ["spamassassin"]; true adds that entry.
 	TrustSpamFlag bool                `toml:"trust_spam_flag"` // where the published security.txt lives; `mailbot check` warns before it expires
 	IMAP          IMAP                `toml:"imap"`
 	SMTP          SMTP                `toml:"smtp"`
@@ -206,6 +245,7 @@ type Config struct {
 	TeamMail      TeamMail            `toml:"team_mail"`
 	Remind        Remind              `toml:"remind"`
 	Health        Health              `toml:"health"`
+	Spam          Spam                `toml:"spam"`
 
 	// File is the path the configuration was read from.
 	File string `toml:"-"`
@@ -243,6 +283,7 @@ func Defaults() Config {
 			DigestAt: "09:00", DisclosureLead: []Duration{{7 * 24 * time.Hour}, {24 * time.Hour}}, CatchUpAfter: Duration{time.Hour}},
 		Health: Health{OutboxStale: Duration{10 * time.Minute}, AlarmAfter: Duration{15 * time.Minute},
 			SelftestInterval: Duration{6 * time.Hour}, SelftestTimeout: Duration{30 * time.Minute}},
+		Spam: Spam{Filter: SpamFilter{Timeout: Duration{spam.DefaultTimeout}, MaxBytes: spam.DefaultMaxBytes}},
 	}
 }
 
@@ -413,6 +454,7 @@ func (c *Config) validate(f *tomlfile.File) {
 			f.Errorf("remind.digest_at", "want a time like \"09:00\", got %q", c.Remind.DigestAt)
 		}
 	}
+	c.validateSpam(f)
 	var members []team.Member
 	for _, m := range c.Team {
 		members = append(members, team.Member{Name: m.Name, Address: m.Address})
@@ -440,6 +482,42 @@ func (c *Config) validate(f *tomlfile.File) {
 		default:
 			seen[a] = true
 		}
+	}
+}
+
+func (c *Config) validateSpam(f *tomlfile.File) {
+	seen := map[string]bool{}
+	for _, src := range c.Spam.Trust {
+		switch {
+		case !slices.Contains(spam.Sources, src):
+			f.Errorf("spam.trust", "unknown verdict %q: want some of %s", src, strings.Join(spam.Sources, ", "))
+		case seen[src]:
+			f.Errorf("spam.trust", "%q is listed twice", src)
+		case src == spam.DMARC && c.TeamMail.TrustedAuthServID == "":
+			f.Errorf("spam.trust", "\"dmarc\" needs team_mail.trusted_authserv_id: the MTA whose topmost Authentication-Results field is read")
+		}
+		seen[src] = true
+	}
+	fl := c.Spam.Filter
+	switch fl.Kind {
+	case "", spam.KindRspamd, spam.KindSpamd:
+	default:
+		f.Errorf("spam.filter.kind", "must be \"\", %q or %q, got %q", spam.KindRspamd, spam.KindSpamd, fl.Kind)
+	}
+	if fl.Address != "" {
+		host, port, err := net.SplitHostPort(fl.Address)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			f.Errorf("spam.filter.address", "must be host:port such as 127.0.0.1:11333, got %q", fl.Address)
+		}
+	}
+	if fl.Timeout.Duration <= 0 {
+		f.Errorf("spam.filter.timeout", "must be positive, got %s", fl.Timeout)
+	}
+	if fl.MaxBytes < 1<<10 {
+		f.Errorf("spam.filter.max_bytes", "must be at least 1024, got %d", fl.MaxBytes)
+	}
+	if fl.MinScore < 0 || math.IsNaN(fl.MinScore) || math.IsInf(fl.MinScore, 0) {
+		f.Errorf("spam.filter.min_score", "must be 0 (the filter's own verdict) or a positive score, got %g", fl.MinScore)
 	}
 }
 
@@ -518,6 +596,18 @@ func (c *Config) resolve() {
 	}
 	if c.SMTP.Helo == "" {
 		c.SMTP.Helo = c.MsgIDDomain
+	}
+	// The deprecated trust_spam_flag trusts SpamAssassin's fields.
+	if c.TrustSpamFlag && !slices.Contains(c.Spam.Trust, spam.SpamAssassin) {
+		c.Spam.Trust = append(c.Spam.Trust, spam.SpamAssassin)
+	}
+	if c.Spam.Filter.Address == "" {
+		switch c.Spam.Filter.Kind {
+		case spam.KindRspamd:
+			c.Spam.Filter.Address = spam.DefaultRspamdAddress
+		case spam.KindSpamd:
+			c.Spam.Filter.Address = spam.DefaultSpamdAddress
+		}
 	}
 }
 

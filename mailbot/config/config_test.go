@@ -2,9 +2,12 @@ package config
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"mailbot/mailbot/spam"
 )
 
 const good = `address = "security@example.org"
@@ -146,6 +149,17 @@ address = "ann"
 			`c.toml:33: flood.cases_per_sender: must be at least 1, got 0`,
 			`c.toml:36: flood.notify_per_domain: must be at least flood.notify_per_sender (4), got 2`,
 		}},
+		{"bad spam", good + "[spam]\ntrust = [\"spamassassin\", \"barracuda\", \"spamassassin\", \"dmarc\"]\n" +
+			"[spam.filter]\nkind = \"clamav\"\naddress = \"127.0.0.1\"\ntimeout = \"0s\"\nmax_bytes = 10\nmin_score = -1.5\n", []string{
+			`c.toml:27: spam.trust: unknown verdict "barracuda": want some of spamassassin, rspamd, m365, dmarc`,
+			`c.toml:27: spam.trust: "spamassassin" is listed twice`,
+			`c.toml:27: spam.trust: "dmarc" needs team_mail.trusted_authserv_id`,
+			`c.toml:29: spam.filter.kind: must be "", "rspamd" or "spamd", got "clamav"`,
+			`c.toml:30: spam.filter.address: must be host:port such as 127.0.0.1:11333, got "127.0.0.1"`,
+			`c.toml:31: spam.filter.timeout: must be positive, got 0s`,
+			`c.toml:32: spam.filter.max_bytes: must be at least 1024, got 10`,
+			`c.toml:33: spam.filter.min_score: must be 0 (the filter's own verdict) or a positive score, got -1.5`,
+		}},
 		{"flood window over a day", good + "[flood]\nwindow = \"25h\"\n", []string{
 			`c.toml:27: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,
 		}},
@@ -160,6 +174,40 @@ address = "ann"
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Parse() = %v\nwant it to contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+func TestParseSpam(t *testing.T) {
+	tests := []struct {
+		name   string
+		top    string // lines before good
+		extra  string // lines after good
+		trust  []string
+		filter *spam.Filter
+	}{
+		{"defaults: nothing trusted, no filter", "", "", nil, nil},
+		{"trust and rspamd at its default address", "", "[team_mail]\ntrusted_authserv_id = \"mx.example.org\"\n[spam]\ntrust = [\"rspamd\", \"dmarc\"]\n[spam.filter]\nkind = \"rspamd\"\n",
+			[]string{"rspamd", "dmarc"}, &spam.Filter{Kind: "rspamd", Address: "127.0.0.1:11333", Timeout: 10 * time.Second, MaxBytes: 2 << 20}},
+		{"spamd with its own settings", "", "[spam.filter]\nkind = \"spamd\"\naddress = \"[::1]:1783\"\ntimeout = \"3s\"\nmax_bytes = 500000\nmin_score = 8\n",
+			nil, &spam.Filter{Kind: "spamd", Address: "[::1]:1783", Timeout: 3 * time.Second, MaxBytes: 500000, MinScore: 8}},
+		// The deprecated key keeps working: it trusts SpamAssassin's fields.
+		{"trust_spam_flag", "trust_spam_flag = true\n", "", []string{"spamassassin"}, nil},
+		{"trust_spam_flag with spamassassin listed", "trust_spam_flag = true\n", "[spam]\ntrust = [\"m365\", \"spamassassin\"]\n", []string{"m365", "spamassassin"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("c.toml", []byte(tc.top+good+tc.extra))
+			if err != nil {
+				t.Fatalf("Parse() = %v, want nil", err)
+			}
+			if got := c.SpamTrust(); !slices.Equal(got.Sources, tc.trust) || (slices.Contains(tc.trust, "dmarc") && got.AuthServID != "mx.example.org") {
+				t.Errorf("SpamTrust() = %+v, want sources %q", got, tc.trust)
+			}
+			got := c.SpamFilter()
+			if (got == nil) != (tc.filter == nil) || got != nil && *got != *tc.filter {
+				t.Errorf("SpamFilter() = %+v, want %+v", got, tc.filter)
 			}
 		})
 	}

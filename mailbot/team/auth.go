@@ -886,3 +886,29 @@ func SenderAuthenticated(h textproto.Header, trusted, fromDomain string) bool {
 	what, _ := checkAuthres(h, trusted, fromDomain)
 	return what != ""
 }
+
+// TrustedResults returns the results of the topmost Authentication-Results
+// field whose authserv-id is trusted: the one field checkAuthres reads (RFC
+// 8601 section 5; lower fields with that id are forgeries added before the
+// trusted server's own). found is false when there is no such field; err
+// is set when that field does not parse, and then nothing below it counts.
+// It lets other packages read the trusted server's other verdicts (dmarc=fail
+// for mailbot/spam) by the same rule.
+func TrustedResults(h textproto.Header, trusted string) (results []authres.Result, found bool, err error) {
+	if trusted == "" {
+		return nil, false, nil
+	}
+	for f := h.FieldsByKey("Authentication-Results"); f.Next(); {
+		id, results, err := authres.Parse(f.Value())
+		if err != nil {
+			id, _, _ = strings.Cut(f.Value(), ";")
+			if fs := strings.Fields(id); len(fs) > 0 {
+				id = fs[0]
+			}
+		}
+		if strings.EqualFold(strings.TrimSpace(id), trusted) {
+			return results, true, err
+		}
+	}
+	return nil, false, nil
+}
