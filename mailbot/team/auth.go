@@ -835,43 +835,36 @@ func checkAuthres(h textproto.Header, trusted, fromDomain string) (what, reason 
 	if trusted == "" {
 		return "", "no trusted authserv-id"
 	}
-	for f := h.FieldsByKey("Authentication-Results"); f.Next(); {
-		id, results, err := parseAuthres(f.Value())
-		if err != nil {
-			// Unreadable before its id: it may be the trusted server's.
-			if strings.EqualFold(id, trusted) || id == "" && strings.Contains(strings.ToLower(f.Value()), strings.ToLower(trusted)) {
-				return "", fmt.Sprintf("unparsable field of %s: %v", trusted, err)
-			}
-			continue
-		}
-		if id == "" || !strings.EqualFold(id, trusted) {
-			continue
-		}
-		var why []string
-		for _, r := range results {
-			switch r := r.(type) {
-			case *authres.DKIMResult:
-				prop, d := "header.d", r.Domain
-				if d == "" && r.Identifier != "" {
-					prop, d = "header.i", r.Identifier[strings.LastIndexByte(r.Identifier, '@')+1:]
-				}
-				if r.Value == authres.ResultPass && aligned(d, fromDomain) {
-					return "authres: dkim=pass " + prop + "=" + d, ""
-				}
-				why = append(why, fmt.Sprintf("dkim=%s %s=%s", r.Value, prop, d))
-			case *authres.DMARCResult:
-				if r.Value == authres.ResultPass && strings.EqualFold(strings.TrimSuffix(r.From, "."), fromDomain) {
-					return "authres: dmarc=pass header.from=" + r.From, ""
-				}
-				why = append(why, fmt.Sprintf("dmarc=%s header.from=%s", r.Value, r.From))
-			}
-		}
-		if len(why) == 0 {
-			return "", fmt.Sprintf("%s reports neither dkim nor dmarc", trusted)
-		}
-		return "", fmt.Sprintf("%s reports %s", trusted, strings.Join(why, ", "))
+	results, found, err := TrustedResults(h, trusted)
+	switch {
+	case err != nil:
+		return "", fmt.Sprintf("unparsable field of %s: %v", trusted, err)
+	case !found:
+		return "", "no Authentication-Results field of " + trusted
 	}
-	return "", "no Authentication-Results field of " + trusted
+	var why []string
+	for _, r := range results {
+		switch r := r.(type) {
+		case *authres.DKIMResult:
+			prop, d := "header.d", r.Domain
+			if d == "" && r.Identifier != "" {
+				prop, d = "header.i", r.Identifier[strings.LastIndexByte(r.Identifier, '@')+1:]
+			}
+			if r.Value == authres.ResultPass && aligned(d, fromDomain) {
+				return "authres: dkim=pass " + prop + "=" + d, ""
+			}
+			why = append(why, fmt.Sprintf("dkim=%s %s=%s", r.Value, prop, d))
+		case *authres.DMARCResult:
+			if r.Value == authres.ResultPass && strings.EqualFold(strings.TrimSuffix(r.From, "."), fromDomain) {
+				return "authres: dmarc=pass header.from=" + r.From, ""
+			}
+			why = append(why, fmt.Sprintf("dmarc=%s header.from=%s", r.Value, r.From))
+		}
+	}
+	if len(why) == 0 {
+		return "", fmt.Sprintf("%s reports neither dkim nor dmarc", trusted)
+	}
+	return "", fmt.Sprintf("%s reports %s", trusted, strings.Join(why, ", "))
 }
 
 // SenderAuthenticated reports whether the topmost Authentication-Results
@@ -899,15 +892,17 @@ func TrustedResults(h textproto.Header, trusted string) (results []authres.Resul
 		return nil, false, nil
 	}
 	for f := h.FieldsByKey("Authentication-Results"); f.Next(); {
-		id, results, err := authres.Parse(f.Value())
+		id, results, err := parseAuthres(f.Value())
 		if err != nil {
-			id, _, _ = strings.Cut(f.Value(), ";")
-			if fs := strings.Fields(id); len(fs) > 0 {
-				id = fs[0]
+			// Unreadable before its id: it may be the trusted server's,
+			// and skipping it would let a forged one further down count.
+			if strings.EqualFold(id, trusted) || id == "" && strings.Contains(strings.ToLower(f.Value()), strings.ToLower(trusted)) {
+				return nil, true, err
 			}
+			continue
 		}
-		if strings.EqualFold(strings.TrimSpace(id), trusted) {
-			return results, true, err
+		if id != "" && strings.EqualFold(id, trusted) {
+			return results, true, nil
 		}
 	}
 	return nil, false, nil
