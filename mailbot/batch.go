@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"runtime/debug"
-	"sync"
 
+	"mailbot/mailbot/internal/workers"
+	"mailbot/mailbot/outmail"
 	"mailbot/store"
 )
 
@@ -82,7 +82,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 			small = append(small, i)
 		}
 	}
-	onEveryCore(len(small), func(k int) { examine(small[k]) })
+	workers.Each(len(small), func(k int) { examine(small[k]) })
 	for _, i := range big {
 		examine(i)
 	}
@@ -119,12 +119,12 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 	results := make([]Result, len(items))
 	failedAt := -1
 	err := d.store.Update(func(tx *store.Tx) error {
-		q := &sealQueue{}
+		q := d.out.NewQueue()
 		d.seals.Store(tx, q)
 		defer d.seals.Delete(tx)
 		for i, it := range items {
 			results[i] = Result{}
-			q.current = i
+			q.SetOwner(i)
 			if err := d.recordSafely(tx, it, ins[i], &results[i]); err != nil {
 				var fe *faultError
 				if !errors.As(err, &fe) {
@@ -133,7 +133,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 				return err
 			}
 		}
-		if i, err := q.flush(tx); err != nil {
+		if i, err := q.Flush(tx); err != nil {
 			failedAt = i
 			return err
 		}
@@ -249,75 +249,11 @@ func (d *Daemon) IngestBatch(ctx context.Context, rs []io.Reader) (int, error) {
 	return done, nil
 }
 
-// sealQueue holds the outgoing mail of a batch until the end of its
-// transaction, then signs (and encrypts) all of it in parallel and queues
-// it in order: with an RSA-4096 key the signature is the costliest step of a
-// report after its decryption, and the transaction is otherwise one thread.
-type sealQueue struct {
-	current int // the batch item being recorded
-	jobs    []sealJob
-}
-
-type sealJob struct {
-	item  *store.OutboxItem
-	seal  func() ([]byte, error)
-	index int // batch item that queued it
-}
-
-func (q *sealQueue) add(item *store.OutboxItem, seal func() ([]byte, error)) {
-	q.jobs = append(q.jobs, sealJob{item: item, seal: seal, index: q.current})
-}
-
-// flush seals and enqueues every job in tx. On error it returns the batch
-// item the failing mail belongs to.
-func (q *sealQueue) flush(tx *store.Tx) (int, error) {
-	raws := make([][]byte, len(q.jobs))
-	errs := make([]error, len(q.jobs))
-	onEveryCore(len(q.jobs), func(i int) {
-		defer func() {
-			if p := recover(); p != nil {
-				errs[i] = fmt.Errorf("mailbot: panic: %v", p)
-			}
-		}()
-		raws[i], errs[i] = q.jobs[i].seal()
-	})
-	for i, j := range q.jobs {
-		if errs[i] != nil {
-			return j.index, fmt.Errorf("compose: %w", errs[i])
-		}
-		j.item.Raw = raws[i]
-		if err := tx.Enqueue(j.item); err != nil {
-			return j.index, err
-		}
-	}
-	return 0, nil
-}
-
-// sealQueue is the queue of the batch transaction tx, nil outside a batch.
-func (d *Daemon) sealQueue(tx *store.Tx) *sealQueue {
+// sealQueue is the outgoing mail queue of the batch transaction tx, nil
+// outside a batch.
+func (d *Daemon) sealQueue(tx *store.Tx) *outmail.Queue {
 	if q, ok := d.seals.Load(tx); ok {
-		return q.(*sealQueue)
+		return q.(*outmail.Queue)
 	}
 	return nil
-}
-
-// onEveryCore calls fn(0) to fn(n-1) on GOMAXPROCS goroutines and returns
-// when all have returned. fn must not panic (recover inside it).
-func onEveryCore(n int, fn func(i int)) {
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(n, runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
 }

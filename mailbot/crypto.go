@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/emersion/go-message/mail"
 
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
@@ -381,49 +380,4 @@ func (d *Daemon) rememberCiphertexts(tx *store.Tx, c *store.Case, in *incoming) 
 		}
 	}
 	return nil
-}
-
-// recipientKey is the reporter's key to encrypt to, if we hold one.
-func recipientKey(tx *store.Tx, addr string) openpgp.EntityList {
-	armored, ok := tx.Key(addr)
-	if !ok {
-		return nil
-	}
-	keys, err := pgp.ParseKeys(armored)
-	if err != nil {
-		return nil
-	}
-	if e := pgp.KeyForAddress(keys, addr); e != nil {
-		return openpgp.EntityList{e}
-	}
-	return nil
-}
-
-// seal writes h and body as PGP/MIME: encrypted and signed to `to` when set
-// (outer Subject "[...]" plus the case tag, RFC 9788), else signed only when
-// the bot has a key, else plain.
-func (d *Daemon) seal(w io.Writer, h mail.Header, subject, caseRef, body string, to openpgp.EntityList) error {
-	if d.keys == nil {
-		h.SetSubject(subject)
-		return writeText(w, h, body)
-	}
-	var inner bytes.Buffer
-	var ih mail.Header
-	if err := writeText(&inner, ih, body); err != nil {
-		return err
-	}
-	if len(to) > 0 {
-		h.SetSubject("[...] [" + caseRef + "]")
-		return pgp.Seal(w, h, subject, &inner, to, d.keys)
-	}
-	h.SetSubject(subject)
-	return pgp.Sign(w, h, &inner, d.keys)
-}
-
-// fingerprint is the bot's key fingerprint, "" without a key.
-func (d *Daemon) fingerprint() string {
-	if d.keys == nil {
-		return ""
-	}
-	return d.keys.Fingerprint()
 }

@@ -23,6 +23,7 @@ import (
 	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/pgp"
 	"mailbot/mailbot/team"
 	"mailbot/policy"
@@ -82,7 +83,9 @@ type Daemon struct {
 	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
 	session     *inbox.Session
-	seals       sync.Map // *store.Tx -> *sealQueue, for batch transactions
+	seals       sync.Map // *store.Tx -> *outmail.Queue, for batch transactions
+
+	out *outmail.Composer
 
 	disk        func() (flood.Disk, error)
 	diskMu      sync.Mutex // guards the measured store size
@@ -125,6 +128,7 @@ func New(opt Options) (*Daemon, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	d.out = &outmail.Composer{Config: d.cfg, Policy: d.policy, Templates: d.tmpl, Keys: d.keys, Roster: d.roster, Now: d.now, Log: d.log}
 	d.health = health.New(health.Options{Metrics: d.metrics, Now: d.now, Resync: d.cfg.IMAP.ResyncInterval.Duration,
 		CommandTimeout: d.cfg.IMAP.CommandTimeout.Duration, Stale: d.cfg.Health.OutboxStale.Duration})
 	d.sender = &outbox.Sender{

@@ -192,12 +192,12 @@ func (d *Daemon) floodNotice(tx *store.Tx, c *store.Case, kind, burst, reason st
 		return err
 	}
 	now := d.now()
-	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Kind: kind,
-		Reporter: burst, Text: reason, Received: d.inZone(now)}
+	data := templates.Data{Organisation: d.out.DisplayName(), Address: d.cfg.Address, Kind: kind,
+		Reporter: burst, Text: reason, Received: d.out.InZone(now)}
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
+	for _, m := range d.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
 		if err := d.memberMail(tx, nil, m, "flood", data, ""); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailbot/mailbot/flood"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/probe"
 	"mailbot/mailbot/triage"
@@ -272,20 +273,14 @@ func (d *Daemon) parseLimits() parse.Limits {
 
 func (d *Daemon) self() triage.Self {
 	return triage.Self{
-		Addresses:   []string{d.cfg.Address},
-		MsgIDDomain: d.cfg.MsgIDDomain,
-		LoopHeader:  LoopHeader,
-		OwnMessageID: func(id string) bool {
-			return ownMessageID.MatchString(id)
-		},
+		Addresses:    []string{d.cfg.Address},
+		MsgIDDomain:  d.cfg.MsgIDDomain,
+		LoopHeader:   outmail.LoopHeader,
+		OwnMessageID: outmail.OwnMessageID,
 
 		TrustedSpamHeader: d.cfg.TrustSpamFlag,
 	}
 }
-
-// LoopHeader is set on every mail the bot sends, with the mailbox address as
-// its value, so the bot recognises its own mail coming back.
-const LoopHeader = "X-Mailbot-Loop"
 
 // record decides what the message means and writes it, inside tx.
 func (d *Daemon) record(tx *store.Tx, src Source, blob store.Blob, in *incoming, res *Result) error {

@@ -172,9 +172,9 @@ func (d *Daemon) tellTeamKeyPending(tx *store.Tx, c *store.Case, addr, oldFP, ne
 	if d.roster == nil {
 		return nil
 	}
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	data.Reporter, data.OldKey, data.NewKey = addr, oldFP, newFP
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, c, d.now()) {
+	for _, m := range d.out.TeamRecipients(policy.RemindOnDuty, c, d.now()) {
 		if err := d.memberMail(tx, c, m, "keychange", data, ""); err != nil {
 			return err
 		}

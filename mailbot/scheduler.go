@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"mailbot/mailbot/config"
+	"mailbot/mailbot/outmail"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -187,7 +188,7 @@ func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint6
 			Ref:            c.Ref,
 			Status:         c.Status,
 			Assignee:       c.Fields["assignee"],
-			Disclosure:     d.disclosureDate(c),
+			Disclosure:     d.out.DisclosureDate(c),
 			LastToReporter: c.Created,
 			Sent:           sentMarks(marks),
 		}
@@ -263,26 +264,6 @@ func disclosureTold(marks []store.SentMark) (time.Time, bool) {
 		}
 	}
 	return told, !told.IsZero()
-}
-
-// disclosureDate is the planned disclosure date of c: Fields["disclosure"]
-// (YYYY-MM-DD, at the local clock time the report came in, so that setting
-// the policy's own date is no move) when set, else the policy's window.
-func (d *Daemon) disclosureDate(c *store.Case) time.Time {
-	if d.policy == nil {
-		return time.Time{}
-	}
-	if v := c.Fields["disclosure"]; v != "" {
-		loc := d.policy.Calendar.Location()
-		day, err := time.ParseInLocation("2006-01-02", strings.TrimSpace(v), loc)
-		if err == nil {
-			cr := c.Created.In(loc)
-			return time.Date(day.Year(), day.Month(), day.Day(), cr.Hour(), cr.Minute(), cr.Second(), 0, loc)
-		}
-		// QUIRK: an unreadable date set by hand falls back to the policy's.
-		d.log.Warn("unreadable disclosure date", "case", c.Ref, "err", err)
-	}
-	return d.policy.DisclosureDate(c.Created)
 }
 
 // remindOnce plans at now and, in one transaction, queues every due mail,
@@ -414,7 +395,7 @@ func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*
 	var shares []*share
 	byAddr := map[string]*share{}
 	for _, p := range parts {
-		for _, m := range d.teamRecipients(p.To, cases[p.CaseID], now) {
+		for _, m := range d.out.TeamRecipients(p.To, cases[p.CaseID], now) {
 			addr := strings.ToLower(m.Address)
 			s := byAddr[addr]
 			if s == nil {
@@ -449,9 +430,9 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 		encrypt = openpgp.EntityList{e}
 	}
 	data := templates.Data{
-		Organisation: d.displayName(),
+		Organisation: d.out.DisplayName(),
 		Address:      d.cfg.Address,
-		Fingerprint:  d.fingerprint(),
+		Fingerprint:  d.out.Fingerprint(),
 		Encrypted:    len(encrypt) > 0,
 	}
 	if d.policy != nil && d.policy.Organisation != "" {
@@ -463,7 +444,7 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 		ref, caseID = c.Ref, c.ID
 		data.CaseRef = c.Ref
 		data.ReporterName = c.ReporterName
-		data.Received = d.inZone(c.Created)
+		data.Received = d.out.InZone(c.Created)
 		if data.Encrypted || d.cfg.TeamMail.Plaintext {
 			data.Subject = c.Subject
 		}
@@ -480,31 +461,31 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 			}
 			title := cl.Name
 			if cm, ok := d.policy.Commitment(cl.Name); ok {
-				title = d.pick(cm.Title, "en", cl.Name)
+				title = d.out.Pick(cm.Title, "en", cl.Name)
 			}
-			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: cl.Name, Title: title, Due: d.inZone(cl.Due)})
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: cl.Name, Title: title, Due: d.out.InZone(cl.Due)})
 		}
 	case remind.KindDisclosureSoon:
 		c := cases[a.CaseID]
 		if c == nil {
 			return nil, fmt.Errorf("%w: %d", errNoCase, a.CaseID)
 		}
-		data.Disclosure = d.inZone(d.disclosureDate(c))
+		data.Disclosure = d.out.InZone(d.out.DisclosureDate(c))
 	case remind.KindDigest:
 		// "digest: 2 open (A, B); due today: none; ..." one line each.
 		for _, line := range strings.Split(strings.TrimPrefix(a.Summary, "digest: "), "; ") {
-			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: a.Kind, Title: line, Due: d.inZone(a.Due)})
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: a.Kind, Title: line, Due: d.out.InZone(a.Due)})
 		}
 	case remind.KindSummary:
 		for _, p := range parts {
-			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: p.Kind, Title: p.Summary, Due: d.inZone(p.Due)})
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: p.Kind, Title: p.Summary, Due: d.out.InZone(p.Due)})
 		}
 	}
 	subject, body, err := d.tmpl.Render(a.Kind, []string{"en"}, data)
 	if err != nil {
 		return nil, err
 	}
-	return d.build(outMail{Kind: a.Kind, Generated: true, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
+	return d.out.Build(outmail.Mail{Kind: a.Kind, Generated: true, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
 		Subject: subject, Body: body, Encrypt: encrypt})
 }
 
@@ -512,13 +493,13 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 // notice to the reporter of c, in the case's language, threaded to their
 // report and encrypted when their key is known.
 func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Case) (*store.OutboxItem, error) {
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	// The promises still open, without the keep-informed clock itself (this
 	// note is that promise kept).
 	data.Deadlines = slices.DeleteFunc(data.Deadlines, func(dl templates.Deadline) bool { return dl.Name == policy.KeepInformedName })
 	data.Disclosure = time.Time{}
-	if t := d.disclosureDate(c); !t.IsZero() {
-		data.Disclosure = d.inZone(t)
+	if t := d.out.DisclosureDate(c); !t.IsZero() {
+		data.Disclosure = d.out.InZone(t)
 	}
 	msgs, err := tx.Messages(c.ID)
 	if err != nil {
@@ -542,7 +523,7 @@ func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Cas
 		inReplyTo = newest.MessageID
 		encryptedReport = first.Encrypted
 	}
-	encrypt := recipientKey(tx, c.Reporter)
+	encrypt := d.out.ReporterKey(tx, c.Reporter)
 	data.Encrypted = d.keys != nil && len(encrypt) > 0
 	if !data.Encrypted && (encryptedReport || !d.policy.PlaintextReplies) {
 		// Never echo in clear what came encrypted or is not to be sent so.
@@ -553,6 +534,6 @@ func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Cas
 		return nil, err
 	}
 	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
-	return d.build(outMail{Kind: a.Kind, Generated: true, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
+	return d.out.Build(outmail.Mail{Kind: a.Kind, Generated: true, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
 		InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
 	"mailbot/mailbot/team"
@@ -32,14 +33,14 @@ type teamFacts struct {
 // mail is decrypted there with the bot's key and counts only as one unit
 // signed inside by the member's own key for that address.
 func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) error {
-	m, ok := d.isTeam(in.from)
+	m, ok := d.out.IsTeam(in.from)
 	if !ok && in.msg.FromCount > 1 {
 		// Any From field naming a member makes it team mail, to be refused
 		// for its extra From fields: never a reporter's follow-up.
 		for _, v := range in.msg.Header.Values("From") {
 			if as, err := mail.ParseAddressList(v); err == nil {
 				for _, a := range as {
-					if m, ok = d.isTeam(a.Address); ok {
+					if m, ok = d.out.IsTeam(a.Address); ok {
 						break
 					}
 				}
@@ -294,7 +295,7 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 			out.errors = append(out.errors, "extend: the policy does not allow extending the disclosure date")
 			return nil
 		}
-		base := d.disclosureDate(c)
+		base := d.out.DisclosureDate(c)
 		if base.IsZero() {
 			out.errors = append(out.errors, "extend: the case has no disclosure date")
 			return nil
@@ -374,19 +375,7 @@ func (d *Daemon) merge(tx *store.Tx, c *store.Case, ref string, out *teamOutcome
 
 // memberMail queues a mail to one member, encrypted when they have a key.
 func (d *Daemon) memberMail(tx *store.Tx, c *store.Case, m team.Member, name string, data templates.Data, inReplyTo string) error {
-	subject, body, err := d.tmpl.Render(name, []string{"en"}, data)
-	if err != nil {
-		return err
-	}
-	o := outMail{Kind: "team", To: &mail.Address{Name: m.Name, Address: m.Address}, Subject: subject, Body: body, InReplyTo: inReplyTo}
-	if c != nil {
-		o.CaseID, o.CaseRef = c.ID, c.Ref
-	}
-	if e := pgp.KeyForAddress(m.Keys, m.Address); e != nil && d.keys != nil {
-		o.Encrypt = openpgp.EntityList{e}
-	}
-	_, err = d.enqueue(tx, o)
-	return err
+	return d.withQueue(tx, func(q *outmail.Queue) error { return q.ToMember(c, m, name, data, inReplyTo) })
 }
 
 // notifyTeam tells the on-duty pair (or, for a follow-up, the assignee)
@@ -403,9 +392,9 @@ func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind stri
 	if kind == "follow-up" {
 		target = policy.RemindAssignee
 	}
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
-	data.Received = d.inZone(d.now())
+	data.Received = d.out.InZone(d.now())
 	data.Subject = c.Subject
 	if in.crypto.unreadable() {
 		data.Text = "(the message could not be decrypted: " + in.crypto.reason + ")"
@@ -415,7 +404,7 @@ func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind stri
 	for _, a := range in.msg.Attachments {
 		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
 	}
-	for _, m := range d.teamRecipients(target, c, d.now()) {
+	for _, m := range d.out.TeamRecipients(target, c, d.now()) {
 		name := "notify"
 		if (len(m.Keys) == 0 || d.keys == nil) && !d.cfg.TeamMail.Plaintext {
 			name = "notice"
@@ -432,23 +421,17 @@ func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind stri
 // never showing the member's address.
 func (d *Daemon) relay(tx *store.Tx, c *store.Case, body string, m team.Member) error {
 	now := d.now()
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	data.Text = strings.TrimSpace(body)
-	encrypt := recipientKey(tx, c.Reporter)
-	if d.keys == nil {
-		encrypt = nil
-	}
+	encrypt := d.out.ReporterKey(tx, c.Reporter)
 	subject, text, err := d.tmpl.Render("relay", []string{c.Language}, data)
 	if err != nil {
 		return err
 	}
 	inReplyTo, refs := d.reporterThread(tx, c)
-	item, err := d.build(outMail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+	item, err := d.enqueue(tx, outmail.Mail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
 		Subject: subject, Body: text, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
 	if err != nil {
-		return err
-	}
-	if err := tx.Enqueue(item); err != nil {
 		return err
 	}
 	c.Clocks = d.applyClocks(c.Clocks, policy.EventTeamReplied, now)
@@ -473,36 +456,30 @@ func (d *Daemon) reporterThread(tx *store.Tx, c *store.Case) (string, []string) 
 // statusNotice tells the reporter about a status change, in the case's
 // language.
 func (d *Daemon) statusNotice(tx *store.Tx, c *store.Case, status string) error {
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	data.Kind = status
 	if s := c.Fields["expected"]; s != "" {
 		data.Expected, _ = time.Parse(time.DateOnly, s)
 	}
-	if t := d.disclosureDate(c); !t.IsZero() {
+	if t := d.out.DisclosureDate(c); !t.IsZero() {
 		data.Disclosure = t
 	}
 	subject, body, err := d.tmpl.Render("status", []string{c.Language}, data)
 	if err != nil {
 		return err
 	}
-	encrypt := recipientKey(tx, c.Reporter)
-	if d.keys == nil {
-		encrypt = nil
-	}
+	encrypt := d.out.ReporterKey(tx, c.Reporter)
 	inReplyTo, refs := d.reporterThread(tx, c)
-	item, err := d.build(outMail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+	_, err = d.enqueue(tx, outmail.Mail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
 		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
-	if err != nil {
-		return err
-	}
-	return tx.Enqueue(item)
+	return err
 }
 
 // alertTeam tells everyone at once about a high or critical case.
 func (d *Daemon) alertTeam(tx *store.Tx, c *store.Case, by team.Member, severity string) error {
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	data.Member, data.Severity = by.Name, severity
-	for _, m := range d.teamRecipients(policy.RemindTeam, c, d.now()) {
+	for _, m := range d.out.TeamRecipients(policy.RemindTeam, c, d.now()) {
 		if err := d.memberMail(tx, c, m, "alert", data, ""); err != nil {
 			return err
 		}
@@ -512,9 +489,9 @@ func (d *Daemon) alertTeam(tx *store.Tx, c *store.Case, by team.Member, severity
 
 // tellOthersClaimed tells the other on-duty member that by took c.
 func (d *Daemon) tellOthersClaimed(tx *store.Tx, c *store.Case, by team.Member) error {
-	data := d.templateData(c)
+	data := d.out.TemplateData(c)
 	data.Member = by.Name
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, c, d.now()) {
+	for _, m := range d.out.TeamRecipients(policy.RemindOnDuty, c, d.now()) {
 		if m.Address == by.Address {
 			continue
 		}
@@ -528,9 +505,9 @@ func (d *Daemon) tellOthersClaimed(tx *store.Tx, c *store.Case, by team.Member) 
 // confirmToMember answers a member's command mail with what was applied and
 // what was wrong (and the command reference for help).
 func (d *Daemon) confirmToMember(tx *store.Tx, c *store.Case, in *incoming, out *teamOutcome, help bool) error {
-	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Lines: out.lines, Errors: out.errors}
+	data := templates.Data{Organisation: d.out.DisplayName(), Address: d.cfg.Address, Lines: out.lines, Errors: out.errors}
 	if c != nil {
-		data = d.templateData(c)
+		data = d.out.TemplateData(c)
 		data.Lines, data.Errors = out.lines, out.errors
 	}
 	if help {
@@ -550,11 +527,11 @@ func (d *Daemon) warnTeam(tx *store.Tx, c *store.Case, in *incoming, reason stri
 	if err := tx.RecordSend("team-warning", now); err != nil {
 		return err
 	}
-	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Member: in.from, Text: reason}
+	data := templates.Data{Organisation: d.out.DisplayName(), Address: d.cfg.Address, Member: in.from, Text: reason}
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
+	for _, m := range d.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
 		if err := d.memberMail(tx, nil, m, "refused", data, ""); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/probe"
 	"mailbot/policy"
 	"mailbot/store"
@@ -103,8 +104,8 @@ func (d *Daemon) alarmOnce(now time.Time) (int, error) {
 				n++
 				continue
 			}
-			for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
-				it, err := d.build(outMail{Kind: "alarm", Generated: true, CaseRef: "alarm", To: &mail.Address{Name: m.Name, Address: m.Address},
+			for _, m := range d.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
+				it, err := d.out.Build(outmail.Mail{Kind: "alarm", Generated: true, CaseRef: "alarm", To: &mail.Address{Name: m.Name, Address: m.Address},
 					Subject: subject, Body: body})
 				if err != nil {
 					return n, err
@@ -200,7 +201,7 @@ func (d *Daemon) probeOnce(ctx context.Context, now time.Time) error {
 
 // composeProbe is the probe mail: from and to the bot's own address.
 func (d *Daemon) composeProbe(r probe.Record) (*store.OutboxItem, error) {
-	return d.build(outMail{Kind: "probe", Generated: true, CaseRef: "probe", To: &mail.Address{Address: d.cfg.Address}, Probe: r.Token,
+	return d.out.Build(outmail.Mail{Kind: "probe", Generated: true, CaseRef: "probe", To: &mail.Address{Address: d.cfg.Address}, Probe: r.Token,
 		Subject: "mailbot delivery self-test",
 		Body:    "This is mailbot's delivery self-test. It is removed from the mailbox as soon as it arrives.\n"})
 }
