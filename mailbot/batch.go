@@ -43,7 +43,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		return d.processItem(ctx, items[0])
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, &TemporaryError{err}
+		return 0, &TemporaryError{Err: err}
 	}
 	start := d.now()
 
@@ -57,7 +57,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		}
 		return nil
 	}); err != nil {
-		return 0, &TemporaryError{err}
+		return 0, &TemporaryError{Err: err}
 	}
 
 	// Examine in parallel: parse, classify, decrypt, authenticate team mail.
@@ -144,7 +144,7 @@ func (d *Daemon) processBatch(ctx context.Context, items []item) (int, error) {
 		case failedAt < 0:
 			// A simulated crash (tests), or the commit itself failed
 			// (disk full): nothing of the batch was written.
-			return 0, &TemporaryError{fmt.Errorf("commit: %w", err)}
+			return 0, &TemporaryError{Err: fmt.Errorf("commit: %w", err)}
 		case failedAt > 0:
 			// Everything before the failing message is fine: commit it
 			// and let the failing one go alone.
@@ -228,12 +228,12 @@ func (d *Daemon) IngestBatch(ctx context.Context, rs []io.Reader) (int, error) {
 			return 0, err
 		}
 		if err != nil {
-			return 0, &TemporaryError{fmt.Errorf("spool: %w", err)}
+			return 0, &TemporaryError{Err: fmt.Errorf("spool: %w", err)}
 		}
 		items = append(items, item{blob: blob})
 	}
 	if err := sp.Commit(); err != nil {
-		return 0, &TemporaryError{fmt.Errorf("spool: %w", err)}
+		return 0, &TemporaryError{Err: fmt.Errorf("spool: %w", err)}
 	}
 	done := 0
 	for done < len(items) {

@@ -21,10 +21,12 @@ import (
 	"mailbot/mailbot/flood"
 	"mailbot/mailbot/health"
 	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/jobs"
 	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
 	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
 	"mailbot/policy"
 	"mailbot/store"
@@ -78,10 +80,8 @@ type Daemon struct {
 	inboxEvents chan<- inbox.Event
 	metrics     *metrics.Metrics
 	health      *health.Monitor
-	started     time.Time // when New made it: the first self-test is due one interval later
-	heartbeat   func()
-	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
 	sender      *outbox.Sender
+	jobs        *jobs.Jobs
 	session     *inbox.Session
 	seals       sync.Map // *store.Tx -> *outmail.Queue, for batch transactions
 
@@ -111,8 +111,6 @@ func New(opt Options) (*Daemon, error) {
 		faults:      opt.Faults,
 		inboxEvents: opt.InboxEvents,
 		metrics:     opt.Metrics,
-		heartbeat:   opt.Heartbeat,
-		schedPoke:   make(chan struct{}, 1),
 		disk:        opt.Disk,
 	}
 	if d.disk == nil {
@@ -121,7 +119,6 @@ func New(opt Options) (*Daemon, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
-	d.started = d.now()
 	if d.lookup == nil {
 		d.lookup = net.LookupTXT
 	}
@@ -139,6 +136,9 @@ func New(opt Options) (*Daemon, error) {
 		Fault:     d.fault,
 		OnAttempt: d.health.SMTP,
 	}
+	d.jobs = jobs.New(jobs.Jobs{Config: d.cfg, Store: d.store, Policy: d.policy, Out: d.out, Health: d.health,
+		Metrics: d.metrics, Log: d.log, Now: d.now, Started: d.now(), Heartbeat: opt.Heartbeat,
+		Inbox: d.inboxOptions, Client: d.sender.Client})
 	if m := d.metrics; m != nil {
 		d.sender.OnResult = func(state string) {
 			if state == "failed" {
@@ -163,7 +163,7 @@ func (d *Daemon) committed(c store.Commit) {
 		d.sender.Wake()
 	}
 	if c.Schedule {
-		d.pokeScheduler()
+		d.jobs.Poke()
 	}
 }
 
@@ -253,7 +253,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	// commands, scheduler, admin), the commit itself wakes who acts on it.
 	defer d.store.OnCommit(d.committed)()
 	var wg sync.WaitGroup
-	errs := make(chan error, 5) // one per part
+	errs := make(chan error, 4) // one per part
 	var mu sync.Mutex
 	running := map[string]string{} // part -> what it may wait for
 	waiting := func() string {
@@ -292,8 +292,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	run("intake", "IMAP server "+d.cfg.IMAP.Addr(), func() error { return d.session.Run(stop, abort) })
 	run("health", "intake events", func() error { return d.watchIntake(stop, events) })
 	run("sender", "SMTP server "+d.cfg.SMTP.Addr(), func() error { return d.sender.Run(stop, abort) })
-	run("scheduler", "store", func() error { return d.runScheduler(stop) })
-	run("retention", "store", func() error { return d.runRetention(stop) })
+	run("jobs", "store", func() error { return d.jobs.Run(stop) })
 	d.log.Info("running", "mailbox", d.cfg.IMAP.Mailbox, "address", d.cfg.Address)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -379,7 +378,7 @@ func (h *intake) Spool(r io.Reader, size int64) (string, error) {
 	}
 	blob, err := h.spool.Add(r, h.d.cfg.Limits.MaxMessageBytes)
 	if err != nil {
-		return "", &TemporaryError{err}
+		return "", &TemporaryError{Err: err}
 	}
 	return blob.Hash, nil
 }
@@ -390,7 +389,7 @@ func (h *intake) Process(ctx context.Context, ds []inbox.Delivery) (int, error) 
 		// the batch is fetched again later.
 		if err := h.spool.Commit(); err != nil {
 			h.spool.Discard()
-			return 0, &TemporaryError{err}
+			return 0, &TemporaryError{Err: err}
 		}
 	}
 	items := make([]item, len(ds))
@@ -417,7 +416,7 @@ func (h *intake) Process(ctx context.Context, ds []inbox.Delivery) (int, error) 
 func (d *Daemon) tooLarge(src Source, size int64) error {
 	err := d.store.Update(func(tx *store.Tx) error { return d.recordTooLarge(tx, src, size) })
 	if err != nil {
-		return &TemporaryError{err}
+		return &TemporaryError{Err: err}
 	}
 	return nil
 }
@@ -429,3 +428,32 @@ func (d *Daemon) recordTooLarge(tx *store.Tx, src Source, size int64) error {
 	}
 	return d.advance(tx, src)
 }
+
+// Plan returns what the scheduler would send at now, without sending or
+// recording anything (jobs.Jobs.Plan).
+func (d *Daemon) Plan(now time.Time) ([]remind.Action, error) { return d.jobs.Plan(now) }
+
+// RemindNow runs the scheduler once as of now and returns how many mails it
+// queued (for the demo and tests; the daemon's loop calls the same code).
+func (d *Daemon) RemindNow(now time.Time) (int, error) { return d.jobs.RemindNow(now) }
+
+// CheckHealth runs one round of the health checks, the alarm and the
+// self-test at the daemon's clock (the jobs' loop calls it every minute).
+func (d *Daemon) CheckHealth(ctx context.Context) { d.jobs.CheckHealth(ctx) }
+
+// Step is one step of a self-test, for `mailbot selftest`.
+type Step = jobs.Step
+
+// Selftest runs one probe round trip now (jobs.Jobs.Selftest).
+func (d *Daemon) Selftest(ctx context.Context, intake bool, timeout time.Duration, step func(Step)) (time.Duration, error) {
+	return d.jobs.Selftest(ctx, intake, timeout, step)
+}
+
+// PurgeRaw removes the raw mail of cases closed and untouched for
+// retention_days (jobs.Jobs.PurgeRaw).
+func (d *Daemon) PurgeRaw(ctx context.Context, now time.Time) (int, error) {
+	return d.jobs.PurgeRaw(ctx, now)
+}
+
+// PruneSends drops rate-limit entries past their window (jobs.Jobs.PruneSends).
+func (d *Daemon) PruneSends(now time.Time) (int, error) { return d.jobs.PruneSends(now) }

@@ -42,9 +42,6 @@ const (
 	ActionHeld   = "held"   // stored on no case
 )
 
-// metaFloodLog is the store Meta key of the folded/held log (flood.Log).
-const metaFloodLog = "flood.log"
-
 // storeSizeEvery is how long a measured store size is trusted: measuring
 // walks the raw mail directory.
 const storeSizeEvery = time.Minute
@@ -128,7 +125,7 @@ func (d *Daemon) foldReport(tx *store.Tx, sm *store.Message, in *incoming, reaso
 			return err
 		}
 	}
-	log, err := flood.ParseLog(metaValue(tx, metaFloodLog))
+	log, err := flood.ParseLog(metaValue(tx, flood.MetaLog))
 	if err != nil {
 		// QUIRK: an unreadable log (hand-edited) starts again rather than
 		// stopping the intake.
@@ -136,7 +133,7 @@ func (d *Daemon) foldReport(tx *store.Tx, sm *store.Message, in *incoming, reaso
 		log = flood.Log{}
 	}
 	log.Add(entry)
-	if err := tx.SetMeta(metaFloodLog, log.String()); err != nil {
+	if err := tx.SetMeta(flood.MetaLog, log.String()); err != nil {
 		return err
 	}
 	return d.floodNotice(tx, c, flood.Cases, burst, reason)
@@ -211,16 +208,6 @@ func (d *Daemon) floodNotice(tx *store.Tx, c *store.Case, kind, burst, reason st
 func metaValue(tx *store.Tx, key string) string {
 	v, _ := tx.Meta(key)
 	return v
-}
-
-// floodDigest is what the digest adds: the reports folded or held since
-// the previous digest (or the last day).
-func floodDigest(tx *store.Tx, since time.Time) []string {
-	log, err := flood.ParseLog(metaValue(tx, metaFloodLog))
-	if err != nil {
-		return []string{"flood log unreadable: " + err.Error()}
-	}
-	return log.Since(since)
 }
 
 // diskProblem checks the free space and the store size against the limits,
@@ -310,7 +297,7 @@ func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) erro
 		err = d.store.View(hold)
 	}
 	if err != nil {
-		return &TemporaryError{fmt.Errorf("hold: %w", err)}
+		return &TemporaryError{Err: fmt.Errorf("hold: %w", err)}
 	}
 	if !seen {
 		if err := d.store.RemoveRaw(blob.Hash); err != nil {
@@ -321,7 +308,7 @@ func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) erro
 	if src.imap() {
 		return &DeferredError{held}
 	}
-	return &TemporaryError{held}
+	return &TemporaryError{Err: held}
 }
 
 // Deferred tells the intake which UIDs of mailbox are held on the server,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailbot/mailbot/flood"
+	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/probe"
@@ -57,17 +58,10 @@ type Result struct {
 
 // TemporaryError marks a failure worth retrying later (store I/O, disk full):
 // nothing was committed and the message stays unprocessed.
-type TemporaryError struct{ Err error }
-
-func (e *TemporaryError) Error() string   { return "temporary: " + e.Err.Error() }
-func (e *TemporaryError) Unwrap() error   { return e.Err }
-func (e *TemporaryError) Temporary() bool { return true }
+type TemporaryError = inbox.TemporaryError
 
 // IsTemporary reports whether err says "try again later".
-func IsTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
-}
+func IsTemporary(err error) bool { return inbox.IsTemporary(err) }
 
 // errCrash is what a fault point returns to simulate a crash in tests.
 var errCrash = errors.New("mailbot: simulated crash")
@@ -102,7 +96,7 @@ func (d *Daemon) Ingest(ctx context.Context, r io.Reader) (Result, error) {
 		return Result{Action: ActionQuarantined, Reason: "message exceeds the size limit"}, err
 	}
 	if err != nil {
-		return Result{}, &TemporaryError{fmt.Errorf("spool: %w", err)}
+		return Result{}, &TemporaryError{Err: fmt.Errorf("spool: %w", err)}
 	}
 	return d.Process(ctx, Source{}, blob)
 }
@@ -145,12 +139,12 @@ func (d *Daemon) Process(ctx context.Context, src Source, blob store.Blob) (res 
 		return d.advance(tx, src)
 	})
 	if uerr != nil {
-		return res, &TemporaryError{uerr}
+		return res, &TemporaryError{Err: uerr}
 	}
 	if quarantined {
 		return Result{Action: ActionQuarantined, Reason: err.Error()}, nil
 	}
-	return res, &TemporaryError{err}
+	return res, &TemporaryError{Err: err}
 }
 
 // advance moves the watermark of src's mailbox to src.UID. A UIDVALIDITY
@@ -185,12 +179,12 @@ func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (
 		}
 	}()
 	if err := ctx.Err(); err != nil {
-		return res, &TemporaryError{err}
+		return res, &TemporaryError{Err: err}
 	}
 	// Cheap check first: a message we already hold needs no parsing.
 	var seen bool
 	if err := d.store.View(func(tx *store.Tx) error { _, seen = tx.SeenHash(blob.Hash); return nil }); err != nil {
-		return res, &TemporaryError{err}
+		return res, &TemporaryError{Err: err}
 	}
 	var in *incoming
 	if !seen {
@@ -210,7 +204,7 @@ func (d *Daemon) processOnce(ctx context.Context, src Source, blob store.Blob) (
 		if errors.Is(err, errCrash) {
 			return res, err
 		}
-		return res, &TemporaryError{fmt.Errorf("commit: %w", err)}
+		return res, &TemporaryError{Err: fmt.Errorf("commit: %w", err)}
 	}
 	return res, nil
 }
@@ -230,7 +224,7 @@ type incoming struct {
 func (d *Daemon) examine(blob store.Blob) (*incoming, error) {
 	rc, err := d.store.OpenRaw(blob.Hash)
 	if err != nil {
-		return nil, &TemporaryError{fmt.Errorf("open raw: %w", err)}
+		return nil, &TemporaryError{Err: fmt.Errorf("open raw: %w", err)}
 	}
 	defer rc.Close()
 	msg, err := parse.Parse(rc, d.parseLimits())

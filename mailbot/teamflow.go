@@ -80,7 +80,7 @@ func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) er
 	}
 	tf.verdict = team.Authenticate(in.msg, raw, d.roster, opts)
 	if tf.verdict.Temporary {
-		return &TemporaryError{fmt.Errorf("team mail from %s: %s", in.from, tf.verdict.Reason)}
+		return &TemporaryError{Err: fmt.Errorf("team mail from %s: %s", in.from, tf.verdict.Reason)}
 	}
 	return nil
 }

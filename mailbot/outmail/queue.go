@@ -46,12 +46,17 @@ func (q *Queue) Add(o Mail) *store.OutboxItem {
 	return item
 }
 
-// Seal writes the bytes of every queued mail, in parallel. On error it
-// returns the owner of the first mail that failed; nothing is enqueued.
+// Seal writes the bytes of every queued mail not sealed yet, in parallel.
+// On error it returns the owner of the first mail that failed; nothing is
+// enqueued.
 func (q *Queue) Seal() (int, error) {
 	raws := make([][]byte, len(q.jobs))
 	errs := make([]error, len(q.jobs))
 	workers.Each(len(q.jobs), func(i int) {
+		if q.jobs[i].item.Raw != nil {
+			raws[i] = q.jobs[i].item.Raw
+			return
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				errs[i] = fmt.Errorf("mailbot: panic: %v", p)
