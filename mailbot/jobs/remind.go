@@ -14,16 +14,16 @@ package jobs
 import (
 	"errors"
 	"fmt"
-	"mailbot/mailbot/config"
-	"mailbot/mailbot/flood"
-	"mailbot/mailbot/inbox"
-	"mailbot/mailbot/outmail"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/mail"
 
+	"mailbot/mailbot/config"
+	"mailbot/mailbot/flood"
+	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
 	"mailbot/policy"

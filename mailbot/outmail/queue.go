@@ -1,6 +1,7 @@
 package outmail
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -12,6 +13,10 @@ import (
 	"mailbot/store"
 	"mailbot/templates"
 )
+
+// ErrPanic is a panic while sealing a mail: a bug tickled by the mail, not
+// a passing fault.
+var ErrPanic = errors.New("outmail: panic")
 
 // Queue holds the outgoing mail of one transaction until Flush: each mail
 // has its outbox item (Message-ID, recipients, times) at once, its bytes
@@ -59,7 +64,7 @@ func (q *Queue) Seal() (int, error) {
 		}
 		defer func() {
 			if p := recover(); p != nil {
-				errs[i] = fmt.Errorf("mailbot: panic: %v", p)
+				errs[i] = fmt.Errorf("%w: %v", ErrPanic, p)
 			}
 		}()
 		raws[i], errs[i] = q.jobs[i].seal()
