@@ -352,7 +352,7 @@ func (l *Line) verifySigned(in *incoming, raw func() (io.ReadCloser, error), ver
 // ciphertexts. Sent again by someone not on that case, it is an attempt to
 // use the bot as a decryption oracle (EFAIL): it goes on the original case
 // and nothing is sent back.
-func (l *Line) replayedCase(tx *txn, in *incoming) (*store.Case, bool, error) {
+func (l *Line) replayedCase(tx *txn, in *incoming) (*store.Case, error) {
 	for _, h := range in.crypto.cipherHashes {
 		v, ok := tx.Meta("ciphertext:" + h)
 		if !ok {
@@ -360,13 +360,9 @@ func (l *Line) replayedCase(tx *txn, in *incoming) (*store.Case, bool, error) {
 		}
 		var id uint64
 		fmt.Sscan(v, &id)
-		c, err := tx.Case(id)
-		if err != nil {
-			return nil, false, err
-		}
-		return c, true, nil
+		return tx.Case(id)
 	}
-	return nil, false, nil
+	return nil, nil
 }
 
 // rememberCiphertexts indexes this message's ciphertexts under case c.

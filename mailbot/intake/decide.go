@@ -19,7 +19,12 @@ import (
 func (l *Line) decide(tx *txn, src Source, blob store.Blob, in *incoming, res *Result) error {
 	now := l.now()
 	key := src.key(blob.Hash)
-	if in.parseErr != nil {
+	k, err := l.readCaseState(tx, in)
+	if err != nil {
+		return err
+	}
+	r, c, how := route(in, k)
+	if r == ruleQuarantine {
 		res.Action, res.Reason = ActionQuarantined, in.parseErr.Error()
 		return tx.Quarantine(&store.Quarantined{Hash: blob.Hash, Size: blob.Size, Source: key, Reason: in.parseErr.Error(), Time: now})
 	}
@@ -49,33 +54,110 @@ func (l *Line) decide(tx *txn, src Source, blob store.Blob, in *incoming, res *R
 	res.Class = sm.Class
 	res.Reason = sm.Reason
 
-	switch in.verdict.Class {
-	case triage.ClassOwn:
+	switch r {
+	case ruleOwn:
 		res.Action = ActionRecorded
 		if ok, err := probe.Arrive(tx.Tx, m.Header.Get(probe.Header), now); ok || err != nil {
 			res.Class = "probe" // the self-test: nothing to keep
 			return err
 		}
 		return l.addMessage(tx, sm, res)
-	case triage.ClassBounce, triage.ClassAutomated:
+	case ruleAutomated:
 		return l.recordAutomated(tx, sm, in, res)
-	}
-	if in.team != nil {
+	case ruleTeam, ruleTeamRefused:
 		return l.decideTeam(tx, sm, in, res)
-	}
-	if orig, ok, err := l.replayedCase(tx, in); err != nil {
-		return err
-	} else if ok && !contains(orig.Participants, in.from) {
-		return l.recordReplay(tx, orig, sm, in, res)
-	}
-	c, how, err := l.thread(tx, in)
-	if err != nil {
-		return err
-	}
-	if c != nil {
+	case ruleReplay:
+		return l.recordReplay(tx, c, sm, in, res)
+	case ruleFollowUp:
 		return l.recordFollowUp(tx, c, how, sm, in, res)
 	}
 	return l.newReport(tx, sm, in, how, res)
+}
+
+// rule is which of the line's rules a message falls under.
+type rule string
+
+const (
+	ruleQuarantine  rule = "quarantine"   // could not be parsed: kept aside with the reason
+	ruleOwn         rule = "own"          // the bot's own mail (or its self-test probe): recorded
+	ruleAutomated   rule = "automated"    // a robot or a bounce: recorded, on its case if any, never answered
+	ruleTeam        rule = "team"         // from a member, authenticated: commands, relay, confirmation
+	ruleTeamRefused rule = "team-refused" // claims a member's From, not authenticated: recorded, team warned
+	ruleReplay      rule = "replay"       // a ciphertext of a case sent again by someone not on it: recorded, not answered
+	ruleFollowUp    rule = "follow-up"    // on a case already: added to it
+	ruleNewCase     rule = "new-case"     // a new report (or a stranger using a case's tag): a case of its own
+)
+
+// caseState is what the store knows about a message, read in its transaction.
+type caseState struct {
+	replayOf *store.Case // a case that holds one of its ciphertexts already
+	byRefs   *store.Case // the case its In-Reply-To or References name
+	byTag    *store.Case // the case its subject's tag names
+}
+
+// route is the line's rules as a plain function of the facts examine found
+// and what the store knows: which rule a message falls under, its case,
+// and how it was matched to that case. Robots and our own mail are never
+// answered; team mail goes to the team's decider; a case tag counts only
+// from an address already on that case (never a silent merge).
+func route(in *incoming, k caseState) (rule, *store.Case, threadHow) {
+	switch {
+	case in.parseErr != nil:
+		return ruleQuarantine, nil, threadHow{}
+	case in.verdict.Class == triage.ClassOwn:
+		return ruleOwn, nil, threadHow{}
+	case in.verdict.Class == triage.ClassBounce || in.verdict.Class == triage.ClassAutomated:
+		return ruleAutomated, nil, threadHow{}
+	case in.team != nil && in.team.verdict.OK:
+		return ruleTeam, nil, threadHow{}
+	case in.team != nil:
+		return ruleTeamRefused, nil, threadHow{}
+	case k.replayOf != nil && !contains(k.replayOf.Participants, in.from):
+		return ruleReplay, k.replayOf, threadHow{}
+	case k.byRefs != nil:
+		return ruleFollowUp, k.byRefs, threadHow{by: "references"}
+	case k.byTag != nil && in.from != "" && contains(k.byTag.Participants, in.from):
+		return ruleFollowUp, k.byTag, threadHow{by: "subject-tag"}
+	case k.byTag != nil:
+		// Someone else using a case tag gets a case of their own, and both
+		// cases say so.
+		return ruleNewCase, nil, threadHow{stranger: k.byTag.Ref}
+	}
+	return ruleNewCase, nil, threadHow{}
+}
+
+// readCaseState reads what route needs to know from the store, for a message that
+// may be a report or a follow-up (robots, our own mail and team mail need
+// nothing): the case holding one of its ciphertexts, then the case its
+// references name, else the case its subject's tag names.
+func (l *Line) readCaseState(tx *txn, in *incoming) (caseState, error) {
+	var k caseState
+	if in.parseErr != nil || in.team != nil {
+		return k, nil
+	}
+	switch in.verdict.Class {
+	case triage.ClassOwn, triage.ClassBounce, triage.ClassAutomated:
+		return k, nil
+	}
+	var err error
+	if k.replayOf, err = l.replayedCase(tx, in); err != nil {
+		return k, err
+	}
+	for _, id := range triage.ThreadIDs(in.msg) {
+		if cid, ok := tx.CaseByMessageID(id); ok {
+			k.byRefs, err = tx.Case(cid)
+			return k, err
+		}
+	}
+	ref, ok := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix)
+	if !ok {
+		return k, nil
+	}
+	k.byTag, err = tx.CaseByRef(ref)
+	if errors.Is(err, store.ErrCaseNotFound) {
+		return k, nil
+	}
+	return k, err
 }
 
 func (l *Line) addMessage(tx *txn, sm *store.Message, res *Result) error {
@@ -128,35 +210,6 @@ func (l *Line) recordAutomated(tx *txn, sm *store.Message, in *incoming, res *Re
 type threadHow struct {
 	by       string // "references", "subject-tag", ""
 	stranger string // a case tag used by an address not on that case
-}
-
-// thread finds the case a message belongs to: In-Reply-To and References
-// against every Message-ID we received or sent, then the case tag in the
-// subject, accepted only from an address already on that case.
-func (l *Line) thread(tx *txn, in *incoming) (*store.Case, threadHow, error) {
-	for _, id := range triage.ThreadIDs(in.msg) {
-		if cid, ok := tx.CaseByMessageID(id); ok {
-			c, err := tx.Case(cid)
-			return c, threadHow{by: "references"}, err
-		}
-	}
-	ref, ok := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix)
-	if !ok {
-		return nil, threadHow{}, nil
-	}
-	c, err := tx.CaseByRef(ref)
-	if errors.Is(err, store.ErrCaseNotFound) {
-		return nil, threadHow{}, nil
-	}
-	if err != nil {
-		return nil, threadHow{}, err
-	}
-	if in.from != "" && contains(c.Participants, in.from) {
-		return c, threadHow{by: "subject-tag"}, nil
-	}
-	// Never a silent merge: someone else using a case tag gets a case of
-	// their own, and both cases say so.
-	return nil, threadHow{stranger: c.Ref}, nil
 }
 
 func (l *Line) recordFollowUp(tx *txn, c *store.Case, how threadHow, sm *store.Message, in *incoming, res *Result) error {

@@ -10,7 +10,7 @@
 //	decide    facts + the case state read in the transaction -> the message
 //	          record, the case change, its events and the outgoing mail; the
 //	          reporter's rules (decide) and the team's (decideTeam) side by
-//	          side
+//	          side; which rule applies is the plain function route
 //	apply     in ONE transaction with the IMAP watermark (mailbox,
 //	          UIDVALIDITY, UID), the failure count cleared; the outgoing
 //	          mail waits in the transaction's outmail.Queue and is sealed in

@@ -5,8 +5,8 @@
 // encrypted with a protected subject per RFC 9788 when the recipient's key
 // is known).
 //
-// There is one way to queue outgoing mail: a Queue, one per store
-// transaction. Add gives each mail its headers and Message-ID at once;
+// There is one way to queue outgoing mail: a Queue, made for a store
+// transaction (or for one piece of work in it). Add gives each mail its headers and Message-ID at once;
 // Flush seals every mail in parallel (signing is the costliest step of a
 // report after its decryption) and writes them to the outbox in the order
 // they were added, inside the caller's transaction. The message line
