@@ -145,7 +145,7 @@ func (e *panicError) Error() string { return fmt.Sprintf("mailbot: panic: %v", e
 // recovered turns a panic into a panicError in *err, logged with its stack.
 func (l *Line) recovered(hash string, err *error) {
 	if p := recover(); p != nil {
-		l.log.Error("panic while processing", "hash", hash[:12], "err", p, "stack", string(debug.Stack()))
+		l.log.Error("panic while processing", "hash", hash[:min(12, len(hash))], "err", p, "stack", string(debug.Stack()))
 		*err = &panicError{p}
 	}
 }

@@ -41,9 +41,6 @@ func (c *Composer) NewQueue() *Queue { return &Queue{c: c} }
 // from now on belongs to: Flush names it when that mail fails.
 func (q *Queue) SetOwner(i int) { q.owner = i }
 
-// Len is the number of mails queued.
-func (q *Queue) Len() int { return len(q.jobs) }
-
 // Add queues o and returns its outbox item, complete but for its bytes.
 func (q *Queue) Add(o Mail) *store.OutboxItem {
 	item, seal := q.c.prepare(o)
