@@ -21,9 +21,13 @@ import (
 	"mailbot/mailbot/flood"
 	"mailbot/mailbot/health"
 	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/intake"
+	"mailbot/mailbot/jobs"
 	"mailbot/mailbot/metrics"
 	"mailbot/mailbot/outbox"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
 	"mailbot/policy"
 	"mailbot/store"
@@ -61,33 +65,19 @@ type Options struct {
 	Heartbeat func()
 }
 
-// Daemon is the running bot.
+// Daemon is the running bot: the parts, wired.
 type Daemon struct {
-	cfg    *config.Config
-	store  *store.Store
-	policy *policy.Policy
-	tmpl   *templates.Set
-	keys   *pgp.Keyring
-	roster *team.Roster
-	lookup func(string) ([]string, error)
-	now    func() time.Time
-	log    *slog.Logger
-	faults func(string) error
+	cfg   *config.Config
+	store *store.Store
+	now   func() time.Time
+	log   *slog.Logger
 
 	inboxEvents chan<- inbox.Event
-	metrics     *metrics.Metrics
 	health      *health.Monitor
-	started     time.Time // when New made it: the first self-test is due one interval later
-	heartbeat   func()
-	schedPoke   chan struct{} // wakes the scheduler (team commands change what is due)
+	line        *intake.Line
 	sender      *outbox.Sender
+	jobs        *jobs.Jobs
 	session     *inbox.Session
-	seals       sync.Map // *store.Tx -> *sealQueue, for batch transactions
-
-	disk        func() (flood.Disk, error)
-	diskMu      sync.Mutex // guards the measured store size
-	storeSize   int64
-	storeSizeAt time.Time
 }
 
 // New checks opt and builds a Daemon; nothing runs until Run.
@@ -95,47 +85,33 @@ func New(opt Options) (*Daemon, error) {
 	if opt.Config == nil || opt.Store == nil || opt.Templates == nil {
 		return nil, errors.New("mailbot: config, store and templates are required")
 	}
-	d := &Daemon{
-		cfg:         opt.Config,
-		store:       opt.Store,
-		policy:      opt.Policy,
-		tmpl:        opt.Templates,
-		keys:        opt.Keys,
-		roster:      opt.Roster,
-		lookup:      opt.LookupTXT,
-		now:         opt.Now,
-		log:         opt.Logger,
-		faults:      opt.Faults,
-		inboxEvents: opt.InboxEvents,
-		metrics:     opt.Metrics,
-		heartbeat:   opt.Heartbeat,
-		schedPoke:   make(chan struct{}, 1),
-		disk:        opt.Disk,
-	}
-	if d.disk == nil {
-		d.disk = d.measureDisk
-	}
+	d := &Daemon{cfg: opt.Config, store: opt.Store, now: opt.Now, log: opt.Logger, inboxEvents: opt.InboxEvents}
 	if d.now == nil {
 		d.now = time.Now
 	}
-	d.started = d.now()
-	if d.lookup == nil {
-		d.lookup = net.LookupTXT
+	if opt.LookupTXT == nil {
+		opt.LookupTXT = net.LookupTXT
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	d.health = health.New(health.Options{Metrics: d.metrics, Now: d.now, Resync: d.cfg.IMAP.ResyncInterval.Duration,
+	out := &outmail.Composer{Config: d.cfg, Policy: opt.Policy, Templates: opt.Templates, Keys: opt.Keys, Roster: opt.Roster, Now: d.now, Log: d.log}
+	d.line = intake.New(intake.Options{Config: d.cfg, Store: d.store, Policy: opt.Policy, Keys: opt.Keys, Roster: opt.Roster, Out: out,
+		LookupTXT: opt.LookupTXT, Now: d.now, Logger: d.log, Faults: opt.Faults, Metrics: opt.Metrics, Disk: opt.Disk})
+	d.health = health.New(health.Options{Metrics: opt.Metrics, Now: d.now, Resync: d.cfg.IMAP.ResyncInterval.Duration,
 		CommandTimeout: d.cfg.IMAP.CommandTimeout.Duration, Stale: d.cfg.Health.OutboxStale.Duration})
 	d.sender = &outbox.Sender{
 		Store:     d.store,
 		Client:    outbox.NewSMTPClient(d.smtpOptions()),
 		Now:       d.now,
 		Logger:    d.log,
-		Fault:     d.fault,
+		Fault:     d.line.Fault,
 		OnAttempt: d.health.SMTP,
 	}
-	if m := d.metrics; m != nil {
+	d.jobs = jobs.New(jobs.Jobs{Config: d.cfg, Store: d.store, Policy: opt.Policy, Out: out, Health: d.health,
+		Metrics: opt.Metrics, Log: d.log, Now: d.now, Started: d.now(), Heartbeat: opt.Heartbeat,
+		Inbox: d.inboxOptions, Client: d.sender.Client})
+	if m := opt.Metrics; m != nil {
 		d.sender.OnResult = func(state string) {
 			if state == "failed" {
 				m.OutboxFailures.Inc()
@@ -159,7 +135,7 @@ func (d *Daemon) committed(c store.Commit) {
 		d.sender.Wake()
 	}
 	if c.Schedule {
-		d.pokeScheduler()
+		d.jobs.Poke()
 	}
 }
 
@@ -244,12 +220,12 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	events := make(chan inbox.Event, 256)
 	opt := d.inboxOptions()
 	opt.Events = events
-	d.session = inbox.New(opt, &intake{d: d})
+	d.session = inbox.New(opt, d.line.Handler())
 	// Whoever queued mail or moved a case's clocks (intake, team
 	// commands, scheduler, admin), the commit itself wakes who acts on it.
 	defer d.store.OnCommit(d.committed)()
 	var wg sync.WaitGroup
-	errs := make(chan error, 5) // one per part
+	errs := make(chan error, 4) // one per part
 	var mu sync.Mutex
 	running := map[string]string{} // part -> what it may wait for
 	waiting := func() string {
@@ -288,8 +264,7 @@ func (d *Daemon) Run(stop, abort context.Context) error {
 	run("intake", "IMAP server "+d.cfg.IMAP.Addr(), func() error { return d.session.Run(stop, abort) })
 	run("health", "intake events", func() error { return d.watchIntake(stop, events) })
 	run("sender", "SMTP server "+d.cfg.SMTP.Addr(), func() error { return d.sender.Run(stop, abort) })
-	run("scheduler", "store", func() error { return d.runScheduler(stop) })
-	run("retention", "store", func() error { return d.runRetention(stop) })
+	run("jobs", "store", func() error { return d.jobs.Run(stop) })
 	d.log.Info("running", "mailbox", d.cfg.IMAP.Mailbox, "address", d.cfg.Address)
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -351,77 +326,79 @@ func (d *Daemon) Poke() {
 	}
 }
 
-// intake adapts the daemon to inbox.Handler. It is used by the intake
-// session's goroutine only.
-type intake struct {
-	d     *Daemon
-	spool *store.Spool // this FETCH batch, written but not yet flushed
+// Plan returns what the scheduler would send at now, without sending or
+// recording anything (jobs.Jobs.Plan).
+func (d *Daemon) Plan(now time.Time) ([]remind.Action, error) { return d.jobs.Plan(now) }
+
+// RemindNow runs the scheduler once as of now and returns how many mails it
+// queued (for the demo and tests; the daemon's loop calls the same code).
+func (d *Daemon) RemindNow(now time.Time) (int, error) { return d.jobs.RemindNow(now) }
+
+// CheckHealth runs one round of the health checks, the alarm and the
+// self-test at the daemon's clock (the jobs' loop calls it every minute).
+func (d *Daemon) CheckHealth(ctx context.Context) { d.jobs.CheckHealth(ctx) }
+
+// Step is one step of a self-test, for `mailbot selftest`.
+type Step = jobs.Step
+
+// Selftest runs one probe round trip now (jobs.Jobs.Selftest).
+func (d *Daemon) Selftest(ctx context.Context, intake bool, timeout time.Duration, step func(Step)) (time.Duration, error) {
+	return d.jobs.Selftest(ctx, intake, timeout, step)
 }
 
-func (h *intake) Watermark(mailbox string) (uidValidity, lastUID uint32, err error) {
-	err = h.d.store.View(func(tx *store.Tx) error {
-		st, err := tx.MailboxState(mailbox)
-		uidValidity, lastUID = st.UIDValidity, st.LastUID
-		return err
-	})
-	return uidValidity, lastUID, err
+// PurgeRaw removes the raw mail of cases closed and untouched for
+// retention_days (jobs.Jobs.PurgeRaw).
+func (d *Daemon) PurgeRaw(ctx context.Context, now time.Time) (int, error) {
+	return d.jobs.PurgeRaw(ctx, now)
 }
 
-// Spool writes the message without waiting for the disk: Process flushes
-// the whole batch at once before it commits anything that refers to it.
-func (h *intake) Spool(r io.Reader, size int64) (string, error) {
-	if h.spool == nil {
-		h.spool = h.d.store.NewSpool()
-	}
-	blob, err := h.spool.Add(r, h.d.cfg.Limits.MaxMessageBytes)
-	if err != nil {
-		return "", &TemporaryError{err}
-	}
-	return blob.Hash, nil
+// PruneSends drops rate-limit entries past their window (jobs.Jobs.PruneSends).
+func (d *Daemon) PruneSends(now time.Time) (int, error) { return d.jobs.PruneSends(now) }
+
+// The message line's results and errors, as the line (mailbot/intake)
+// names them.
+type (
+	Result         = intake.Result
+	Source         = intake.Source
+	TemporaryError = intake.TemporaryError
+	DeferredError  = intake.DeferredError
+)
+
+// Actions a processed message can lead to, as reported by `mailbot ingest --json`.
+const (
+	ActionOpened      = intake.ActionOpened
+	ActionOpenedQuiet = intake.ActionOpenedQuiet
+	ActionFollowUp    = intake.ActionFollowUp
+	ActionRecorded    = intake.ActionRecorded
+	ActionBounce      = intake.ActionBounce
+	ActionDuplicate   = intake.ActionDuplicate
+	ActionQuarantined = intake.ActionQuarantined
+	ActionFolded      = intake.ActionFolded
+	ActionHeld        = intake.ActionHeld
+)
+
+// IsTemporary reports whether err says "try again later".
+func IsTemporary(err error) bool { return inbox.IsTemporary(err) }
+
+// IsDeferred reports whether err says the message was left on the IMAP
+// server, to be fetched again later (DeferredError).
+func IsDeferred(err error) bool { return inbox.IsDeferred(err) }
+
+// Ingest spools r and processes it, as `mailbot ingest` does for mail handed
+// over by an MTA.
+func (d *Daemon) Ingest(ctx context.Context, r io.Reader) (Result, error) {
+	return d.line.Ingest(ctx, r)
 }
 
-func (h *intake) Process(ctx context.Context, ds []inbox.Delivery) (int, error) {
-	if h.spool != nil && h.spool.Len() > 0 {
-		// Durable before anything refers to it; on failure (disk full)
-		// the batch is fetched again later.
-		if err := h.spool.Commit(); err != nil {
-			h.spool.Discard()
-			return 0, &TemporaryError{err}
-		}
-	}
-	items := make([]item, len(ds))
-	for i, del := range ds {
-		items[i] = item{
-			src:      Source{Mailbox: del.Mailbox, UIDValidity: del.UIDValidity, UID: del.UID},
-			blob:     store.Blob{Hash: del.Token, Size: del.Size},
-			tooLarge: del.TooLarge,
-		}
-	}
-	n, err := h.d.processBatch(ctx, items)
-	if n > 0 {
-		// Committed: a crash from here on must neither lose nor repeat
-		// anything (the after-commit action is re-applied at resync).
-		if ferr := h.d.fault("after-commit"); ferr != nil {
-			return 0, ferr
-		}
-	}
-	return n, err
+// IngestBatch spools rs and processes them as one intake batch, the way the
+// IMAP intake handles a FETCH batch. It returns how many were committed,
+// from the first.
+func (d *Daemon) IngestBatch(ctx context.Context, rs []io.Reader) (int, error) {
+	return d.line.IngestBatch(ctx, rs)
 }
 
-// tooLarge records a message that was not downloaded: it stays on the
-// server, and the quarantine says where.
-func (d *Daemon) tooLarge(src Source, size int64) error {
-	err := d.store.Update(func(tx *store.Tx) error { return d.recordTooLarge(tx, src, size) })
-	if err != nil {
-		return &TemporaryError{err}
-	}
-	return nil
-}
-
-func (d *Daemon) recordTooLarge(tx *store.Tx, src Source, size int64) error {
-	if err := tx.Quarantine(&store.Quarantined{Size: size, Source: src.key(""), Time: d.now(),
-		Reason: fmt.Sprintf("%d bytes is over the %d byte limit: left on the server", size, d.cfg.Limits.MaxMessageBytes)}); err != nil {
-		return err
-	}
-	return d.advance(tx, src)
+// Process handles one spooled message: everything it changes is committed
+// in one transaction together with the mailbox watermark of src.
+func (d *Daemon) Process(ctx context.Context, src Source, blob store.Blob) (Result, error) {
+	return d.line.Process(ctx, src, blob)
 }

@@ -24,6 +24,10 @@ type Log struct {
 	Dropped int     `json:"dropped,omitempty"`
 }
 
+// MetaLog is the store Meta key the log is kept under: the intake adds
+// to it, the digest reads it.
+const MetaLog = "flood.log"
+
 // Keep is how long an entry stays in the log: longer than the gap between
 // two digests over a long weekend.
 const Keep = 8 * 24 * time.Hour

@@ -180,6 +180,14 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
+// TemporaryError marks a failure worth retrying later (store I/O, disk full):
+// nothing was committed and the message stays unprocessed.
+type TemporaryError struct{ Err error }
+
+func (e *TemporaryError) Error() string   { return "temporary: " + e.Err.Error() }
+func (e *TemporaryError) Unwrap() error   { return e.Err }
+func (e *TemporaryError) Temporary() bool { return true }
+
 // IsTemporary reports whether err (or an error it wraps) implements
 // interface{ Temporary() bool } and says true.
 func IsTemporary(err error) bool {

@@ -1,4 +1,4 @@
-package mailbot
+package intake
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
 	"mailbot/mailbot/team"
@@ -31,15 +32,15 @@ type teamFacts struct {
 // transaction (DKIM needs DNS). team.Authenticate decides; an encrypted
 // mail is decrypted there with the bot's key and counts only as one unit
 // signed inside by the member's own key for that address.
-func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) error {
-	m, ok := d.isTeam(in.from)
+func (l *Line) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) error {
+	m, ok := l.out.IsTeam(in.from)
 	if !ok && in.msg.FromCount > 1 {
 		// Any From field naming a member makes it team mail, to be refused
 		// for its extra From fields: never a reporter's follow-up.
 		for _, v := range in.msg.Header.Values("From") {
 			if as, err := mail.ParseAddressList(v); err == nil {
 				for _, a := range as {
-					if m, ok = d.isTeam(a.Address); ok {
+					if m, ok = l.out.IsTeam(a.Address); ok {
 						break
 					}
 				}
@@ -54,42 +55,44 @@ func (d *Daemon) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) er
 	}
 	tf := &teamFacts{member: m}
 	in.team = tf
-	if d.cfg.TeamMail.Internal != "" {
+	if l.cfg.TeamMail.Internal != "" {
 		for _, a := range append(append([]parse.Address{}, in.msg.To...), in.msg.Cc...) {
-			if strings.EqualFold(a.Address, d.cfg.TeamMail.Internal) {
+			if strings.EqualFold(a.Address, l.cfg.TeamMail.Internal) {
 				tf.internal = true
 			}
 		}
 	}
 	opts := team.Options{
-		TrustedAuthServID: d.cfg.TeamMail.TrustedAuthServID,
-		LookupTXT:         d.lookup,
-		MaxAge:            d.cfg.TeamMail.MaxAge.Duration,
-		Now:               d.now,
-		MaxSize:           d.cfg.Limits.MaxMessageBytes,
+		TrustedAuthServID: l.cfg.TeamMail.TrustedAuthServID,
+		LookupTXT:         l.lookup,
+		MaxAge:            l.cfg.TeamMail.MaxAge.Duration,
+		Now:               l.now,
+		MaxSize:           l.cfg.Limits.MaxMessageBytes,
 		Seen: func(key string) (seen bool) {
-			d.store.View(func(tx *store.Tx) error { seen = tx.SeenReplay(key); return nil })
+			l.store.View(func(tx *store.Tx) error { seen = tx.SeenReplay(key); return nil })
 			return seen
 		},
 	}
-	if d.keys != nil {
+	if l.keys != nil {
 		opts.Decrypt = func(block []byte, verify openpgp.EntityList) (*pgp.Result, error) {
-			return d.keys.Decrypt(block, verify, pgp.Options{MaxSize: d.parseLimits().MaxPGPBytes, Now: d.now})
+			return l.keys.Decrypt(block, verify, pgp.Options{MaxSize: l.parseLimits().MaxPGPBytes, Now: l.now})
 		}
 	}
-	tf.verdict = team.Authenticate(in.msg, raw, d.roster, opts)
+	tf.verdict = team.Authenticate(in.msg, raw, l.roster, opts)
 	if tf.verdict.Temporary {
-		return &TemporaryError{fmt.Errorf("team mail from %s: %s", in.from, tf.verdict.Reason)}
+		return &TemporaryError{Err: fmt.Errorf("team mail from %s: %s", in.from, tf.verdict.Reason)}
 	}
 	return nil
 }
 
-// recordTeamMail handles an authenticated (or refused) mail from a member.
-func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, res *Result) error {
-	now := d.now()
+// decideTeam is the team's decider beside the reporter's (decide): an
+// authenticated mail from a member is a reply to relay, commands to apply
+// and a confirmation; a refused one is recorded and the team warned.
+func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result) error {
+	now := l.now()
 	tf := in.team
 	v := tf.verdict
-	c, conflict, err := d.teamCase(tx, in, v)
+	c, conflict, err := l.teamCase(tx, in, v)
 	if err != nil {
 		return err
 	}
@@ -105,12 +108,12 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 		// Refused: nothing relayed, the case untouched, the team warned.
 		sm.Class, sm.Reason = "team-refused", v.Reason
 		res.Action, res.Class, res.Reason = ActionRecorded, sm.Class, v.Reason
-		if err := d.addMessage(tx, sm, res); err != nil {
+		if err := l.addMessage(tx, sm, res); err != nil {
 			return err
 		}
-		return d.warnTeam(tx, c, in, v.Reason)
+		return l.warnTeam(tx, c, in, v.Reason)
 	}
-	if err := tx.RecordReplay(v.ReplayKey, now, d.cfg.TeamMail.MaxAge.Duration+time.Hour); err != nil {
+	if err := tx.RecordReplay(v.ReplayKey, now, l.cfg.TeamMail.MaxAge.Duration+time.Hour); err != nil {
 		return err
 	}
 	sm.Class, sm.Reason = "team", "from "+v.Member.Address+" ("+v.Method+")"
@@ -121,18 +124,18 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 		out.errors = append(out.errors, e.Error())
 	}
 	if c == nil {
-		if err := d.addMessage(tx, sm, res); err != nil {
+		if err := l.addMessage(tx, sm, res); err != nil {
 			return err
 		}
 		help := slices.ContainsFunc(cmds, func(c team.Command) bool { return c.Name == team.CmdHelp })
 		if !help {
 			out.errors = append(out.errors, "no case found: reply to a case mail sent to you, or put [REF] in the signed text or the signed (protected) subject")
 		}
-		return d.confirmToMember(tx, nil, in, out, help)
+		return l.confirmToMember(tx, nil, in, out, help)
 	}
 	sm.CaseID = c.ID
 	res.Case = c.Ref
-	if err := d.addMessage(tx, sm, res); err != nil {
+	if err := l.addMessage(tx, sm, res); err != nil {
 		return err
 	}
 	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.mail", Actor: v.Member.Address, Detail: sm.Reason, MessageID: sm.ID}); err != nil {
@@ -149,7 +152,7 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 			help = true
 			continue
 		}
-		if err := d.applyCommand(tx, c, cmd, in, out); err != nil {
+		if err := l.applyCommand(tx, c, cmd, in, out); err != nil {
 			return err
 		}
 	}
@@ -169,10 +172,10 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 			out.lines = append(out.lines, "recorded as an internal note (not sent to the reporter)")
 		}
 	case strings.TrimSpace(body) != "":
-		if err := d.relay(tx, c, body, v.Member); err != nil {
+		if err := l.relay(tx, c, body, v.Member); err != nil {
 			return err
 		}
-		out.lines = append(out.lines, "your reply was relayed to the reporter from "+d.cfg.Address)
+		out.lines = append(out.lines, "your reply was relayed to the reporter from "+l.cfg.Address)
 		res.Acks++
 	}
 	c.Updated = now
@@ -180,7 +183,7 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 		return err
 	}
 	if len(cmds) > 0 || len(out.errors) > 0 {
-		return d.confirmToMember(tx, c, in, out, help)
+		return l.confirmToMember(tx, c, in, out, help)
 	}
 	return nil
 }
@@ -189,10 +192,10 @@ func (d *Daemon) recordTeamMail(tx *store.Tx, sm *store.Message, in *incoming, r
 // data only (team.ChooseCase): a case tag the signature covers, or a reply
 // to mail the bot sent to this very member. The outer Subject only has to
 // agree; conflict says why it does not.
-func (d *Daemon) teamCase(tx *store.Tx, in *incoming, v team.Verdict) (c *store.Case, conflict string, err error) {
+func (l *Line) teamCase(tx *txn, in *incoming, v team.Verdict) (c *store.Case, conflict string, err error) {
 	if !v.OK {
 		// Refused anyway: the case, if any, only labels the warning.
-		if ref, ok := triage.SubjectTag(in.msg.Subject, d.cfg.CasePrefix); ok {
+		if ref, ok := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix); ok {
 			if c, err := tx.CaseByRef(ref); err == nil {
 				return c, "", nil
 			}
@@ -210,8 +213,8 @@ func (d *Daemon) teamCase(tx *store.Tx, in *incoming, v team.Verdict) (c *store.
 			break
 		}
 	}
-	outer, _ := triage.SubjectTag(in.msg.Subject, d.cfg.CasePrefix)
-	ref, conflict := team.ChooseCase(v.SignedRef(d.cfg.CasePrefix), thread, outer)
+	outer, _ := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix)
+	ref, conflict := team.ChooseCase(v.SignedRef(l.cfg.CasePrefix), thread, outer)
 	if conflict != "" || ref == "" {
 		return nil, conflict, nil
 	}
@@ -232,8 +235,8 @@ type teamOutcome struct {
 // applyCommand applies one command to c and queues what the seeds' process
 // asks for: a claim tells the other on-duty member, high or critical
 // severity alerts the whole team, a status change tells the reporter.
-func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in *incoming, out *teamOutcome) error {
-	now := d.now()
+func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incoming, out *teamOutcome) error {
+	now := l.now()
 	if c.Fields == nil {
 		c.Fields = map[string]string{}
 	}
@@ -248,11 +251,11 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 	switch cmd.Name {
 	case team.CmdClaim:
 		set("assignee", out.member.Address, "claimed: you are the assignee")
-		if err := d.tellOthersClaimed(tx, c, out.member); err != nil {
+		if err := l.tellOthersClaimed(tx, c, out.member); err != nil {
 			return err
 		}
 	case team.CmdAssign:
-		m, ok := d.roster.Lookup(cmd.Arg)
+		m, ok := l.roster.Lookup(cmd.Arg)
 		if !ok {
 			out.errors = append(out.errors, fmt.Sprintf("assign %s: not a team member", cmd.Arg))
 			return nil
@@ -261,11 +264,11 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 	case team.CmdStatus:
 		old := c.Status
 		c.Status = cmd.Arg
-		c.Clocks = d.applyClocks(c.Clocks, policy.Event("status."+cmd.Arg), now)
+		c.Clocks = l.applyClocks(c.Clocks, policy.Event("status."+cmd.Arg), now)
 		out.lines = append(out.lines, fmt.Sprintf("status: %s (was %s)", cmd.Arg, old))
 		switch cmd.Arg {
 		case "triaged", "confirmed", "fixed", "disclosed":
-			if err := d.statusNotice(tx, c, cmd.Arg); err != nil {
+			if err := l.statusNotice(tx, c, cmd.Arg); err != nil {
 				return err
 			}
 			out.lines = append(out.lines, "the reporter was told")
@@ -279,30 +282,30 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 		}
 		set("severity", s.Level, "severity: "+level)
 		if s.Level == "high" || s.Level == "critical" {
-			if err := d.alertTeam(tx, c, out.member, level); err != nil {
+			if err := l.alertTeam(tx, c, out.member, level); err != nil {
 				return err
 			}
 			out.lines = append(out.lines, "the whole team was alerted")
 		}
 	case team.CmdExpected:
 		set("expected", cmd.Date.Format(time.DateOnly), "expected resolution: "+cmd.Date.Format(time.DateOnly))
-		c.Clocks = d.applyClocks(c.Clocks, policy.EventAssessmentSent, now)
+		c.Clocks = l.applyClocks(c.Clocks, policy.EventAssessmentSent, now)
 	case team.CmdDisclose:
 		set("disclosure", cmd.Date.Format(time.DateOnly), "disclosure date: "+cmd.Date.Format(time.DateOnly))
 	case team.CmdExtend:
-		if d.policy != nil && !d.policy.Disclosure.Extendable {
+		if l.policy != nil && !l.policy.Disclosure.Extendable {
 			out.errors = append(out.errors, "extend: the policy does not allow extending the disclosure date")
 			return nil
 		}
-		base := d.disclosureDate(c)
+		base := l.out.DisclosureDate(c)
 		if base.IsZero() {
 			out.errors = append(out.errors, "extend: the case has no disclosure date")
 			return nil
 		}
-		if d.policy != nil && d.policy.Disclosure.MaxExtensionDays > 0 {
-			orig := d.policy.DisclosureDate(c.Created)
-			if base.AddDate(0, 0, cmd.Days).Sub(orig) > time.Duration(d.policy.Disclosure.MaxExtensionDays)*24*time.Hour {
-				out.errors = append(out.errors, fmt.Sprintf("extend %d: more than the policy's %d days of extension", cmd.Days, d.policy.Disclosure.MaxExtensionDays))
+		if l.policy != nil && l.policy.Disclosure.MaxExtensionDays > 0 {
+			orig := l.policy.DisclosureDate(c.Created)
+			if base.AddDate(0, 0, cmd.Days).Sub(orig) > time.Duration(l.policy.Disclosure.MaxExtensionDays)*24*time.Hour {
+				out.errors = append(out.errors, fmt.Sprintf("extend %d: more than the policy's %d days of extension", cmd.Days, l.policy.Disclosure.MaxExtensionDays))
 				return nil
 			}
 		}
@@ -322,9 +325,9 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 		c.Language = cmd.Arg
 		out.lines = append(out.lines, "language of mail to the reporter: "+cmd.Arg)
 	case team.CmdMerge:
-		return d.merge(tx, c, cmd.Arg, out)
+		return l.merge(tx, c, cmd.Arg, out)
 	case team.CmdKey:
-		return d.acceptKey(tx, c, cmd.Arg, out)
+		return l.acceptKey(tx, c, cmd.Arg, out)
 	case team.CmdNote, team.CmdInternal:
 		return nil
 	default:
@@ -336,7 +339,7 @@ func (d *Daemon) applyCommand(tx *store.Tx, c *store.Case, cmd team.Command, in 
 
 // merge folds c into the case named ref: c becomes a duplicate pointing at
 // it, the reporter is added to its participants, and each keeps its credit.
-func (d *Daemon) merge(tx *store.Tx, c *store.Case, ref string, out *teamOutcome) error {
+func (l *Line) merge(tx *txn, c *store.Case, ref string, out *teamOutcome) error {
 	into, err := tx.CaseByRef(ref)
 	if errors.Is(err, store.ErrCaseNotFound) || (err == nil && into.ID == c.ID) {
 		out.errors = append(out.errors, fmt.Sprintf("merge %s: no such other case", ref))
@@ -345,10 +348,10 @@ func (d *Daemon) merge(tx *store.Tx, c *store.Case, ref string, out *teamOutcome
 	if err != nil {
 		return err
 	}
-	now := d.now()
+	now := l.now()
 	c.Status = "duplicate"
 	c.Fields["merged_into"] = into.Ref
-	c.Clocks = d.applyClocks(c.Clocks, policy.EventDuplicate, now)
+	c.Clocks = l.applyClocks(c.Clocks, policy.EventDuplicate, now)
 	if !slices.Contains(into.Participants, c.Reporter) {
 		into.Participants = append(into.Participants, c.Reporter)
 	}
@@ -372,40 +375,23 @@ func (d *Daemon) merge(tx *store.Tx, c *store.Case, ref string, out *teamOutcome
 	return tx.AppendEvent(into.ID, store.Event{Time: now, Kind: "merged", Actor: out.member.Address, Detail: c.Ref + " merged into this case"})
 }
 
-// memberMail queues a mail to one member, encrypted when they have a key.
-func (d *Daemon) memberMail(tx *store.Tx, c *store.Case, m team.Member, name string, data templates.Data, inReplyTo string) error {
-	subject, body, err := d.tmpl.Render(name, []string{"en"}, data)
-	if err != nil {
-		return err
-	}
-	o := outMail{Kind: "team", To: &mail.Address{Name: m.Name, Address: m.Address}, Subject: subject, Body: body, InReplyTo: inReplyTo}
-	if c != nil {
-		o.CaseID, o.CaseRef = c.ID, c.Ref
-	}
-	if e := pgp.KeyForAddress(m.Keys, m.Address); e != nil && d.keys != nil {
-		o.Encrypt = openpgp.EntityList{e}
-	}
-	_, err = d.enqueue(tx, o)
-	return err
-}
-
 // notifyTeam tells the on-duty pair (or, for a follow-up, the assignee)
 // about a reporter's mail. Members with a key get the content encrypted;
 // the others a notice without it, unless team_mail.plaintext is set.
-func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind string) error {
-	if d.roster == nil {
+func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) error {
+	if l.roster == nil {
 		return nil
 	}
-	if over, err := d.notifyOverCap(tx, c, in, kind); err != nil || over {
+	if over, err := l.notifyOverCap(tx, c, in, kind); err != nil || over {
 		return err
 	}
 	target := policy.RemindOnDuty
 	if kind == "follow-up" {
 		target = policy.RemindAssignee
 	}
-	data := d.templateData(c)
+	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
-	data.Received = d.inZone(d.now())
+	data.Received = l.out.InZone(l.now())
 	data.Subject = c.Subject
 	if in.crypto.unreadable() {
 		data.Text = "(the message could not be decrypted: " + in.crypto.reason + ")"
@@ -415,49 +401,40 @@ func (d *Daemon) notifyTeam(tx *store.Tx, c *store.Case, in *incoming, kind stri
 	for _, a := range in.msg.Attachments {
 		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
 	}
-	for _, m := range d.teamRecipients(target, c, d.now()) {
+	for _, m := range l.out.TeamRecipients(target, c, l.now()) {
 		name := "notify"
-		if (len(m.Keys) == 0 || d.keys == nil) && !d.cfg.TeamMail.Plaintext {
+		if (len(m.Keys) == 0 || l.keys == nil) && !l.cfg.TeamMail.Plaintext {
 			name = "notice"
 		}
-		if err := d.memberMail(tx, c, m, name, data, ""); err != nil {
+		if err := tx.q.ToMember(c, m, name, data, ""); err != nil {
 			return err
 		}
 	}
-	return tx.AppendEvent(c.ID, store.Event{Time: d.now(), Kind: "team.notified", Actor: "bot", Detail: kind + " to " + target})
+	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "team.notified", Actor: "bot", Detail: kind + " to " + target})
 }
 
 // relay sends a member's reply to the reporter from the security address:
 // threaded to the reporter's last message, encrypted when their key is known,
 // never showing the member's address.
-func (d *Daemon) relay(tx *store.Tx, c *store.Case, body string, m team.Member) error {
-	now := d.now()
-	data := d.templateData(c)
+func (l *Line) relay(tx *txn, c *store.Case, body string, m team.Member) error {
+	now := l.now()
+	data := l.out.TemplateData(c)
 	data.Text = strings.TrimSpace(body)
-	encrypt := recipientKey(tx, c.Reporter)
-	if d.keys == nil {
-		encrypt = nil
-	}
-	subject, text, err := d.tmpl.Render("relay", []string{c.Language}, data)
+	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
+	subject, text, err := l.out.Templates.Render("relay", []string{c.Language}, data)
 	if err != nil {
 		return err
 	}
-	inReplyTo, refs := d.reporterThread(tx, c)
-	item, err := d.build(outMail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+	inReplyTo, refs := l.reporterThread(tx, c)
+	item := tx.q.Add(outmail.Mail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
 		Subject: subject, Body: text, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
-	if err != nil {
-		return err
-	}
-	if err := tx.Enqueue(item); err != nil {
-		return err
-	}
-	c.Clocks = d.applyClocks(c.Clocks, policy.EventTeamReplied, now)
+	c.Clocks = l.applyClocks(c.Clocks, policy.EventTeamReplied, now)
 	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "relay.queued", Actor: m.Address, Detail: "<" + item.MessageID + "> to the reporter"})
 }
 
 // reporterThread is the Message-ID to answer and the References for a mail
 // to the reporter: the reporter's newest message on the case.
-func (d *Daemon) reporterThread(tx *store.Tx, c *store.Case) (string, []string) {
+func (l *Line) reporterThread(tx *txn, c *store.Case) (string, []string) {
 	msgs, err := tx.Messages(c.ID)
 	if err != nil {
 		return "", nil
@@ -472,38 +449,32 @@ func (d *Daemon) reporterThread(tx *store.Tx, c *store.Case) (string, []string) 
 
 // statusNotice tells the reporter about a status change, in the case's
 // language.
-func (d *Daemon) statusNotice(tx *store.Tx, c *store.Case, status string) error {
-	data := d.templateData(c)
+func (l *Line) statusNotice(tx *txn, c *store.Case, status string) error {
+	data := l.out.TemplateData(c)
 	data.Kind = status
 	if s := c.Fields["expected"]; s != "" {
 		data.Expected, _ = time.Parse(time.DateOnly, s)
 	}
-	if t := d.disclosureDate(c); !t.IsZero() {
+	if t := l.out.DisclosureDate(c); !t.IsZero() {
 		data.Disclosure = t
 	}
-	subject, body, err := d.tmpl.Render("status", []string{c.Language}, data)
+	subject, body, err := l.out.Templates.Render("status", []string{c.Language}, data)
 	if err != nil {
 		return err
 	}
-	encrypt := recipientKey(tx, c.Reporter)
-	if d.keys == nil {
-		encrypt = nil
-	}
-	inReplyTo, refs := d.reporterThread(tx, c)
-	item, err := d.build(outMail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
+	inReplyTo, refs := l.reporterThread(tx, c)
+	tx.q.Add(outmail.Mail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
 		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
-	if err != nil {
-		return err
-	}
-	return tx.Enqueue(item)
+	return nil
 }
 
 // alertTeam tells everyone at once about a high or critical case.
-func (d *Daemon) alertTeam(tx *store.Tx, c *store.Case, by team.Member, severity string) error {
-	data := d.templateData(c)
+func (l *Line) alertTeam(tx *txn, c *store.Case, by team.Member, severity string) error {
+	data := l.out.TemplateData(c)
 	data.Member, data.Severity = by.Name, severity
-	for _, m := range d.teamRecipients(policy.RemindTeam, c, d.now()) {
-		if err := d.memberMail(tx, c, m, "alert", data, ""); err != nil {
+	for _, m := range l.out.TeamRecipients(policy.RemindTeam, c, l.now()) {
+		if err := tx.q.ToMember(c, m, "alert", data, ""); err != nil {
 			return err
 		}
 	}
@@ -511,14 +482,14 @@ func (d *Daemon) alertTeam(tx *store.Tx, c *store.Case, by team.Member, severity
 }
 
 // tellOthersClaimed tells the other on-duty member that by took c.
-func (d *Daemon) tellOthersClaimed(tx *store.Tx, c *store.Case, by team.Member) error {
-	data := d.templateData(c)
+func (l *Line) tellOthersClaimed(tx *txn, c *store.Case, by team.Member) error {
+	data := l.out.TemplateData(c)
 	data.Member = by.Name
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, c, d.now()) {
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, c, l.now()) {
 		if m.Address == by.Address {
 			continue
 		}
-		if err := d.memberMail(tx, c, m, "claimed", data, ""); err != nil {
+		if err := tx.q.ToMember(c, m, "claimed", data, ""); err != nil {
 			return err
 		}
 	}
@@ -527,22 +498,22 @@ func (d *Daemon) tellOthersClaimed(tx *store.Tx, c *store.Case, by team.Member) 
 
 // confirmToMember answers a member's command mail with what was applied and
 // what was wrong (and the command reference for help).
-func (d *Daemon) confirmToMember(tx *store.Tx, c *store.Case, in *incoming, out *teamOutcome, help bool) error {
-	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Lines: out.lines, Errors: out.errors}
+func (l *Line) confirmToMember(tx *txn, c *store.Case, in *incoming, out *teamOutcome, help bool) error {
+	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Lines: out.lines, Errors: out.errors}
 	if c != nil {
-		data = d.templateData(c)
+		data = l.out.TemplateData(c)
 		data.Lines, data.Errors = out.lines, out.errors
 	}
 	if help {
 		data.Help = team.Help("en")
 	}
-	return d.memberMail(tx, c, out.member, "confirm", data, in.msg.MessageID)
+	return tx.q.ToMember(c, out.member, "confirm", data, in.msg.MessageID)
 }
 
 // warnTeam tells the on-duty pair that a mail claiming to be a member's was
 // refused. At most ten warnings an hour, so a forger cannot flood the team.
-func (d *Daemon) warnTeam(tx *store.Tx, c *store.Case, in *incoming, reason string) error {
-	now := d.now()
+func (l *Line) warnTeam(tx *txn, c *store.Case, in *incoming, reason string) error {
+	now := l.now()
 	n, err := tx.RecentSends("team-warning", now.Add(-time.Hour))
 	if err != nil || n >= 10 {
 		return err
@@ -550,12 +521,12 @@ func (d *Daemon) warnTeam(tx *store.Tx, c *store.Case, in *incoming, reason stri
 	if err := tx.RecordSend("team-warning", now); err != nil {
 		return err
 	}
-	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Member: in.from, Text: reason}
+	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Member: in.from, Text: reason}
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
-		if err := d.memberMail(tx, nil, m, "refused", data, ""); err != nil {
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
+		if err := tx.q.ToMember(nil, m, "refused", data, ""); err != nil {
 			return err
 		}
 	}

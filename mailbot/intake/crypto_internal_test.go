@@ -1,4 +1,4 @@
-package mailbot
+package intake
 
 import (
 	"strings"

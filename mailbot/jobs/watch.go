@@ -1,4 +1,4 @@
-package mailbot
+package jobs
 
 // Health checks, the alarm mail and the delivery self-test (issue 16). The
 // rules live in mailbot/health and mailbot/probe; this file feeds them from
@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/probe"
 	"mailbot/policy"
 	"mailbot/store"
@@ -29,24 +30,24 @@ const metaAlarm = "alarm."
 
 // CheckHealth runs one round of the health checks, the alarm and the
 // self-test at the daemon's clock (the main loop calls it every minute).
-func (d *Daemon) CheckHealth(ctx context.Context) {
-	now := d.now()
+func (j *Jobs) CheckHealth(ctx context.Context) {
+	now := j.Now()
 	var due time.Time
-	err := d.store.View(func(tx *store.Tx) error {
+	err := j.Store.View(func(tx *store.Tx) error {
 		if t, ok := tx.NextDue(); ok && !t.After(now) {
 			due = t
 		}
 		return nil
 	})
 	if err != nil {
-		d.log.Error("health", "err", err)
+		j.Log.Error("health", "err", err)
 	}
-	d.health.Outbox(due)
-	if err := d.probeOnce(ctx, now); err != nil {
-		d.log.Error("selftest", "err", err)
+	j.Health.Outbox(due)
+	if err := j.probeOnce(ctx, now); err != nil {
+		j.Log.Error("selftest", "err", err)
 	}
-	if _, err := d.alarmOnce(now); err != nil {
-		d.log.Error("alarm", "err", err)
+	if _, err := j.alarmOnce(now); err != nil {
+		j.Log.Error("alarm", "err", err)
 	}
 }
 
@@ -59,29 +60,30 @@ type outage struct {
 	working bool      // positively working again (not merely unknown)
 }
 
-func (d *Daemon) outages(tx *store.Tx, now time.Time) ([]outage, error) {
-	why, since, failing := d.health.IMAPFailing()
-	imap := outage{check: "imap", what: "reading the mailbox " + d.cfg.IMAP.Mailbox + " on " + d.cfg.IMAP.Addr() + ": " + why,
-		since: since, working: !failing, failing: failing && now.Sub(since) >= d.cfg.Health.AlarmAfter.Duration}
+func (j *Jobs) outages(tx *store.Tx, now time.Time) ([]outage, error) {
+	why, since, failing := j.Health.IMAPFailing()
+	imap := outage{check: "imap", what: "reading the mailbox " + j.Config.IMAP.Mailbox + " on " + j.Config.IMAP.Addr() + ": " + why,
+		since: since, working: !failing, failing: failing && now.Sub(since) >= j.Config.Health.AlarmAfter.Duration}
 	r, ok, err := probe.Latest(tx)
 	if err != nil {
 		return nil, err
 	}
 	self := outage{check: checkSelftest, since: r.Queued, failing: ok && r.Lost, working: ok && !r.Arrived.IsZero(),
 		what: fmt.Sprintf("the self-test mail sent to %s through %s at %s did not arrive within %s",
-			d.cfg.Address, d.cfg.SMTP.Addr(), r.Queued.UTC().Format(time.RFC3339), d.cfg.Health.SelftestTimeout.Duration)}
+			j.Config.Address, j.Config.SMTP.Addr(), r.Queued.UTC().Format(time.RFC3339), j.Config.Health.SelftestTimeout.Duration)}
 	return []outage{imap, self}, nil
 }
 
 // alarmOnce mails both on-duty members once when an outage is long enough
 // and once when it is over, and records that in the same transaction.
-func (d *Daemon) alarmOnce(now time.Time) (int, error) {
+func (j *Jobs) alarmOnce(now time.Time) (int, error) {
 	act := func(tx *store.Tx, write bool) (int, error) {
-		outs, err := d.outages(tx, now)
+		outs, err := j.outages(tx, now)
 		if err != nil {
 			return 0, err
 		}
 		n := 0
+		q := j.Out.NewQueue()
 		for _, o := range outs {
 			told, _ := tx.Meta(metaAlarm + o.check)
 			var subject, body, mark string
@@ -91,10 +93,10 @@ func (d *Daemon) alarmOnce(now time.Time) (int, error) {
 				subject = fmt.Sprintf("mailbot alarm: %s failing since %s", o.check, mark)
 				body = fmt.Sprintf("mailbot for %s has a problem that needs a person.\n\nWhat fails: %s\nSince: %s\n\n"+
 					"Until it is fixed, reports sent to %s may not be read. /healthz lists every problem, the log has the details.\n"+
-					"You get one more mail when it works again.\n", d.cfg.Address, o.what, mark, d.cfg.Address)
+					"You get one more mail when it works again.\n", j.Config.Address, o.what, mark, j.Config.Address)
 			case told != "" && o.working:
 				subject = fmt.Sprintf("mailbot recovered: %s works again", o.check)
-				body = fmt.Sprintf("mailbot for %s: %s works again at %s (failing since %s).\n", d.cfg.Address, o.check,
+				body = fmt.Sprintf("mailbot for %s: %s works again at %s (failing since %s).\n", j.Config.Address, o.check,
 					now.UTC().Format(time.RFC3339), told)
 			default:
 				continue
@@ -103,31 +105,28 @@ func (d *Daemon) alarmOnce(now time.Time) (int, error) {
 				n++
 				continue
 			}
-			for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
-				it, err := d.build(outMail{Kind: "alarm", Generated: true, CaseRef: "alarm", To: &mail.Address{Name: m.Name, Address: m.Address},
+			for _, m := range j.Out.TeamRecipients(policy.RemindOnDuty, nil, now) {
+				q.Add(outmail.Mail{Kind: "alarm", Generated: true, CaseRef: "alarm", To: &mail.Address{Name: m.Name, Address: m.Address},
 					Subject: subject, Body: body})
-				if err != nil {
-					return n, err
-				}
-				if err := tx.Enqueue(it); err != nil {
-					return n, err
-				}
 				n++
 			}
-			d.log.Warn("alarm", "check", o.check, "subject", subject, "mails", n)
+			j.Log.Warn("alarm", "check", o.check, "subject", subject, "mails", n)
 			if err := tx.SetMeta(metaAlarm+o.check, mark); err != nil {
 				return n, err
 			}
+		}
+		if _, err := q.Flush(tx); err != nil {
+			return n, err
 		}
 		return n, nil
 	}
 	// Most minutes have nothing to say: look first under the read lock.
 	var n int
-	err := d.store.View(func(tx *store.Tx) (err error) { n, err = act(tx, false); return err })
+	err := j.Store.View(func(tx *store.Tx) (err error) { n, err = act(tx, false); return err })
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	err = d.store.Update(func(tx *store.Tx) (err error) { n, err = act(tx, true); return err })
+	err = j.Store.Update(func(tx *store.Tx) (err error) { n, err = act(tx, true); return err })
 	if err != nil {
 		return 0, err
 	}
@@ -137,51 +136,51 @@ func (d *Daemon) alarmOnce(now time.Time) (int, error) {
 // probeOnce moves the periodic self-test on: a probe that arrived is
 // measured and removed from the mailbox, one overdue is declared lost, and
 // a new one is queued every selftest_interval.
-func (d *Daemon) probeOnce(ctx context.Context, now time.Time) error {
-	h := d.cfg.Health
+func (j *Jobs) probeOnce(ctx context.Context, now time.Time) error {
+	h := j.Config.Health
 	if h.SelftestInterval.Duration <= 0 {
 		return nil
 	}
 	var r probe.Record
 	var ok bool
-	if err := d.store.View(func(tx *store.Tx) (err error) { r, ok, err = probe.Latest(tx); return err }); err != nil {
+	if err := j.Store.View(func(tx *store.Tx) (err error) { r, ok, err = probe.Latest(tx); return err }); err != nil {
 		return err
 	}
 	switch {
 	case ok && !r.Arrived.IsZero():
-		d.clearProblem(checkSelftest)
+		j.clearProblem(checkSelftest)
 		if !r.Removed {
-			d.observeRoundTrip(r)
-			if _, err := inbox.Remove(ctx, d.inboxOptions(), probe.Header, r.Token); err != nil {
-				d.log.Warn("selftest: probe not removed", "err", err)
+			j.observeRoundTrip(r)
+			if _, err := inbox.Remove(ctx, j.Inbox(), probe.Header, r.Token); err != nil {
+				j.Log.Warn("selftest: probe not removed", "err", err)
 			}
 			r.Removed = true // tried once: a probe left behind is harmless
-			if err := d.store.Update(func(tx *store.Tx) error { return probe.Save(tx, r) }); err != nil {
+			if err := j.Store.Update(func(tx *store.Tx) error { return probe.Save(tx, r) }); err != nil {
 				return err
 			}
 		}
 	case ok && r.Lost:
-		d.setProblem(checkSelftest, fmt.Sprintf("the probe queued at %s did not arrive within %s", r.Queued.UTC().Format(time.RFC3339), h.SelftestTimeout.Duration))
+		j.setProblem(checkSelftest, fmt.Sprintf("the probe queued at %s did not arrive within %s", r.Queued.UTC().Format(time.RFC3339), h.SelftestTimeout.Duration))
 	case ok && now.Sub(r.Queued) > h.SelftestTimeout.Duration:
 		r.Lost = true
-		if err := d.store.Update(func(tx *store.Tx) error { return probe.Save(tx, r) }); err != nil {
+		if err := j.Store.Update(func(tx *store.Tx) error { return probe.Save(tx, r) }); err != nil {
 			return err
 		}
-		d.log.Error("selftest: probe lost", "queued", r.Queued)
-		return d.probeOnce(ctx, now)
+		j.Log.Error("selftest: probe lost", "queued", r.Queued)
+		return j.probeOnce(ctx, now)
 	}
 	// The first probe goes one interval after the daemon started (for one
 	// now: `mailbot selftest`), the next one interval after the last.
 	due := func(r probe.Record, ok bool) bool {
 		if !ok {
-			r.Queued = d.started
+			r.Queued = j.Started
 		}
 		return !r.Pending() && now.Sub(r.Queued) >= h.SelftestInterval.Duration
 	}
 	if !due(r, ok) {
 		return nil
 	}
-	return d.store.Update(func(tx *store.Tx) error {
+	return j.Store.Update(func(tx *store.Tx) error {
 		// Decided again in the transaction: one probe at a time.
 		if r, ok, err := probe.Latest(tx); err != nil || !due(r, ok) {
 			return err
@@ -190,37 +189,36 @@ func (d *Daemon) probeOnce(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		it, err := d.composeProbe(r)
-		if err != nil {
-			return err
-		}
-		return tx.Enqueue(it) // the commit wakes the sender
+		q := j.Out.NewQueue()
+		q.Add(j.probeMail(r))
+		_, err = q.Flush(tx) // the commit wakes the sender
+		return err
 	})
 }
 
-// composeProbe is the probe mail: from and to the bot's own address.
-func (d *Daemon) composeProbe(r probe.Record) (*store.OutboxItem, error) {
-	return d.build(outMail{Kind: "probe", Generated: true, CaseRef: "probe", To: &mail.Address{Address: d.cfg.Address}, Probe: r.Token,
+// probeMail is the probe mail: from and to the bot's own address.
+func (j *Jobs) probeMail(r probe.Record) outmail.Mail {
+	return outmail.Mail{Kind: "probe", Generated: true, CaseRef: "probe", To: &mail.Address{Address: j.Config.Address}, Probe: r.Token,
 		Subject: "mailbot delivery self-test",
-		Body:    "This is mailbot's delivery self-test. It is removed from the mailbox as soon as it arrives.\n"})
+		Body:    "This is mailbot's delivery self-test. It is removed from the mailbox as soon as it arrives.\n"}
 }
 
-func (d *Daemon) observeRoundTrip(r probe.Record) {
-	if d.metrics != nil {
-		d.metrics.SelftestRoundTrip.Observe(r.RoundTrip().Seconds())
+func (j *Jobs) observeRoundTrip(r probe.Record) {
+	if j.Metrics != nil {
+		j.Metrics.SelftestRoundTrip.Observe(r.RoundTrip().Seconds())
 	}
-	d.log.Info("selftest: probe arrived", "roundtrip", r.RoundTrip())
+	j.Log.Info("selftest: probe arrived", "roundtrip", r.RoundTrip())
 }
 
-func (d *Daemon) setProblem(check, why string) {
-	if d.metrics != nil {
-		d.metrics.SetProblem(check, why)
+func (j *Jobs) setProblem(check, why string) {
+	if j.Metrics != nil {
+		j.Metrics.SetProblem(check, why)
 	}
 }
 
-func (d *Daemon) clearProblem(check string) {
-	if d.metrics != nil {
-		d.metrics.ClearProblem(check)
+func (j *Jobs) clearProblem(check string) {
+	if j.Metrics != nil {
+		j.Metrics.ClearProblem(check)
 	}
 }
 
@@ -235,46 +233,46 @@ type Step struct {
 // for it in the mailbox, then removes it. With intake true a running
 // daemon's intake records the arrival in the store; otherwise the mailbox
 // is searched. step is told each step as it happens.
-func (d *Daemon) Selftest(ctx context.Context, intake bool, timeout time.Duration, step func(Step)) (time.Duration, error) {
+func (j *Jobs) Selftest(ctx context.Context, intake bool, timeout time.Duration, step func(Step)) (time.Duration, error) {
 	start := time.Now()
 	say := func(format string, args ...any) {
 		step(Step{At: time.Since(start), What: fmt.Sprintf(format, args...)})
 	}
 	var r probe.Record
 	var it *store.OutboxItem
-	err := d.store.Update(func(tx *store.Tx) (err error) {
-		if r, err = probe.Start(tx, d.now()); err != nil {
+	err := j.Store.Update(func(tx *store.Tx) (err error) {
+		if r, err = probe.Start(tx, j.Now()); err != nil {
 			return err
 		}
-		it, err = d.composeProbe(r)
+		it, err = j.Out.Build(j.probeMail(r))
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	say("recorded probe %s", r.Token)
-	if err := d.sender.Client.Send(ctx, it.From, it.To, strings.NewReader(string(it.Raw)), int64(len(it.Raw))); err != nil {
-		return 0, fmt.Errorf("selftest: submit to %s: %w", d.cfg.SMTP.Addr(), err)
+	if err := j.Client.Send(ctx, it.From, it.To, strings.NewReader(string(it.Raw)), int64(len(it.Raw))); err != nil {
+		return 0, fmt.Errorf("selftest: submit to %s: %w", j.Config.SMTP.Addr(), err)
 	}
-	d.sender.Client.Close()
+	j.Client.Close()
 	sent := time.Now()
-	say("submitted to %s to %s", d.cfg.SMTP.Addr(), d.cfg.Address)
+	say("submitted to %s to %s", j.Config.SMTP.Addr(), j.Config.Address)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	deadline := time.After(timeout)
 	for {
 		if intake {
 			var got probe.Record
-			if err := d.store.View(func(tx *store.Tx) (err error) { got, _, err = probe.Latest(tx); return err }); err != nil {
+			if err := j.Store.View(func(tx *store.Tx) (err error) { got, _, err = probe.Latest(tx); return err }); err != nil {
 				return 0, err
 			}
 			if got.Token == r.Token && !got.Arrived.IsZero() {
 				break
 			}
 		} else {
-			n, err := inbox.Remove(ctx, d.inboxOptions(), probe.Header, r.Token)
+			n, err := inbox.Remove(ctx, j.Inbox(), probe.Header, r.Token)
 			if err != nil {
-				say("searching %s: %v", d.cfg.IMAP.Mailbox, err)
+				say("searching %s: %v", j.Config.IMAP.Mailbox, err)
 			} else if n > 0 {
 				r.Removed = true
 				break
@@ -284,23 +282,23 @@ func (d *Daemon) Selftest(ctx context.Context, intake bool, timeout time.Duratio
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-deadline:
-			return 0, fmt.Errorf("selftest: the probe is not in %s after %s", d.cfg.IMAP.Mailbox, timeout)
+			return 0, fmt.Errorf("selftest: the probe is not in %s after %s", j.Config.IMAP.Mailbox, timeout)
 		case <-t.C:
 		}
 	}
 	rtt := time.Since(sent)
-	say("arrived in %s on %s (round trip %s)", d.cfg.IMAP.Mailbox, d.cfg.IMAP.Addr(), rtt.Round(time.Millisecond))
+	say("arrived in %s on %s (round trip %s)", j.Config.IMAP.Mailbox, j.Config.IMAP.Addr(), rtt.Round(time.Millisecond))
 	if !r.Removed {
-		n, err := inbox.Remove(ctx, d.inboxOptions(), probe.Header, r.Token)
+		n, err := inbox.Remove(ctx, j.Inbox(), probe.Header, r.Token)
 		if err != nil {
 			say("not removed: %v", err)
 		} else {
-			say("removed %d message(s) from %s", n, d.cfg.IMAP.Mailbox)
+			say("removed %d message(s) from %s", n, j.Config.IMAP.Mailbox)
 		}
 	} else {
-		say("removed from %s", d.cfg.IMAP.Mailbox)
+		say("removed from %s", j.Config.IMAP.Mailbox)
 	}
-	err = d.store.Update(func(tx *store.Tx) error {
+	err = j.Store.Update(func(tx *store.Tx) error {
 		got, _, err := probe.Latest(tx)
 		if err != nil || got.Token != r.Token {
 			return err
@@ -311,8 +309,8 @@ func (d *Daemon) Selftest(ctx context.Context, intake bool, timeout time.Duratio
 		got.Removed = true
 		return probe.Save(tx, got)
 	})
-	if d.metrics != nil {
-		d.metrics.SelftestRoundTrip.Observe(rtt.Seconds())
+	if j.Metrics != nil {
+		j.Metrics.SelftestRoundTrip.Observe(rtt.Seconds())
 	}
 	return rtt, err
 }

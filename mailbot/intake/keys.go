@@ -1,4 +1,4 @@
-package mailbot
+package intake
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ const maxPendingKeys = 5
 // going to the known key, and the on-duty team is told once per key (a
 // member may answer "key accept FINGERPRINT"). Every outcome is an event on
 // every open case of the address.
-func (d *Daemon) learnKeys(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message) error {
+func (l *Line) learnKeys(tx *txn, c *store.Case, in *incoming, sm *store.Message) error {
 	if in.from == "" {
 		return nil
 	}
@@ -38,14 +38,14 @@ func (d *Daemon) learnKeys(tx *store.Tx, c *store.Case, in *incoming, sm *store.
 		if e == nil {
 			continue
 		}
-		return d.offerKey(tx, c, in, sm, e, i < signed)
+		return l.offerKey(tx, c, in, sm, e, i < signed)
 	}
 	return nil
 }
 
 // offerKey decides about key e offered for in.from; signed says it came
 // inside data validly signed by in.crypto.signer.
-func (d *Daemon) offerKey(tx *store.Tx, c *store.Case, in *incoming, sm *store.Message, e *openpgp.Entity, signed bool) error {
+func (l *Line) offerKey(tx *txn, c *store.Case, in *incoming, sm *store.Message, e *openpgp.Entity, signed bool) error {
 	addr := in.from
 	pub, err := pgp.Armor(openpgp.EntityList{e})
 	if err != nil {
@@ -57,7 +57,7 @@ func (d *Daemon) offerKey(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 		if err := tx.PutKey(addr, pub); err != nil {
 			return err
 		}
-		return d.keyEvent(tx, c, addr, sm.ID, "key.learned",
+		return l.keyEvent(tx, c, addr, sm.ID, "key.learned",
 			fmt.Sprintf("OpenPGP key %s for %s learned: the first key of this address", fp, addr))
 	}
 	if bytes.Equal(old, pub) {
@@ -72,7 +72,7 @@ func (d *Daemon) offerKey(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 		if err := tx.DeletePendingKey(addr, fp); err != nil {
 			return err
 		}
-		return d.keyEvent(tx, c, addr, sm.ID, "key.replaced",
+		return l.keyEvent(tx, c, addr, sm.ID, "key.replaced",
 			fmt.Sprintf("OpenPGP key %s for %s replaced by %s: the mail carrying it was signed by the known key", oldFP, addr, fp))
 	}
 	pending, err := tx.PendingKeys(addr)
@@ -83,24 +83,24 @@ func (d *Daemon) offerKey(tx *store.Tx, c *store.Case, in *incoming, sm *store.M
 		return nil // waiting already; the team was told
 	}
 	if len(pending) >= maxPendingKeys {
-		return d.keyEvent(tx, c, addr, sm.ID, "key.refused",
+		return l.keyEvent(tx, c, addr, sm.ID, "key.refused",
 			fmt.Sprintf("OpenPGP key %s offered for %s not kept: %d keys wait already; mail stays encrypted to the known key %s", fp, addr, len(pending), oldFP))
 	}
-	if err := tx.PutPendingKey(&store.PendingKey{Address: addr, Fingerprint: fp, Armored: pub, Time: d.now(), MessageID: sm.ID, CaseID: c.ID}); err != nil {
+	if err := tx.PutPendingKey(&store.PendingKey{Address: addr, Fingerprint: fp, Armored: pub, Time: l.now(), MessageID: sm.ID, CaseID: c.ID}); err != nil {
 		return err
 	}
-	err = d.keyEvent(tx, c, addr, sm.ID, "key.pending",
+	err = l.keyEvent(tx, c, addr, sm.ID, "key.pending",
 		fmt.Sprintf("OpenPGP key %s offered for %s in a mail on %s waits: mail stays encrypted to the known key %s until a team member sends \"key accept %s\" or a mail signed by the known key brings it", fp, addr, c.Ref, oldFP, fp))
 	if err != nil {
 		return err
 	}
-	return d.tellTeamKeyPending(tx, c, addr, oldFP, fp)
+	return l.tellTeamKeyPending(tx, c, addr, oldFP, fp)
 }
 
 // acceptKey applies "key accept FINGERPRINT" on c: the pending key with
 // that fingerprint of the reporter (or of another participant of c)
 // becomes the key mail to that address is encrypted to.
-func (d *Daemon) acceptKey(tx *store.Tx, c *store.Case, fp string, out *teamOutcome) error {
+func (l *Line) acceptKey(tx *txn, c *store.Case, fp string, out *teamOutcome) error {
 	var found *store.PendingKey
 	for _, addr := range append([]string{c.Reporter}, c.Participants...) {
 		pending, err := tx.PendingKeys(addr)
@@ -122,7 +122,7 @@ func (d *Daemon) acceptKey(tx *store.Tx, c *store.Case, fp string, out *teamOutc
 	}
 	if found == nil {
 		out.errors = append(out.errors, fmt.Sprintf("key accept %s: no key with that fingerprint waits for %s (the key stays %s)", fp, addr, oldFP))
-		return d.keyEvent(tx, c, addr, 0, "key.refused",
+		return l.keyEvent(tx, c, addr, 0, "key.refused",
 			fmt.Sprintf("%s asked to accept OpenPGP key %s for %s, which does not wait: the key stays %s", out.member.Address, fp, addr, oldFP))
 	}
 	if err := tx.PutKey(addr, found.Armored); err != nil {
@@ -132,18 +132,18 @@ func (d *Daemon) acceptKey(tx *store.Tx, c *store.Case, fp string, out *teamOutc
 		return err
 	}
 	out.lines = append(out.lines, fmt.Sprintf("OpenPGP key of %s: now %s (was %s)", addr, fp, oldFP))
-	return d.keyEvent(tx, c, addr, 0, "key.accepted",
+	return l.keyEvent(tx, c, addr, 0, "key.accepted",
 		fmt.Sprintf("%s accepted OpenPGP key %s for %s, replacing %s", out.member.Address, fp, addr, oldFP))
 }
 
 // keyEvent records a key decision about addr on c (with the message that
 // brought the key, if any) and on every other open case of addr.
-func (d *Daemon) keyEvent(tx *store.Tx, c *store.Case, addr string, msgID uint64, kind, detail string) error {
+func (l *Line) keyEvent(tx *txn, c *store.Case, addr string, msgID uint64, kind, detail string) error {
 	ids, err := tx.CasesByAddress(addr)
 	if err != nil {
 		return err
 	}
-	now := d.now()
+	now := l.now()
 	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: kind, Actor: "bot", Detail: detail, MessageID: msgID}); err != nil {
 		return err
 	}
@@ -168,14 +168,14 @@ func (d *Daemon) keyEvent(tx *store.Tx, c *store.Case, addr string, msgID uint64
 // tellTeamKeyPending tells the on-duty pair, once per pending key, that a
 // new key for addr waits for their word. The mail holds the fingerprints,
 // never the report.
-func (d *Daemon) tellTeamKeyPending(tx *store.Tx, c *store.Case, addr, oldFP, newFP string) error {
-	if d.roster == nil {
+func (l *Line) tellTeamKeyPending(tx *txn, c *store.Case, addr, oldFP, newFP string) error {
+	if l.roster == nil {
 		return nil
 	}
-	data := d.templateData(c)
+	data := l.out.TemplateData(c)
 	data.Reporter, data.OldKey, data.NewKey = addr, oldFP, newFP
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, c, d.now()) {
-		if err := d.memberMail(tx, c, m, "keychange", data, ""); err != nil {
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, c, l.now()) {
+		if err := tx.q.ToMember(c, m, "keychange", data, ""); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package mailbot
+package intake
 
 // Floods (issue 15, attack 5): what one sender, one domain or a full disk
 // can make the bot do is bounded. mailbot/flood decides and counts; this
@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"mailbot/mailbot/flood"
-	"mailbot/mailbot/inbox"
 	"mailbot/policy"
 	"mailbot/store"
 	"mailbot/templates"
@@ -42,17 +41,15 @@ const (
 	ActionHeld   = "held"   // stored on no case
 )
 
-// metaFloodLog is the store Meta key of the folded/held log (flood.Log).
-const metaFloodLog = "flood.log"
-
 // storeSizeEvery is how long a measured store size is trusted: measuring
 // walks the raw mail directory.
 const storeSizeEvery = time.Minute
 
-// maxHeld bounds the UIDs held on the server per mailbox (the mailbox
+// MaxHeld bounds the UIDs held on the server per mailbox (the mailbox
 // state is rewritten with each): beyond it the intake stops and retries,
-// as it does on a full disk, until space is freed.
-var maxHeld = 10000
+// as it does on a full disk, until space is freed. A variable so that
+// tests can lower it.
+var MaxHeld = 10000
 
 var errTooManyHeld = errors.New("mailbot: too many new reports held on the server for a low disk")
 
@@ -71,43 +68,43 @@ func (e *DeferredError) Error() string  { return "deferred: " + e.Err.Error() }
 func (e *DeferredError) Unwrap() error  { return e.Err }
 func (e *DeferredError) Deferred() bool { return true }
 
-func (d *Daemon) caseCaps() flood.Caps {
-	f := d.cfg.Flood
+func (l *Line) caseCaps() flood.Caps {
+	f := l.cfg.Flood
 	return flood.Caps{Window: f.Window.Duration, PerSender: f.CasesPerSender, PerDomain: f.CasesPerDomain}
 }
 
-func (d *Daemon) notifyCaps() flood.Caps {
-	f := d.cfg.Flood
+func (l *Line) notifyCaps() flood.Caps {
+	f := l.cfg.Flood
 	return flood.Caps{Window: f.Window.Duration, PerSender: f.NotifyPerSender, PerDomain: f.NotifyPerDomain}
 }
 
 // newReport opens a case for a report, unless the disk is low (heldError:
 // nothing is written) or the sender is over a case cap (folded or held).
-func (d *Daemon) newReport(tx *store.Tx, sm *store.Message, in *incoming, how threadHow, res *Result) error {
-	if reason := d.diskProblem(); reason != "" {
+func (l *Line) newReport(tx *txn, sm *store.Message, in *incoming, how threadHow, res *Result) error {
+	if reason := l.diskProblem(); reason != "" {
 		return &heldError{reason: reason}
 	}
-	now := d.now()
-	caps := d.caseCaps()
+	now := l.now()
+	caps := l.caseCaps()
 	reason, burst, err := caps.Over(tx, flood.Cases, in.from, now)
 	if err != nil {
 		return err
 	}
 	if reason != "" {
-		return d.foldReport(tx, sm, in, reason, burst, res)
+		return l.foldReport(tx, sm, in, reason, burst, res)
 	}
 	if err := caps.Count(tx, flood.Cases, in.from, now); err != nil {
 		return err
 	}
-	return d.openCase(tx, sm, in, how, res)
+	return l.openCase(tx, sm, in, how, res)
 }
 
 // foldReport stores a report over a case cap on the sender's newest open
 // case, or on no case, tells the team once per burst and logs it for the
 // digest. Nothing answers the sender.
-func (d *Daemon) foldReport(tx *store.Tx, sm *store.Message, in *incoming, reason, burst string, res *Result) error {
-	now := d.now()
-	c, err := d.newestOpenCase(tx, in.from)
+func (l *Line) foldReport(tx *txn, sm *store.Message, in *incoming, reason, burst string, res *Result) error {
+	now := l.now()
+	c, err := l.newestOpenCase(tx, in.from)
 	if err != nil {
 		return err
 	}
@@ -117,7 +114,7 @@ func (d *Daemon) foldReport(tx *store.Tx, sm *store.Message, in *incoming, reaso
 		sm.CaseID, sm.Class, res.Action, res.Case = c.ID, ActionFolded, ActionFolded, c.Ref
 	}
 	res.Class, res.Reason = sm.Class, sm.Reason
-	if err := d.addMessage(tx, sm, res); err != nil {
+	if err := l.addMessage(tx, sm, res); err != nil {
 		return err
 	}
 	entry := flood.Entry{Time: now, From: in.from, Message: sm.ID}
@@ -128,22 +125,22 @@ func (d *Daemon) foldReport(tx *store.Tx, sm *store.Message, in *incoming, reaso
 			return err
 		}
 	}
-	log, err := flood.ParseLog(metaValue(tx, metaFloodLog))
+	log, err := flood.ParseLog(metaValue(tx, flood.MetaLog))
 	if err != nil {
 		// QUIRK: an unreadable log (hand-edited) starts again rather than
 		// stopping the intake.
-		d.log.Warn("flood log unreadable: started afresh", "err", err)
+		l.log.Warn("flood log unreadable: started afresh", "err", err)
 		log = flood.Log{}
 	}
 	log.Add(entry)
-	if err := tx.SetMeta(metaFloodLog, log.String()); err != nil {
+	if err := tx.SetMeta(flood.MetaLog, log.String()); err != nil {
 		return err
 	}
-	return d.floodNotice(tx, c, flood.Cases, burst, reason)
+	return l.floodNotice(tx, c, flood.Cases, burst, reason)
 }
 
 // newestOpenCase is the newest case addr reported that is not closed, or nil.
-func (d *Daemon) newestOpenCase(tx *store.Tx, addr string) (*store.Case, error) {
+func (l *Line) newestOpenCase(tx *txn, addr string) (*store.Case, error) {
 	ids, err := tx.CasesByAddress(addr)
 	if err != nil {
 		return nil, err
@@ -163,9 +160,9 @@ func (d *Daemon) newestOpenCase(tx *store.Tx, addr string) (*store.Case, error) 
 // notifyOverCap reports whether the team notification about in (on case
 // c) is over the notification caps; then it is left out, the case's log
 // says so, and the team gets one notice per burst. Otherwise it is counted.
-func (d *Daemon) notifyOverCap(tx *store.Tx, c *store.Case, in *incoming, kind string) (bool, error) {
-	now := d.now()
-	caps := d.notifyCaps()
+func (l *Line) notifyOverCap(tx *txn, c *store.Case, in *incoming, kind string) (bool, error) {
+	now := l.now()
+	caps := l.notifyCaps()
 	reason, burst, err := caps.Over(tx, flood.Notify, in.from, now)
 	if err != nil {
 		return false, err
@@ -177,28 +174,28 @@ func (d *Daemon) notifyOverCap(tx *store.Tx, c *store.Case, in *incoming, kind s
 		Detail: kind + ": no notification: " + reason}); err != nil {
 		return false, err
 	}
-	return true, d.floodNotice(tx, c, flood.Notify, burst, reason)
+	return true, l.floodNotice(tx, c, flood.Notify, burst, reason)
 }
 
 // floodNotice tells the on-duty pair, once per burst and window, that mail
 // from burst (an address, or "@domain") went over a cap.
-func (d *Daemon) floodNotice(tx *store.Tx, c *store.Case, kind, burst, reason string) error {
-	caps := d.caseCaps()
+func (l *Line) floodNotice(tx *txn, c *store.Case, kind, burst, reason string) error {
+	caps := l.caseCaps()
 	if kind == flood.Notify {
-		caps = d.notifyCaps()
+		caps = l.notifyCaps()
 	}
-	first, err := caps.FirstOfBurst(tx, kind, burst, d.now())
+	first, err := caps.FirstOfBurst(tx, kind, burst, l.now())
 	if err != nil || !first {
 		return err
 	}
-	now := d.now()
-	data := templates.Data{Organisation: d.displayName(), Address: d.cfg.Address, Kind: kind,
-		Reporter: burst, Text: reason, Received: d.inZone(now)}
+	now := l.now()
+	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Kind: kind,
+		Reporter: burst, Text: reason, Received: l.out.InZone(now)}
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range d.teamRecipients(policy.RemindOnDuty, nil, now) {
-		if err := d.memberMail(tx, nil, m, "flood", data, ""); err != nil {
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
+		if err := tx.q.ToMember(nil, m, "flood", data, ""); err != nil {
 			return err
 		}
 	}
@@ -208,37 +205,27 @@ func (d *Daemon) floodNotice(tx *store.Tx, c *store.Case, kind, burst, reason st
 	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.notified", Actor: "bot", Detail: "flood notice: " + reason})
 }
 
-func metaValue(tx *store.Tx, key string) string {
+func metaValue(tx *txn, key string) string {
 	v, _ := tx.Meta(key)
 	return v
-}
-
-// floodDigest is what the digest adds: the reports folded or held since
-// the previous digest (or the last day).
-func floodDigest(tx *store.Tx, since time.Time) []string {
-	log, err := flood.ParseLog(metaValue(tx, metaFloodLog))
-	if err != nil {
-		return []string{"flood log unreadable: " + err.Error()}
-	}
-	return log.Since(since)
 }
 
 // diskProblem checks the free space and the store size against the limits,
 // sets or clears the "disk" health problem, and returns "" when new reports
 // may be taken, else why not. A check that fails counts as a problem: the
 // mail waits on the server rather than risk the store.
-func (d *Daemon) diskProblem() string {
-	lim := flood.DiskLimits{MinFree: d.cfg.Limits.MinFreeBytes, MaxStore: d.cfg.Limits.MaxStoreBytes}
+func (l *Line) diskProblem() string {
+	lim := flood.DiskLimits{MinFree: l.cfg.Limits.MinFreeBytes, MaxStore: l.cfg.Limits.MaxStoreBytes}
 	var reason string
 	if lim.MinFree > 0 || lim.MaxStore > 0 {
-		u, err := d.disk()
+		u, err := l.disk()
 		if err != nil {
 			reason = "disk check failed: " + err.Error() + ": new reports are left on the server"
 		} else {
 			reason = lim.Problem(u)
 		}
 	}
-	if m := d.metrics; m != nil {
+	if m := l.metrics; m != nil {
 		if reason != "" {
 			m.SetProblem("disk", reason)
 		} else {
@@ -250,27 +237,27 @@ func (d *Daemon) diskProblem() string {
 
 // measureDisk is the default disk measure: statfs of the store's directory
 // every time, the store's size at most every storeSizeEvery.
-func (d *Daemon) measureDisk() (flood.Disk, error) {
-	path := d.store.Path()
+func (l *Line) measureDisk() (flood.Disk, error) {
+	path := l.store.Path()
 	free, err := flood.FreeBytes(filepath.Dir(path))
 	if err != nil {
 		return flood.Disk{}, err
 	}
 	u := flood.Disk{Free: free}
-	if d.cfg.Limits.MaxStoreBytes <= 0 {
+	if l.cfg.Limits.MaxStoreBytes <= 0 {
 		return u, nil
 	}
-	d.diskMu.Lock()
-	defer d.diskMu.Unlock()
-	now := d.now()
-	if d.storeSizeAt.IsZero() || now.Sub(d.storeSizeAt) >= storeSizeEvery || now.Before(d.storeSizeAt) {
+	l.diskMu.Lock()
+	defer l.diskMu.Unlock()
+	now := l.now()
+	if l.storeSizeAt.IsZero() || now.Sub(l.storeSizeAt) >= storeSizeEvery || now.Before(l.storeSizeAt) {
 		size, err := flood.StoreBytes(path)
 		if err != nil {
 			return flood.Disk{}, err
 		}
-		d.storeSize, d.storeSizeAt = size, now
+		l.storeSize, l.storeSizeAt = size, now
 	}
-	u.Store = d.storeSize
+	u.Store = l.storeSize
 	return u, nil
 }
 
@@ -279,14 +266,14 @@ func (d *Daemon) measureDisk() (flood.Disk, error) {
 // it, so mail behind it flows) and the intake is told it was deferred; from
 // `mailbot ingest` it is a temporary error (exit 75: the MTA retries). Its
 // spooled bytes are removed unless something else refers to them.
-func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) error {
+func (l *Line) holdOnServer(src Source, blob store.Blob, held *heldError) error {
 	var seen bool
 	hold := func(tx *store.Tx) error {
 		_, seen = tx.SeenHash(blob.Hash)
 		if !src.imap() {
 			return nil
 		}
-		if err := d.advance(tx, src); err != nil {
+		if err := l.advance(tx, src); err != nil {
 			return err
 		}
 		st, err := tx.MailboxState(src.Mailbox)
@@ -297,7 +284,7 @@ func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) erro
 		if found {
 			return nil
 		}
-		if len(st.Held) >= maxHeld {
+		if len(st.Held) >= MaxHeld {
 			return errTooManyHeld
 		}
 		st.Held = slices.Insert(st.Held, i, src.UID)
@@ -305,32 +292,32 @@ func (d *Daemon) holdOnServer(src Source, blob store.Blob, held *heldError) erro
 	}
 	var err error
 	if src.imap() {
-		err = d.store.Update(hold)
+		err = l.store.Update(hold)
 	} else {
-		err = d.store.View(hold)
+		err = l.store.View(hold)
 	}
 	if err != nil {
-		return &TemporaryError{fmt.Errorf("hold: %w", err)}
+		return &TemporaryError{Err: fmt.Errorf("hold: %w", err)}
 	}
 	if !seen {
-		if err := d.store.RemoveRaw(blob.Hash); err != nil {
-			d.log.Warn("spooled copy of a held message not removed", "hash", blob.Hash[:12], "err", err)
+		if err := l.store.RemoveRaw(blob.Hash); err != nil {
+			l.log.Warn("spooled copy of a held message not removed", "hash", blob.Hash[:12], "err", err)
 		}
 	}
-	d.log.Warn("new report left on the server", "mailbox", src.Mailbox, "uid", src.UID, "hash", blob.Hash[:12], "err", held)
+	l.log.Warn("new report left on the server", "mailbox", src.Mailbox, "uid", src.UID, "hash", blob.Hash[:12], "err", held)
 	if src.imap() {
 		return &DeferredError{held}
 	}
-	return &TemporaryError{held}
+	return &TemporaryError{Err: held}
 }
 
 // Deferred tells the intake which UIDs of mailbox are held on the server,
 // and to fetch them again when the disk is fine (inbox.Deferrer). It runs
 // every intake round, so it also keeps the disk health check current.
-func (h *intake) Deferred(mailbox string, uidValidity uint32) ([]uint32, bool, error) {
-	problem := h.d.diskProblem()
+func (h *handler) Deferred(mailbox string, uidValidity uint32) ([]uint32, bool, error) {
+	problem := h.l.diskProblem()
 	var st store.MailboxState
-	err := h.d.store.View(func(tx *store.Tx) (err error) {
+	err := h.l.store.View(func(tx *store.Tx) (err error) {
 		st, err = tx.MailboxState(mailbox)
 		return err
 	})
@@ -340,10 +327,6 @@ func (h *intake) Deferred(mailbox string, uidValidity uint32) ([]uint32, bool, e
 	}
 	return st.Held, problem == "", nil
 }
-
-// IsDeferred reports whether err says the message was left on the IMAP
-// server, to be fetched again later (DeferredError).
-func IsDeferred(err error) bool { return inbox.IsDeferred(err) }
 
 // isHeld reports whether err says the disk kept a new report out.
 func isHeld(err error) (*heldError, bool) {

@@ -1,4 +1,4 @@
-package mailbot
+package intake
 
 import (
 	"bytes"
@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/emersion/go-message/mail"
 
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
@@ -61,12 +60,12 @@ func (in *incoming) text() string {
 // senderKeys are the sender's keys we already hold: only they can make a
 // signature valid. A key attached to the same message proves nothing about
 // who signed it.
-func (d *Daemon) senderKeys(addr string) openpgp.EntityList {
+func (l *Line) senderKeys(addr string) openpgp.EntityList {
 	if addr == "" {
 		return nil
 	}
 	var armored []byte
-	d.store.View(func(tx *store.Tx) error {
+	l.store.View(func(tx *store.Tx) error {
 		armored, _ = tx.Key(addr)
 		return nil
 	})
@@ -89,7 +88,7 @@ func (d *Daemon) senderKeys(addr string) openpgp.EntityList {
 // dropped), other plaintext is kept as text up to the same limit. Nothing
 // read from the plaintext is used unless the whole of it was read and its
 // MDC or AEAD tag checked (EFAIL): on any error the block gives no text.
-func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
+func (l *Line) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 	m := in.msg
 	c := &in.crypto
 	c.keys = append(c.keys, m.Keys...)
@@ -100,15 +99,15 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 			}
 		}
 	}
-	verify := d.senderKeys(in.from)
+	verify := l.senderKeys(in.from)
 	if m.PGPDropped > 0 {
 		// Never silently: the team must learn that part of it stayed unread.
 		c.encrypted, c.tooLarge = true, true
-		c.reason = fmt.Sprintf("%d encrypted part(s) over the %d byte decryption limit: not decrypted", m.PGPDropped, d.parseLimits().MaxPGPBytes)
+		c.reason = fmt.Sprintf("%d encrypted part(s) over the %d byte decryption limit: not decrypted", m.PGPDropped, l.parseLimits().MaxPGPBytes)
 	}
 	if len(m.PGP) == 0 {
 		if m.Signed {
-			d.verifySigned(in, raw, verify)
+			l.verifySigned(in, raw, verify)
 		}
 		return
 	}
@@ -136,12 +135,12 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 		}
 		c.cipherHashes = append(c.cipherHashes, hex.EncodeToString(sum.Sum(nil)))
 		c.encrypted = true
-		if d.keys == nil {
+		if l.keys == nil {
 			c.noKey = true
 			c.reason = "encrypted, but the bot has no key configured"
 			continue
 		}
-		st, err := d.keys.DecryptStream(open, verify, pgp.Options{MaxSize: int64(d.parseLimits().MaxPGPBytes), Now: d.now})
+		st, err := l.keys.DecryptStream(open, verify, pgp.Options{MaxSize: int64(l.parseLimits().MaxPGPBytes), Now: l.now})
 		if err != nil {
 			if errors.Is(err, pgp.ErrNotEncrypted) {
 				continue // a signed-only block inside an otherwise plain message
@@ -155,9 +154,9 @@ func (d *Daemon) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 		var text plainSink
 		mime := b.Kind == "pgp-mime" || b.Kind == "mixed-up"
 		if mime {
-			inner, perr = parse.Parse(st, d.parseLimits())
+			inner, perr = parse.Parse(st, l.parseLimits())
 		} else {
-			text.max = d.parseLimits().MaxTextBytes
+			text.max = l.parseLimits().MaxTextBytes
 			_, perr = io.Copy(&text, st)
 		}
 		res, err := st.Close()
@@ -328,13 +327,13 @@ func lastRuneStart(b []byte) int {
 
 // verifySigned checks a signed-only message (PGP/MIME multipart/signed or
 // clearsigned text) against the sender's known key.
-func (d *Daemon) verifySigned(in *incoming, raw func() (io.ReadCloser, error), verify openpgp.EntityList) {
+func (l *Line) verifySigned(in *incoming, raw func() (io.ReadCloser, error), verify openpgp.EntityList) {
 	rc, err := raw()
 	if err != nil {
 		return
 	}
 	defer rc.Close()
-	res, err := pgp.VerifyMessage(rc, verify, d.cfg.Limits.MaxMessageBytes)
+	res, err := pgp.VerifyMessage(rc, verify, l.cfg.Limits.MaxMessageBytes)
 	if err != nil && res == nil {
 		return
 	}
@@ -343,7 +342,7 @@ func (d *Daemon) verifySigned(in *incoming, raw func() (io.ReadCloser, error), v
 		in.crypto.signatureValid, in.crypto.signer = true, res.SignerFingerprint
 		// Keys inside the signed entity (RFC 3156 section 5) are vouched
 		// for by the signer; keys around it are not.
-		if signed, err := parse.Parse(bytes.NewReader(res.Plaintext), d.parseLimits()); err == nil {
+		if signed, err := parse.Parse(bytes.NewReader(res.Plaintext), l.parseLimits()); err == nil {
 			in.crypto.signedKeys = append(in.crypto.signedKeys, signed.Keys...)
 		}
 	}
@@ -353,7 +352,7 @@ func (d *Daemon) verifySigned(in *incoming, raw func() (io.ReadCloser, error), v
 // ciphertexts. Sent again by someone not on that case, it is an attempt to
 // use the bot as a decryption oracle (EFAIL): it goes on the original case
 // and nothing is sent back.
-func (d *Daemon) replayedCase(tx *store.Tx, in *incoming) (*store.Case, bool, error) {
+func (l *Line) replayedCase(tx *txn, in *incoming) (*store.Case, error) {
 	for _, h := range in.crypto.cipherHashes {
 		v, ok := tx.Meta("ciphertext:" + h)
 		if !ok {
@@ -361,17 +360,13 @@ func (d *Daemon) replayedCase(tx *store.Tx, in *incoming) (*store.Case, bool, er
 		}
 		var id uint64
 		fmt.Sscan(v, &id)
-		c, err := tx.Case(id)
-		if err != nil {
-			return nil, false, err
-		}
-		return c, true, nil
+		return tx.Case(id)
 	}
-	return nil, false, nil
+	return nil, nil
 }
 
 // rememberCiphertexts indexes this message's ciphertexts under case c.
-func (d *Daemon) rememberCiphertexts(tx *store.Tx, c *store.Case, in *incoming) error {
+func (l *Line) rememberCiphertexts(tx *txn, c *store.Case, in *incoming) error {
 	for _, h := range in.crypto.cipherHashes {
 		if _, ok := tx.Meta("ciphertext:" + h); ok {
 			continue
@@ -381,49 +376,4 @@ func (d *Daemon) rememberCiphertexts(tx *store.Tx, c *store.Case, in *incoming) 
 		}
 	}
 	return nil
-}
-
-// recipientKey is the reporter's key to encrypt to, if we hold one.
-func recipientKey(tx *store.Tx, addr string) openpgp.EntityList {
-	armored, ok := tx.Key(addr)
-	if !ok {
-		return nil
-	}
-	keys, err := pgp.ParseKeys(armored)
-	if err != nil {
-		return nil
-	}
-	if e := pgp.KeyForAddress(keys, addr); e != nil {
-		return openpgp.EntityList{e}
-	}
-	return nil
-}
-
-// seal writes h and body as PGP/MIME: encrypted and signed to `to` when set
-// (outer Subject "[...]" plus the case tag, RFC 9788), else signed only when
-// the bot has a key, else plain.
-func (d *Daemon) seal(w io.Writer, h mail.Header, subject, caseRef, body string, to openpgp.EntityList) error {
-	if d.keys == nil {
-		h.SetSubject(subject)
-		return writeText(w, h, body)
-	}
-	var inner bytes.Buffer
-	var ih mail.Header
-	if err := writeText(&inner, ih, body); err != nil {
-		return err
-	}
-	if len(to) > 0 {
-		h.SetSubject("[...] [" + caseRef + "]")
-		return pgp.Seal(w, h, subject, &inner, to, d.keys)
-	}
-	h.SetSubject(subject)
-	return pgp.Sign(w, h, &inner, d.keys)
-}
-
-// fingerprint is the bot's key fingerprint, "" without a key.
-func (d *Daemon) fingerprint() string {
-	if d.keys == nil {
-		return ""
-	}
-	return d.keys.Fingerprint()
 }

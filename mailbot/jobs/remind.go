@@ -1,4 +1,4 @@
-package mailbot
+package jobs
 
 // The scheduler (issue 6): reminders and escalations to the team, the daily
 // digest, and the progress notes and disclosure notices the policy promises
@@ -12,19 +12,18 @@ package mailbot
 // and never plans the action again.
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"mailbot/mailbot/config"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
-	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/config"
+	"mailbot/mailbot/flood"
+	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
 	"mailbot/policy"
@@ -32,78 +31,21 @@ import (
 	"mailbot/templates"
 )
 
-// schedulerEvery is how often the scheduler wakes without being poked.
-const schedulerEvery = time.Minute
-
 // metaLastRun is the store Meta key holding the time of the previous
 // scheduler run (RFC 3339), which tells a catch-up after downtime from a
 // normal tick.
 const metaLastRun = "remind.lastrun"
 
-// pokeScheduler makes a running scheduler plan at once, e.g. after a team
-// command assigned a case or moved the disclosure date. It never blocks.
-func (d *Daemon) pokeScheduler() {
-	select {
-	case d.schedPoke <- struct{}{}:
-	default:
-	}
-}
-
-// runScheduler plans and queues the due mails at start, then every minute
-// and whenever poked, until ctx is done. A failing or panicking tick is
-// logged and the next one tries again: every tick derives what is due from
-// the store afresh.
-func (d *Daemon) runScheduler(ctx context.Context) error {
-	poke := d.schedPoke
-	t := time.NewTicker(schedulerEvery)
-	defer t.Stop()
-	for {
-		d.schedulerTick()
-		d.healthTick(ctx)
-		if d.heartbeat != nil {
-			d.heartbeat()
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-poke:
-		}
-	}
-}
-
-// schedulerTick is one run of the scheduler, panics recovered.
-func (d *Daemon) schedulerTick() {
-	defer func() {
-		if p := recover(); p != nil {
-			d.log.Error("panic in scheduler", "err", p, "stack", string(debug.Stack()))
-		}
-	}()
-	if _, err := d.remindOnce(d.now()); err != nil {
-		d.log.Error("scheduler", "err", err)
-	}
-}
-
-// healthTick is one run of the health checks, panics recovered.
-func (d *Daemon) healthTick(ctx context.Context) {
-	defer func() {
-		if p := recover(); p != nil {
-			d.log.Error("panic in health checks", "err", p, "stack", string(debug.Stack()))
-		}
-	}()
-	d.CheckHealth(ctx)
-}
-
 // RemindNow runs the scheduler once as of now and returns how many mails it
 // queued (for the demo and tests; the daemon's loop calls the same code).
-func (d *Daemon) RemindNow(now time.Time) (int, error) { return d.remindOnce(now) }
+func (j *Jobs) RemindNow(now time.Time) (int, error) { return j.remindOnce(now) }
 
 // remindSettings are the scheduler's settings.
 // TODO(lead): read them from config ([remind] lead_times, escalate_every,
 // digest_at, disclosure_lead, catch_up_after) and check them with
 // remind.Settings.Check at load.
-func (d *Daemon) remindSettings() remind.Settings {
-	r := d.cfg.Remind
+func (j *Jobs) remindSettings() remind.Settings {
+	r := j.Config.Remind
 	return remind.Settings{LeadTimes: durations(r.LeadTimes), EscalateEvery: r.EscalateEvery.Duration, DigestAt: r.DigestAt,
 		DisclosureLead: durations(r.DisclosureLead), CatchUpAfter: r.CatchUpAfter.Duration}
 }
@@ -119,11 +61,11 @@ func durations(ds []config.Duration) []time.Duration {
 // Plan returns what the scheduler would send at now, without sending or
 // recording anything: remind.Plan then remind.Summarize over the stored
 // cases. It is empty without a policy and outside working hours.
-func (d *Daemon) Plan(now time.Time) ([]remind.Action, error) {
+func (j *Jobs) Plan(now time.Time) ([]remind.Action, error) {
 	var acts []remind.Action
-	err := d.store.View(func(tx *store.Tx) error {
+	err := j.Store.View(func(tx *store.Tx) error {
 		var err error
-		acts, _, err = d.planTx(tx, now)
+		acts, _, err = j.planTx(tx, now)
 		return err
 	})
 	if err != nil {
@@ -134,8 +76,8 @@ func (d *Daemon) Plan(now time.Time) ([]remind.Action, error) {
 
 // planTx builds the planner's input from tx and plans. It also returns the
 // cases it read, by id, for composing.
-func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint64]*store.Case, error) {
-	if d.policy == nil || d.policy.Calendar == nil {
+func (j *Jobs) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint64]*store.Case, error) {
+	if j.Policy == nil || j.Policy.Calendar == nil {
 		return nil, nil, nil
 	}
 	cases := map[uint64]*store.Case{}
@@ -187,7 +129,7 @@ func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint6
 			Ref:            c.Ref,
 			Status:         c.Status,
 			Assignee:       c.Fields["assignee"],
-			Disclosure:     d.disclosureDate(c),
+			Disclosure:     j.Out.DisclosureDate(c),
 			LastToReporter: c.Created,
 			Sent:           sentMarks(marks),
 		}
@@ -201,7 +143,7 @@ func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint6
 			}
 		}
 		if acked[id] {
-			st.DisclosureTold = d.policy.DisclosureDate(c.Created)
+			st.DisclosureTold = j.Policy.DisclosureDate(c.Created)
 		}
 		if t, ok := disclosureTold(marks); ok {
 			st.DisclosureTold = t
@@ -217,7 +159,7 @@ func (d *Daemon) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint6
 	if v, ok := tx.Meta(metaLastRun); ok {
 		lastRun, _ = time.Parse(time.RFC3339Nano, v) // QUIRK: garbage counts as never: a catch-up
 	}
-	acts := remind.Plan(d.policy, d.remindSettings(), states, lastRun, now)
+	acts := remind.Plan(j.Policy, j.remindSettings(), states, lastRun, now)
 	addFloodToDigest(tx, acts, global)
 	return remind.Summarize(acts), cases, nil
 }
@@ -239,6 +181,17 @@ func addFloodToDigest(tx *store.Tx, acts []remind.Action, global []store.SentMar
 			}
 		}
 	}
+}
+
+// floodDigest is what the digest adds: the reports folded or held since
+// the previous digest (or the last day).
+func floodDigest(tx *store.Tx, since time.Time) []string {
+	v, _ := tx.Meta(flood.MetaLog)
+	log, err := flood.ParseLog(v)
+	if err != nil {
+		return []string{"flood log unreadable: " + err.Error()}
+	}
+	return log.Since(since)
 }
 
 func sentMarks(ms []store.SentMark) []remind.SentMark {
@@ -265,68 +218,50 @@ func disclosureTold(marks []store.SentMark) (time.Time, bool) {
 	return told, !told.IsZero()
 }
 
-// disclosureDate is the planned disclosure date of c: Fields["disclosure"]
-// (YYYY-MM-DD, at the local clock time the report came in, so that setting
-// the policy's own date is no move) when set, else the policy's window.
-func (d *Daemon) disclosureDate(c *store.Case) time.Time {
-	if d.policy == nil {
-		return time.Time{}
-	}
-	if v := c.Fields["disclosure"]; v != "" {
-		loc := d.policy.Calendar.Location()
-		day, err := time.ParseInLocation("2006-01-02", strings.TrimSpace(v), loc)
-		if err == nil {
-			cr := c.Created.In(loc)
-			return time.Date(day.Year(), day.Month(), day.Day(), cr.Hour(), cr.Minute(), cr.Second(), 0, loc)
-		}
-		// QUIRK: an unreadable date set by hand falls back to the policy's.
-		d.log.Warn("unreadable disclosure date", "case", c.Ref, "err", err)
-	}
-	return d.policy.DisclosureDate(c.Created)
-}
-
 // remindOnce plans at now and, in one transaction, queues every due mail,
 // records its marks and the time of this run. It returns the number of
 // mails queued. An action whose mail cannot be composed (a template or key
 // problem) is logged and left unmarked, so it is tried again next tick;
 // store errors abort the whole run (temporary: nothing was written).
-func (d *Daemon) remindOnce(now time.Time) (int, error) {
+func (j *Jobs) remindOnce(now time.Time) (int, error) {
 	// Most ticks find nothing due: plan under the read lock first, and hold
 	// the write lock (which stalls the intake) only to note the run.
-	acts, err := d.Plan(now)
+	acts, err := j.Plan(now)
 	if err != nil {
-		return 0, &TemporaryError{err}
+		return 0, &inbox.TemporaryError{Err: err}
 	}
 	if len(acts) == 0 {
-		err := d.store.Update(func(tx *store.Tx) error {
+		err := j.Store.Update(func(tx *store.Tx) error {
 			return tx.SetMeta(metaLastRun, now.UTC().Format(time.RFC3339Nano))
 		})
 		if err != nil {
-			return 0, &TemporaryError{fmt.Errorf("remind: %w", err)}
+			return 0, &inbox.TemporaryError{Err: fmt.Errorf("remind: %w", err)}
 		}
 		return 0, nil
 	}
 	queued, escalated := 0, 0
-	err = d.store.Update(func(tx *store.Tx) error {
+	err = j.Store.Update(func(tx *store.Tx) error {
 		// Planned again inside the transaction: what it writes is exactly
 		// what its own snapshot says is due.
 		queued, escalated = 0, 0
-		acts, cases, err := d.planTx(tx, now)
+		acts, cases, err := j.planTx(tx, now)
 		if err != nil {
 			return err
 		}
 		for _, a := range acts {
-			items, err := d.composeAction(tx, a, cases, now)
+			q := j.Out.NewQueue()
+			items, err := j.composeAction(tx, q, a, cases, now)
+			if err == nil {
+				_, err = q.Seal()
+			}
 			if err != nil {
-				d.log.Error("reminder not queued", "case", a.CaseID, "kind", a.Kind, "err", err)
+				j.Log.Error("reminder not queued", "case", a.CaseID, "kind", a.Kind, "err", err)
 				continue
 			}
-			for _, it := range items {
-				if err := tx.Enqueue(it); err != nil {
-					return err
-				}
+			if _, err := q.Flush(tx); err != nil {
+				return err
 			}
-			if err := d.recordAction(tx, a, items, now); err != nil {
+			if err := j.recordAction(tx, a, items, now); err != nil {
 				return err
 			}
 			queued += len(items)
@@ -337,13 +272,13 @@ func (d *Daemon) remindOnce(now time.Time) (int, error) {
 		return tx.SetMeta(metaLastRun, now.UTC().Format(time.RFC3339Nano))
 	})
 	if err != nil {
-		return 0, &TemporaryError{fmt.Errorf("remind: %w", err)}
+		return 0, &inbox.TemporaryError{Err: fmt.Errorf("remind: %w", err)}
 	}
 	if queued > 0 {
-		d.log.Info("reminders queued", "n", queued)
+		j.Log.Info("reminders queued", "n", queued)
 	}
-	if d.metrics != nil && escalated > 0 {
-		d.metrics.DeadlineBreaches.Add(float64(escalated))
+	if j.Metrics != nil && escalated > 0 {
+		j.Metrics.DeadlineBreaches.Add(float64(escalated))
 	}
 	return queued, nil
 }
@@ -351,7 +286,7 @@ func (d *Daemon) remindOnce(now time.Time) (int, error) {
 // recordAction marks a and every action folded into it as sent (each on its
 // own case; digests and summaries on case 0) and notes the mail on each
 // case's timeline.
-func (d *Daemon) recordAction(tx *store.Tx, a remind.Action, items []*store.OutboxItem, now time.Time) error {
+func (j *Jobs) recordAction(tx *store.Tx, a remind.Action, items []*store.OutboxItem, now time.Time) error {
 	var to []string
 	for _, it := range items {
 		to = append(to, it.To...)
@@ -384,9 +319,9 @@ func (d *Daemon) recordAction(tx *store.Tx, a remind.Action, items []*store.Outb
 // errNoCase: an action names a case that the plan did not read.
 var errNoCase = errors.New("remind: action for an unknown case")
 
-// composeAction makes the outbox items of a: one per team member it
+// composeAction queues in q the mail of a: one per team member it
 // concerns, or one to the reporter. It writes nothing.
-func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*store.Case, now time.Time) ([]*store.OutboxItem, error) {
+func (j *Jobs) composeAction(tx *store.Tx, q *outmail.Queue, a remind.Action, cases map[uint64]*store.Case, now time.Time) ([]*store.OutboxItem, error) {
 	if a.To == remind.ToReporter {
 		c := cases[a.CaseID]
 		if c == nil {
@@ -395,7 +330,7 @@ func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*
 		if c.Reporter == "" {
 			return nil, nil // forgotten (store.Forget): nobody to tell
 		}
-		it, err := d.composeReporterNote(tx, a, c)
+		it, err := j.composeReporterNote(tx, q, a, c)
 		if err != nil {
 			return nil, err
 		}
@@ -414,7 +349,7 @@ func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*
 	var shares []*share
 	byAddr := map[string]*share{}
 	for _, p := range parts {
-		for _, m := range d.teamRecipients(p.To, cases[p.CaseID], now) {
+		for _, m := range j.Out.TeamRecipients(p.To, cases[p.CaseID], now) {
 			addr := strings.ToLower(m.Address)
 			s := byAddr[addr]
 			if s == nil {
@@ -426,11 +361,11 @@ func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*
 		}
 	}
 	if len(shares) == 0 {
-		d.log.Info("reminder has nobody to go to", "case", a.CaseID, "kind", a.Kind)
+		j.Log.Info("reminder has nobody to go to", "case", a.CaseID, "kind", a.Kind)
 	}
 	var items []*store.OutboxItem
 	for _, s := range shares {
-		it, err := d.composeTeamMail(a, s.parts, s.m, cases)
+		it, err := j.composeTeamMail(q, a, s.parts, s.m, cases)
 		if err != nil {
 			return nil, fmt.Errorf("to %s: %w", s.m.Address, err)
 		}
@@ -443,19 +378,16 @@ func (d *Daemon) composeAction(tx *store.Tx, a remind.Action, cases map[uint64]*
 // overridden) for member m, encrypted to m's key when both sides have
 // keys. Report content (the subject) is shown only to members who get it
 // encrypted, or when team_mail.plaintext allows it.
-func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.Member, cases map[uint64]*store.Case) (*store.OutboxItem, error) {
-	var encrypt openpgp.EntityList
-	if e := pgp.KeyForAddress(m.Keys, m.Address); e != nil && d.keys != nil {
-		encrypt = openpgp.EntityList{e}
-	}
+func (j *Jobs) composeTeamMail(q *outmail.Queue, a remind.Action, parts []remind.Action, m team.Member, cases map[uint64]*store.Case) (*store.OutboxItem, error) {
+	encrypt := j.Out.MemberKey(m)
 	data := templates.Data{
-		Organisation: d.displayName(),
-		Address:      d.cfg.Address,
-		Fingerprint:  d.fingerprint(),
+		Organisation: j.Out.DisplayName(),
+		Address:      j.Config.Address,
+		Fingerprint:  j.Out.Fingerprint(),
 		Encrypted:    len(encrypt) > 0,
 	}
-	if d.policy != nil && d.policy.Organisation != "" {
-		data.Organisation = d.policy.Organisation
+	if j.Policy != nil && j.Policy.Organisation != "" {
+		data.Organisation = j.Policy.Organisation
 	}
 	ref := a.Kind // names the Message-ID of mail about no case
 	var caseID uint64
@@ -463,8 +395,8 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 		ref, caseID = c.Ref, c.ID
 		data.CaseRef = c.Ref
 		data.ReporterName = c.ReporterName
-		data.Received = d.inZone(c.Created)
-		if data.Encrypted || d.cfg.TeamMail.Plaintext {
+		data.Received = j.Out.InZone(c.Created)
+		if data.Encrypted || j.Config.TeamMail.Plaintext {
 			data.Subject = c.Subject
 		}
 	}
@@ -479,46 +411,46 @@ func (d *Daemon) composeTeamMail(a remind.Action, parts []remind.Action, m team.
 				continue
 			}
 			title := cl.Name
-			if cm, ok := d.policy.Commitment(cl.Name); ok {
-				title = d.pick(cm.Title, "en", cl.Name)
+			if cm, ok := j.Policy.Commitment(cl.Name); ok {
+				title = j.Out.Pick(cm.Title, "en", cl.Name)
 			}
-			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: cl.Name, Title: title, Due: d.inZone(cl.Due)})
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: cl.Name, Title: title, Due: j.Out.InZone(cl.Due)})
 		}
 	case remind.KindDisclosureSoon:
 		c := cases[a.CaseID]
 		if c == nil {
 			return nil, fmt.Errorf("%w: %d", errNoCase, a.CaseID)
 		}
-		data.Disclosure = d.inZone(d.disclosureDate(c))
+		data.Disclosure = j.Out.InZone(j.Out.DisclosureDate(c))
 	case remind.KindDigest:
 		// "digest: 2 open (A, B); due today: none; ..." one line each.
 		for _, line := range strings.Split(strings.TrimPrefix(a.Summary, "digest: "), "; ") {
-			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: a.Kind, Title: line, Due: d.inZone(a.Due)})
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: a.Kind, Title: line, Due: j.Out.InZone(a.Due)})
 		}
 	case remind.KindSummary:
 		for _, p := range parts {
-			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: p.Kind, Title: p.Summary, Due: d.inZone(p.Due)})
+			data.Deadlines = append(data.Deadlines, templates.Deadline{Name: p.Kind, Title: p.Summary, Due: j.Out.InZone(p.Due)})
 		}
 	}
-	subject, body, err := d.tmpl.Render(a.Kind, []string{"en"}, data)
+	subject, body, err := j.Out.Templates.Render(a.Kind, []string{"en"}, data)
 	if err != nil {
 		return nil, err
 	}
-	return d.build(outMail{Kind: a.Kind, Generated: true, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
-		Subject: subject, Body: body, Encrypt: encrypt})
+	return q.Add(outmail.Mail{Kind: a.Kind, Generated: true, CaseID: caseID, CaseRef: ref, To: &mail.Address{Name: m.Name, Address: m.Address},
+		Subject: subject, Body: body, Encrypt: encrypt}), nil
 }
 
 // composeReporterNote renders a keep-informed note or a disclosure-moved
 // notice to the reporter of c, in the case's language, threaded to their
 // report and encrypted when their key is known.
-func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Case) (*store.OutboxItem, error) {
-	data := d.templateData(c)
+func (j *Jobs) composeReporterNote(tx *store.Tx, q *outmail.Queue, a remind.Action, c *store.Case) (*store.OutboxItem, error) {
+	data := j.Out.TemplateData(c)
 	// The promises still open, without the keep-informed clock itself (this
 	// note is that promise kept).
 	data.Deadlines = slices.DeleteFunc(data.Deadlines, func(dl templates.Deadline) bool { return dl.Name == policy.KeepInformedName })
 	data.Disclosure = time.Time{}
-	if t := d.disclosureDate(c); !t.IsZero() {
-		data.Disclosure = d.inZone(t)
+	if t := j.Out.DisclosureDate(c); !t.IsZero() {
+		data.Disclosure = j.Out.InZone(t)
 	}
 	msgs, err := tx.Messages(c.ID)
 	if err != nil {
@@ -542,17 +474,17 @@ func (d *Daemon) composeReporterNote(tx *store.Tx, a remind.Action, c *store.Cas
 		inReplyTo = newest.MessageID
 		encryptedReport = first.Encrypted
 	}
-	encrypt := recipientKey(tx, c.Reporter)
-	data.Encrypted = d.keys != nil && len(encrypt) > 0
-	if !data.Encrypted && (encryptedReport || !d.policy.PlaintextReplies) {
+	encrypt := j.Out.ReporterKey(tx, c.Reporter)
+	data.Encrypted = len(encrypt) > 0
+	if !data.Encrypted && (encryptedReport || !j.Policy.PlaintextReplies) {
 		// Never echo in clear what came encrypted or is not to be sent so.
 		data.Subject = "your report"
 	}
-	subject, body, err := d.tmpl.Render(a.Kind, []string{c.Language}, data)
+	subject, body, err := j.Out.Templates.Render(a.Kind, []string{c.Language}, data)
 	if err != nil {
 		return nil, err
 	}
 	to := &mail.Address{Name: c.ReporterName, Address: c.Reporter}
-	return d.build(outMail{Kind: a.Kind, Generated: true, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
-		InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
+	return q.Add(outmail.Mail{Kind: a.Kind, Generated: true, CaseID: c.ID, CaseRef: c.Ref, To: to, Subject: subject, Body: body,
+		InReplyTo: inReplyTo, References: refs, Encrypt: encrypt}), nil
 }

@@ -1,0 +1,105 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailbot/mailbot/config"
+	"mailbot/mailbot/flood"
+	"mailbot/mailbot/inbox"
+	"mailbot/mailbot/outmail"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// testLine is a line on a real store in a temporary folder, without the
+// daemon around it; faults is Options.Faults.
+func testLine(t *testing.T, faults func(string) error) (*Line, *store.Store) {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Address, cfg.MsgIDDomain = "security@example.com", "example.com"
+	cfg.Store = filepath.Join(t.TempDir(), "bot.db")
+	st, err := store.Open(cfg.Store, store.Options{Timeout: time.Second, CasePrefix: cfg.CasePrefix})
+	if err != nil {
+		t.Fatalf("store.Open() = %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tmpl, err := templates.Load("")
+	if err != nil {
+		t.Fatalf("templates.Load() = %v", err)
+	}
+	now := func() time.Time { return time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC) }
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	out := &outmail.Composer{Config: &cfg, Templates: tmpl, Now: now, Log: log}
+	return New(Options{Config: &cfg, Store: st, Out: out, Now: now, Logger: log, Faults: faults,
+		Disk: func() (flood.Disk, error) { return flood.Disk{Free: 1 << 40}, nil }}), st
+}
+
+// TestApplyOneTransaction: a single message is a batch of one, and its
+// case, its acknowledgement (sealed at the end of the transaction) and the
+// watermark past it commit together or not at all.
+func TestApplyOneTransaction(t *testing.T) {
+	crash := true
+	l, st := testLine(t, func(point string) error {
+		if point == "before-commit" && crash {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	raw := "From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
+		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
+	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
+	if err != nil {
+		t.Fatalf("SpoolRaw() = %v", err)
+	}
+	src := Source{Mailbox: "INBOX", UIDValidity: 1, UID: 5}
+	stored := func() (cases, outbox int, raws []int, last uint32) {
+		t.Helper()
+		err := st.View(func(tx *store.Tx) error {
+			if err := tx.Cases(func(*store.Case) bool { cases++; return true }); err != nil {
+				return err
+			}
+			if err := tx.Outbox(func(o *store.OutboxItem) bool { outbox++; raws = append(raws, len(o.Raw)); return true }); err != nil {
+				return err
+			}
+			ms, err := tx.MailboxState("INBOX")
+			last = ms.LastUID
+			return err
+		})
+		if err != nil {
+			t.Fatalf("View() = %v", err)
+		}
+		return cases, outbox, raws, last
+	}
+
+	if _, err := l.Process(context.Background(), src, blob); !inbox.IsTemporary(err) {
+		t.Fatalf("Process() with a crash before the commit = %v, want a temporary error", err)
+	}
+	if cases, outbox, _, last := stored(); cases != 0 || outbox != 0 || last != 0 {
+		t.Fatalf("after a crash before the commit: %d cases, %d outbox items, watermark %d; want nothing", cases, outbox, last)
+	}
+
+	crash = false
+	res, err := l.Process(context.Background(), src, blob)
+	if err != nil || res.Action != ActionOpened || res.Acks != 1 {
+		t.Fatalf("Process() = %+v, %v; want a case opened with one acknowledgement", res, err)
+	}
+	cases, outbox, raws, last := stored()
+	if cases != 1 || outbox != 1 || raws[0] == 0 || last != 5 {
+		t.Fatalf("after the commit: %d cases, %d outbox items (bytes %v), watermark %d; want 1, 1 sealed, 5", cases, outbox, raws, last)
+	}
+
+	src.UID = 6 // the same bytes again
+	if res, err := l.Process(context.Background(), src, blob); err != nil || res.Action != ActionDuplicate {
+		t.Fatalf("Process() of the same bytes = %+v, %v; want a duplicate", res, err)
+	}
+	if cases, outbox, _, last := stored(); cases != 1 || outbox != 1 || last != 6 {
+		t.Fatalf("after a duplicate: %d cases, %d outbox items, watermark %d; want 1, 1, 6", cases, outbox, last)
+	}
+}
