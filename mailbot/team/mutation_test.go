@@ -9,6 +9,7 @@ package team
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
 )
 
@@ -62,7 +64,7 @@ func TestAuthenticateForeignSignaturePacketInFront(t *testing.T) {
 	if b == nil {
 		t.Fatal("clearsign.Decode() = nil")
 	}
-	aliceSig, err := readAllBytes(b.ArmoredSignature.Body)
+	aliceSig, err := io.ReadAll(b.ArmoredSignature.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,12 +91,6 @@ func TestAuthenticateForeignSignaturePacketInFront(t *testing.T) {
 	}
 	v := f.auth(t, f.plain("alice@example.org", spliced), Options{})
 	wantRefused(t, "old signature behind a fresh foreign packet", v, "signature time")
-}
-
-func readAllBytes(r interface{ Read([]byte) (int, error) }) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(r)
-	return buf.Bytes(), err
 }
 
 // A member with two keys for one address may sign with either; the
@@ -167,7 +163,9 @@ func TestAuthenticateSignatureDeepInMIME(t *testing.T) {
 func TestAuthenticateClockAndMaxAge(t *testing.T) {
 	f := newAuthFixture(t)
 	trusted := "Authentication-Results: mx.example.org; dkim=pass header.d=example.org"
-	opts := func(maxAge time.Duration) Options { return Options{TrustedAuthServID: "mx.example.org", MaxAge: maxAge} }
+	opts := func(maxAge time.Duration) Options {
+		return Options{TrustedAuthServID: "mx.example.org", MaxAge: maxAge}
+	}
 	dated := func(age time.Duration) []byte {
 		return bytes.Replace(f.plain("alice@example.org", "claim\r\n", trusted),
 			[]byte(f.now.Format(time.RFC1123Z)), []byte(f.now.Add(-age).Format(time.RFC1123Z)), 1)
@@ -251,6 +249,14 @@ func TestAuthenticateDKIMReplayKeyCoversSignature(t *testing.T) {
 	if a.ReplayKey == b.ReplayKey {
 		t.Errorf("Authenticate() replay keys of two different signed mails with one Message-ID are equal: %q", a.ReplayKey)
 	}
+	// The same body under another signed Subject (another case) is another
+	// mail too.
+	other := bytes.Replace(f.plain("alice@example.org", "status fixed\r\n"), []byte("[SEC-1]"), []byte("[SEC-2]"), 1)
+	c := f.auth(t, f.dkimSign(t, other, "example.org", stdKeys), Options{})
+	wantOK(t, "other subject", c, MethodDKIM)
+	if a.ReplayKey == c.ReplayKey {
+		t.Errorf("Authenticate() replay keys of one body under two signed subjects are equal: %q", a.ReplayKey)
+	}
 }
 
 func TestAuthenticateAuthresFieldOrder(t *testing.T) {
@@ -327,6 +333,9 @@ func TestParseBounds(t *testing.T) {
 		case tt.errText != "" && (len(errs) == 0 || !strings.Contains(errs[0].Msg, tt.errText)):
 			t.Errorf("Parse(%s) errors = %v, want %q", tt.name, errs, tt.errText)
 		}
+	}
+	if cmds, _ := Parse("credit " + long(994) + "\nclaim"); len(cmds) != 1 || cmds[0].Name != CmdClaim {
+		t.Errorf("Parse(over-long line, claim) = %+v, want the claim after the refused line", cmds)
 	}
 	if got := Body(":status fixed"); got != ":status fixed" {
 		t.Errorf("Body(:status fixed) = %q, want the line", got)
@@ -455,5 +464,71 @@ func TestOnDutyNeverTwiceTheSameAddress(t *testing.T) {
 		if p[0].Address == p[1].Address {
 			t.Errorf("OnDuty(day %d) = %s and %s, one address twice", d, p[0].Name, p[1].Name)
 		}
+	}
+}
+
+func TestAuthenticateNothingToCheck(t *testing.T) {
+	f := newAuthFixture(t)
+	raw := f.pgpMIME(t, "alice@example.org", "claim\r\n", f.alice)
+	open := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
+	m, err := parse.Parse(bytes.NewReader(raw), parse.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := Authenticate(nil, open, f.roster, Options{}); v.OK {
+		t.Errorf("Authenticate(no message) = %+v, want refused", v)
+	}
+	if v := Authenticate(m, open, nil, Options{}); v.OK {
+		t.Errorf("Authenticate(no roster) = %+v, want refused", v)
+	}
+	if v := Authenticate(m, nil, f.roster, Options{Now: func() time.Time { return f.now }}); v.OK || !v.Temporary {
+		t.Errorf("Authenticate(no raw message) = %+v, want a temporary refusal", v)
+	}
+}
+
+// A signature that does not cover the required fields is passed over, not
+// the end of the search: a later one that does counts.
+func TestAuthenticateSecondDKIMSignatureCounts(t *testing.T) {
+	f := newAuthFixture(t)
+	full := f.dkimSign(t, f.plain("alice@example.org", "claim\r\n"), "example.org", []string{"From", "To", "Subject", "Date", "Message-ID", "Content-Type"})
+	both := f.dkimSign(t, full, "example.org", []string{"From", "Date"}) // on top
+	wantOK(t, "partial signature above a full one", f.auth(t, both, Options{}), MethodDKIM)
+	partialOnly := f.dkimSign(t, f.plain("alice@example.org", "claim\r\n"), "example.org", []string{"From", "Date"})
+	wantRefused(t, "partial signature only", f.auth(t, partialOnly, Options{}), "does not sign")
+}
+
+// Validate reports every bad override, not only the first, and each
+// problem once.
+func TestRotationEveryProblemOnce(t *testing.T) {
+	two := testMembers()[:2]
+	unknown := Override{From: "2026-04-01", Absent: "zed"}
+	bad := []struct {
+		name string
+		o    Override
+	}{
+		{"no from", Override{Absent: "alice"}},
+		{"to not a date", Override{From: "2026-03-02", To: "soon", Absent: "alice"}},
+		{"to before from", Override{From: "2026-03-02", To: "2026-03-01", Absent: "alice"}},
+		{"too long", Override{From: "2026-01-01", To: "2027-06-01", Swap: []string{"alice", "bob"}}},
+		{"absent and swap", Override{From: "2026-03-02", Absent: "alice", Swap: []string{"alice", "bob"}}},
+		{"unknown absent", Override{From: "2026-03-02", Absent: "nobody"}},
+		{"unknown in swap", Override{From: "2026-03-02", Swap: []string{"nobody", "alice"}}},
+		{"swap with oneself", Override{From: "2026-03-02", Swap: []string{"bob", "Bob"}}},
+		{"swap of three", Override{From: "2026-03-02", Swap: []string{"alice", "bob", "alice"}}},
+		{"neither absent nor swap", Override{From: "2026-03-02"}},
+	}
+	for _, b := range bad {
+		if errs := (RotationConfig{Overrides: []Override{b.o, unknown}}).Validate(two); len(errs) != 2 {
+			t.Errorf("Validate(%s, then an unknown member) = %v, want 2 errors", b.name, errs)
+		}
+	}
+	// An absence of three days that leaves one member: one error, and a
+	// swap on the same day adds none.
+	rot := RotationConfig{Overrides: []Override{
+		{From: "2026-03-02", To: "2026-03-04", Absent: "alice"},
+		{From: "2026-03-02", Swap: []string{"alice", "bob"}},
+	}}
+	if errs := rot.Validate(two); len(errs) != 1 {
+		t.Errorf("Validate(three days leaving one member, a swap) = %v, want 1 error", errs)
 	}
 }

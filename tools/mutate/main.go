@@ -3,9 +3,13 @@
 //
 //	go run ./tools/mutate -gremlins github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0 ./mailbot/team
 //
-// The score is the share of mutants the package's own tests catch: killed
-// and timed-out mutants over killed, timed-out, lived and not-covered ones
-// (gremlins' own "efficacy" leaves the not-covered ones out).
+// The score is the share of the tested mutants that the package's own tests
+// catch: killed and timed-out over killed, timed-out and lived (gremlins'
+// "test efficacy", with timeouts counted as caught). Not-covered mutants are
+// printed but not scored: gremlins v0.6.0 takes coverage from the profile's
+// blocks, and a block starts after a case clause's colon, so a mutant in a
+// `case x > y:` expression is always "not covered" and never run, however
+// well tested the line is. The "all" column counts them as survivors.
 //
 // Workaround: gremlins v0.6.0 maps the coverage profile onto source files by
 // deleting every "<module>/" from the profile's file names. Here the module
@@ -116,10 +120,11 @@ func run(gremlins string, minScore float64, workers, coefficient int, mutators s
 	}
 
 	fmt.Println()
-	fmt.Printf("mutate: %-16s %6s %6s %8s %9s %10s %7s %6s\n", "package", "killed", "lived", "timedout", "uncovered", "notviable", "score", "time")
+	fmt.Printf("mutate: %-16s %6s %6s %8s %9s %9s %7s %7s %6s\n", "package", "killed", "lived", "timedout", "uncovered", "notviable", "score", "all", "time")
 	var low []string
 	for _, s := range scores {
-		fmt.Printf("mutate: %-16s %6d %6d %8d %9d %10d %6.1f%% %6s\n", s.pkg, s.killed, s.lived, s.timedOut, s.notCovered, s.notViable, s.percent(), s.elapsed.Round(time.Second))
+		fmt.Printf("mutate: %-16s %6d %6d %8d %9d %9d %6.1f%% %6.1f%% %6s\n", s.pkg, s.killed, s.lived, s.timedOut, s.notCovered, s.notViable,
+			s.percent(), s.percentAll(), s.elapsed.Round(time.Second))
 		if s.percent() < minScore {
 			low = append(low, fmt.Sprintf("%s %.1f%%", s.pkg, s.percent()))
 		}
@@ -280,11 +285,19 @@ type score struct {
 
 func (s score) percent() float64 {
 	caught := s.killed + s.timedOut
-	all := caught + s.lived + s.notCovered
-	if all == 0 {
+	if caught+s.lived == 0 {
 		return 0 // no mutant is no evidence: fail rather than pass
 	}
-	return 100 * float64(caught) / float64(all)
+	return 100 * float64(caught) / float64(caught+s.lived)
+}
+
+// percentAll also counts the not-covered mutants as survivors.
+func (s score) percentAll() float64 {
+	caught := s.killed + s.timedOut
+	if all := caught + s.lived + s.notCovered; all > 0 {
+		return 100 * float64(caught) / float64(all)
+	}
+	return 0
 }
 
 // readScore reads gremlins' --output JSON (internal/report's OutputResult).
