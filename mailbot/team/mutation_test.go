@@ -353,9 +353,9 @@ func TestParseErrorQuotesShortenedLine(t *testing.T) {
 		t.Errorf("Parse(81-byte line) errors = %+v, want 77 bytes and ...", errs)
 	}
 	// "ü" is two bytes; byte 77 is the second byte of one.
-	wide := "stauts " + strings.Repeat("ü", 40)
+	wide := "stauts x" + strings.Repeat("ü", 40)
 	_, errs := Parse(wide)
-	if len(errs) != 1 || errs[0].Text != "stauts "+strings.Repeat("ü", 35)+"..." {
+	if len(errs) != 1 || errs[0].Text != "stauts x"+strings.Repeat("ü", 34)+"..." {
 		t.Errorf("Parse(line of wide characters) errors = %+v, want cut before a character", errs)
 	}
 }
@@ -372,6 +372,10 @@ func TestTrimQuotedEdges(t *testing.T) {
 		{"Outlook header block with tabs", "Thanks.\nFrom:\tAlice\nSent:\tMonday\nold", "Thanks."},
 		{"Outlook header block, Sent four lines down",
 			"Thanks.\nFrom: Alice\nx\ny\nz\nSent: Monday\nold", "Thanks."},
+		{"field names in double stars", "Thanks.\n**Von**: Alice\n**Gesendet**: Montag\nold", "Thanks."},
+		{"attribution of 400 bytes", "Thanks.\nOn Mon, 2 Mar 2026 " + strings.Repeat("x", 374) + " wrote:\n> old", "Thanks."},
+		{"attribution of 401 bytes is text", "Thanks.\nOn Mon, 2 Mar 2026 " + strings.Repeat("x", 375) + " wrote:",
+			"Thanks.\nOn Mon, 2 Mar 2026 " + strings.Repeat("x", 375) + " wrote:"},
 		{"From line with Sent five lines down is text",
 			"Thanks.\nFrom: Alice\nx\ny\nz\nw\nSent: Monday", "Thanks.\nFrom: Alice\nx\ny\nz\nw\nSent: Monday"},
 	}
@@ -461,8 +465,8 @@ func TestOnDutyNeverTwiceTheSameAddress(t *testing.T) {
 	}
 	for d := range 21 {
 		p := r.OnDuty(time.Date(2026, 1, 5+d, 10, 0, 0, 0, time.UTC))
-		if p[0].Address == p[1].Address {
-			t.Errorf("OnDuty(day %d) = %s and %s, one address twice", d, p[0].Name, p[1].Name)
+		if p[0].Address == p[1].Address || p[0].Address == "" || p[1].Address == "" {
+			t.Errorf("OnDuty(day %d) = %q and %q, want two different members", d, p[0].Address, p[1].Address)
 		}
 	}
 }
@@ -509,7 +513,7 @@ func TestRotationEveryProblemOnce(t *testing.T) {
 		{"no from", Override{Absent: "alice"}},
 		{"to not a date", Override{From: "2026-03-02", To: "soon", Absent: "alice"}},
 		{"to before from", Override{From: "2026-03-02", To: "2026-03-01", Absent: "alice"}},
-		{"too long", Override{From: "2026-01-01", To: "2027-06-01", Swap: []string{"alice", "bob"}}},
+		{"too long", Override{From: "2026-01-01", To: "2027-06-01", Absent: "alice"}},
 		{"absent and swap", Override{From: "2026-03-02", Absent: "alice", Swap: []string{"alice", "bob"}}},
 		{"unknown absent", Override{From: "2026-03-02", Absent: "nobody"}},
 		{"unknown in swap", Override{From: "2026-03-02", Swap: []string{"nobody", "alice"}}},
@@ -521,6 +525,12 @@ func TestRotationEveryProblemOnce(t *testing.T) {
 		if errs := (RotationConfig{Overrides: []Override{b.o, unknown}}).Validate(two); len(errs) != 2 {
 			t.Errorf("Validate(%s, then an unknown member) = %v, want 2 errors", b.name, errs)
 		}
+	}
+	// A member outside the order cannot be absent from it: one error, and
+	// no absence of anyone else in its place.
+	four := RotationConfig{Order: []string{"alice", "bob"}, Overrides: []Override{{From: "2026-03-02", Absent: "carol"}}}
+	if errs := four.Validate(testMembers()); len(errs) != 1 {
+		t.Errorf("Validate(absent member outside the order) = %v, want 1 error", errs)
 	}
 	// An absence of three days that leaves one member: one error, and a
 	// swap on the same day adds none.
