@@ -55,3 +55,13 @@ func TestClassifyOwnEmptyLocalPart(t *testing.T) {
 		t.Errorf("Classify(Message-ID <@mailbot.example.org>) = %+v, want %s", got, ClassOwn)
 	}
 }
+
+// Without a MsgIDDomain no Message-ID makes a mail our own, not even one
+// with an empty domain.
+func TestClassifyOwnNeedsMsgIDDomain(t *testing.T) {
+	m := parseString(t, "From: x@example.net\r\n\r\nx\r\n")
+	m.MessageID = "abc@"
+	if got := Classify(m, Self{Addresses: self.Addresses}); got.Class == ClassOwn {
+		t.Errorf("Classify(Message-ID abc@, no MsgIDDomain) = %+v, want not own", got)
+	}
+}
