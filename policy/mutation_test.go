@@ -7,6 +7,7 @@ package policy
 // calendars that must be refused.
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -253,6 +254,10 @@ func TestCalendarNoWorkdayInReach(t *testing.T) {
 	if got := c.NextWorkingMoment(start); !got.Equal(start) || last.Weekday() != time.Monday {
 		t.Errorf("NextWorkingMoment(%s) = %s with no work day in reach, want the time itself", start, got)
 	}
+	// Counting business days stops at the same bound.
+	if got, want := c.Add(start, Duration{1, BusinessDays}), start.AddDate(0, 0, maxCalendarDays); !got.Equal(want) {
+		t.Errorf("Add(%s, 1bd) = %s with no work day in reach, want %s", start, got, want)
+	}
 }
 
 // TestNewCalendarRefuses: every problem of a calendar is reported, each with
@@ -394,5 +399,236 @@ duration = "2bd"
 func TestParseDurationBound(t *testing.T) {
 	if got, err := ParseDuration("1000d"); err != nil || got != (Duration{1000, Days}) {
 		t.Errorf("ParseDuration(%q) = %v, %v, want %v", "1000d", got, err, Duration{1000, Days})
+	}
+}
+
+// TestValidateSecurityTxtEveryProblem: every line is checked, each problem
+// reported once with its line number, also after an earlier bad line.
+func TestValidateSecurityTxtEveryProblem(t *testing.T) {
+	now := ts(t, "2026-05-01T12:00:00Z")
+	tests := []struct {
+		name, in string
+		want     []string // the joined error's lines
+	}{
+		{"one after another", "Contact: mailto:security@example.org\n" +
+			"just text\n" +
+			"Bad Name: x\n" +
+			"Empty:\n" +
+			"Expires: 2027-01-01T00:00:00Z\n" +
+			"Expires: 2027-01-02T00:00:00Z\n" +
+			"!~: 33 and 126 are field name characters\n" +
+			"Policy: http://example.org/policy\n",
+			[]string{
+				`policy: invalid security.txt: line 2: not a field: "just text"`,
+				`policy: invalid security.txt: line 3: invalid field name "Bad Name"`,
+				`policy: invalid security.txt: line 4: Empty: empty value`,
+				`policy: invalid security.txt: line 6: Expires: must appear exactly once`,
+				`policy: invalid security.txt: line 8: Policy: "http://example.org/policy" is not an https URI`,
+			}},
+		{"a bad date, then more", "Contact: mailto:security@example.org\nExpires: tomorrow\nHiring: ftp://example.org/jobs\n",
+			[]string{
+				`policy: invalid security.txt: line 2: Expires: "tomorrow" is not an RFC 3339 date-time`,
+				`policy: invalid security.txt: line 3: Hiring: "ftp://example.org/jobs" is not an https URI`,
+			}},
+		{"control character in a name", "Contact: mailto:security@example.org\nExpires: 2027-01-01T00:00:00Z\nA\x7fB: x\n",
+			[]string{`policy: invalid security.txt: line 3: invalid field name "A\x7fB"`}},
+		{"signed, dash-escaped", "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n" +
+			"Contact: mailto:security@example.org\nExpires: 2027-01-01T00:00:00Z\n- Policy: http://example.org/policy\n" +
+			"-----BEGIN PGP SIGNATURE-----\n\nabc\n-----END PGP SIGNATURE-----\n",
+			[]string{`policy: invalid security.txt: line 6: Policy: "http://example.org/policy" is not an https URI`}},
+		{"empty", "", []string{
+			`policy: invalid security.txt: line 0: Contact: missing, RFC 9116 section 2.5.3 requires at least one`,
+			`policy: invalid security.txt: line 0: Expires: missing, RFC 9116 section 2.5.5 requires it exactly once`,
+		}},
+		{"no final newline", "Contact: mailto:security@example.org\nExpires: 2026-04-01T00:00:00Z", []string{
+			`policy: invalid security.txt: line 2: Expires: 2026-04-01T00:00:00Z has passed`,
+		}},
+	}
+	for _, tt := range tests {
+		err := ValidateSecurityTxt([]byte(tt.in), now)
+		if err == nil {
+			t.Errorf("%s: ValidateSecurityTxt() = nil, want %q", tt.name, tt.want)
+			continue
+		}
+		if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: ValidateSecurityTxt() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+
+	for _, tt := range []struct {
+		in   time.Duration
+		soon bool
+	}{{ExpiresSoon - time.Second, true}, {ExpiresSoon, false}} {
+		in := "Contact: mailto:a@example.org\nExpires: " + now.Add(tt.in).Format(time.RFC3339) + "\n"
+		if err := ValidateSecurityTxt([]byte(in), now); errors.Is(err, ErrExpiresSoon) != tt.soon || errors.Is(err, ErrSecurityTxt) {
+			t.Errorf("ValidateSecurityTxt(expires in %v) = %v, want ErrExpiresSoon %v", tt.in, err, tt.soon)
+		}
+	}
+}
+
+func TestSecurityTxtRefuses(t *testing.T) {
+	p := seedPolicy(t, "000_caspar_health.toml")
+	now := ts(t, "2026-05-01T12:00:00Z")
+	for _, opt := range []SecurityTxtOptions{
+		{Now: now, Expires: now.Add(-time.Hour)},
+		{Now: now, Expires: now},
+		{Now: now, Expires: now.AddDate(1, 0, 0).Add(time.Second)},
+	} {
+		if _, err := p.SecurityTxt(opt); err == nil || !strings.Contains(err.Error(), "want within a year after") {
+			t.Errorf("SecurityTxt(expires %v) = %v, want an error about the expiry", opt.Expires, err)
+		}
+	}
+	if _, err := p.SecurityTxt(SecurityTxtOptions{Now: now, Expires: now.AddDate(1, 0, 0)}); err != nil {
+		t.Errorf("SecurityTxt(expires in a year) = %v, want nil", err)
+	}
+	for _, fpr := range []string{strings.Repeat("G", 40), strings.Repeat("0", 39) + "g", strings.Repeat("a", 41), ""} {
+		_, err := p.SecurityTxt(SecurityTxtOptions{Now: now, KeyFingerprint: fpr})
+		if fpr == "" {
+			if err != nil {
+				t.Errorf("SecurityTxt(no fingerprint) = %v, want nil", err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "is not 40 or 64 hex digits") {
+			t.Errorf("SecurityTxt(fingerprint %q) = %v, want an error", fpr, err)
+		}
+	}
+	for _, fpr := range []string{strings.Repeat("9", 40), strings.Repeat("F", 64)} {
+		if _, err := p.SecurityTxt(SecurityTxtOptions{Now: now, KeyFingerprint: fpr}); err != nil {
+			t.Errorf("SecurityTxt(fingerprint %q) = %v, want nil", fpr, err)
+		}
+	}
+
+	const line = "# Generated by mailbot from disclosure policy revision "
+	with, without := *p, *p
+	with.Revision, without.Revision = "r 7", ""
+	for _, tt := range []struct {
+		p    *Policy
+		want string
+	}{{&without, ""}, {&with, line + "r 7.\n"}} {
+		out, err := tt.p.SecurityTxt(SecurityTxtOptions{Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(out), line); got != (tt.want != "") || !strings.Contains(string(out), tt.want) {
+			t.Errorf("SecurityTxt(revision %q) = %q, want the revision line only when set", tt.p.Revision, out)
+		}
+	}
+}
+
+// TestValidateURLsAndAddress: URLs are https, or dns:/openpgp4fpr: for the
+// encryption key only; the address is bare.
+func TestValidateURLsAndAddress(t *testing.T) {
+	tests := []struct {
+		line, want string // want "" for valid
+	}{
+		{`encryption_url = "dns:5d2d37ab76d47547b4d0e3b3._openpgpkey.example.org?type=OPENPGPKEY"`, ""},
+		{`encryption_url = "openpgp4fpr:0123456789ABCDEF0123456789ABCDEF01234567"`, ""},
+		{`encryption_url = "https://example.org/key.asc"`, ""},
+		{`encryption_url = "dns://example.org/x"`, `encryption_url: invalid URL`},
+		{`encryption_url = "mailto:key@example.org"`, `encryption_url: invalid URL`},
+		{`policy_url = "dns:example.org"`, `policy_url: invalid URL`},
+		{`policy_url = "mailto:security@example.org"`, `policy_url: invalid URL`},
+		{`security_address = "<security@example.org>"`, `security_address: invalid address`},
+		{`security_address = "security@example.org (Security)"`, `security_address: invalid address`},
+	}
+	for _, tt := range tests {
+		in := variant(map[int]string{3: tt.line})
+		if strings.HasPrefix(tt.line, "security_address") {
+			in = variant(map[int]string{2: tt.line})
+		}
+		_, err := Parse("x.toml", in)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Parse(%s) = %v, want nil", tt.line, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("Parse(%s) = %v, want %q", tt.line, err, tt.want)
+		}
+	}
+}
+
+func TestParseEveryBadPattern(t *testing.T) {
+	in := string(variant(nil)) + "\n[[fields]]\nname = \"version\"\npatterns = [\"(\", \"ok\", \"[\"]\n"
+	_, err := Parse("x.toml", []byte(in))
+	if err == nil || !strings.Contains(err.Error(), "pattern 0: ") || !strings.Contains(err.Error(), "pattern 2: ") {
+		t.Errorf("Parse(two bad patterns) = %v, want both reported", err)
+	}
+}
+
+// TestMarkdownOptionalSections: each optional part of the published policy
+// appears exactly when the policy has it.
+func TestMarkdownOptionalSections(t *testing.T) {
+	bare, err := Parse("bare.toml", variant(map[int]string{9: `name = "hidden"`, 11: `stop = ["team.replied"]` + "\ninternal = true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Parse("full.toml", []byte(`organisation = "Example"
+security_address = "security@example.org"
+revision = "2026-1"
+encryption_url = "https://example.org/key.asc"
+acknowledgments_url = "https://example.org/thanks"
+policy_url = "https://example.org/policy"
+
+[calendar]
+time_zone = "Europe/Berlin"
+country = "DE"
+
+[[commitments]]
+name = "hidden"
+start = "report.received"
+stop = ["team.replied"]
+duration = "1bd"
+internal = true
+
+[[commitments]]
+name = "ack"
+start = "report.received"
+stop = ["team.replied"]
+duration = "2bd"
+
+[disclosure]
+days = 90
+
+[[fields]]
+name = "description"
+
+[scope]
+in = ["www.example.org"]
+out = ["Social engineering"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	optional := []string{
+		"Revision 2026-1.",
+		"Please encrypt it with our OpenPGP key: <https://example.org/key.asc>.",
+		"Please include:",
+		"**ack**: within 2 business days",
+		"we aim to disclose it publicly 90 days after your report",
+		"## In scope\n\n- www.example.org\n",
+		"## Out of scope\n\n- Social engineering\n",
+		"<https://example.org/thanks>",
+		"<https://example.org/policy>",
+	}
+	for _, tt := range []struct {
+		p    *Policy
+		want bool
+	}{{bare, false}, {full, true}} {
+		out, err := tt.p.Markdown("en")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range optional {
+			if strings.Contains(string(out), w) != tt.want {
+				t.Errorf("Markdown(%s) contains %q = %v, want %v:\n%s", tt.p.Organisation, w, !tt.want, tt.want, out)
+			}
+		}
+		if strings.Contains(string(out), "hidden") {
+			t.Errorf("Markdown() publishes the internal commitment:\n%s", out)
+		}
+	}
+	full.EncryptionURL = "dns:5d2d37ab76d47547b4d0e3b3._openpgpkey.example.org?type=OPENPGPKEY"
+	if out, _ := full.Markdown("en"); strings.Contains(string(out), "encrypt it with") {
+		t.Errorf("Markdown() links a dns: key as a web page:\n%s", out)
 	}
 }
