@@ -1,0 +1,96 @@
+package outbox
+
+// Tests that make `make mutate` (gremlins) notice when a default, a check or
+// the text of an SMTP error is changed.
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestSendErrorText(t *testing.T) {
+	tests := []struct {
+		err  SendError
+		want string
+	}{
+		{SendError{Code: 451, Enhanced: "4.7.1", Message: "greylisted", Temporary: true}, "smtp: 451 4.7.1 greylisted (temporary)"},
+		{SendError{Code: 550, Message: "no"}, "smtp: 550 no (permanent)"},
+		{SendError{Message: "connection lost", Temporary: true}, "smtp: connection lost (temporary)"},
+		{SendError{Rcpt: "bob@example.org", Code: 550, Enhanced: "5.1.1", Message: "unknown"}, "smtp: <bob@example.org>: 550 5.1.1 unknown (permanent)"},
+		{SendError{Rcpt: "bo\nb@example.org", Code: 553, Message: "bad"}, `smtp: <"bo\nb@example.org">: 553 bad (permanent)`},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestIsTemporaryContext(t *testing.T) {
+	for _, err := range []error{context.Canceled, fmt.Errorf("send: %w", context.Canceled), context.DeadlineExceeded} {
+		if !IsTemporary(err) {
+			t.Errorf("IsTemporary(%v) = false, want true", err)
+		}
+	}
+}
+
+func TestNewSMTPClientDefaults(t *testing.T) {
+	tests := []struct {
+		timeout, idle         time.Duration
+		wantTimeout, wantIdle time.Duration
+	}{
+		{0, 0, defaultSMTPTimeout, defaultIdleClose},
+		{-time.Second, -time.Second, defaultSMTPTimeout, defaultIdleClose},
+		{5 * time.Second, 7 * time.Second, 5 * time.Second, 7 * time.Second},
+	}
+	for _, tt := range tests {
+		c := NewSMTPClient(SMTPOptions{Addr: "127.0.0.1:25", TLS: "none", Timeout: tt.timeout, IdleClose: tt.idle})
+		if c.opt.Timeout != tt.wantTimeout || c.opt.IdleClose != tt.wantIdle {
+			t.Errorf("NewSMTPClient(Timeout %v, IdleClose %v) = %v, %v, want %v, %v", tt.timeout, tt.idle, c.opt.Timeout, c.opt.IdleClose, tt.wantTimeout, tt.wantIdle)
+		}
+		c.abort() // no connection yet: nothing to cut
+		c.Close()
+	}
+}
+
+func TestHeloName(t *testing.T) {
+	c := NewSMTPClient(SMTPOptions{Addr: "127.0.0.1:25", TLS: "none"})
+	defer c.Close()
+	fallback := c.heloName("no-domain")
+	if fallback == "" || fallback == "localhost" {
+		t.Fatalf("heloName(no domain) = %q, want the host name or mailbot.invalid", fallback)
+	}
+	for from, want := range map[string]string{
+		"security@example.org":  "example.org",
+		"security@":             fallback,
+		"security@exa mple.org": fallback,
+		"security@<example.org": fallback,
+	} {
+		if got := c.heloName(from); got != want {
+			t.Errorf("heloName(%q) = %q, want %q", from, got, want)
+		}
+	}
+	named := NewSMTPClient(SMTPOptions{Addr: "127.0.0.1:25", TLS: "none", HeloName: "bot.example.org"})
+	defer named.Close()
+	if got := named.heloName("security@example.org"); got != "bot.example.org" {
+		t.Errorf("heloName() with HeloName set = %q, want bot.example.org", got)
+	}
+}
+
+func TestTLSConfigDefaults(t *testing.T) {
+	c := NewSMTPClient(SMTPOptions{Addr: "mail.example.org:465", TLS: "implicit"})
+	defer c.Close()
+	if cfg := c.tlsConfig("mail.example.org"); cfg.ServerName != "mail.example.org" || cfg.MinVersion != tls.VersionTLS12 {
+		t.Errorf("tlsConfig() = ServerName %q, MinVersion %x, want the host and TLS 1.2", cfg.ServerName, cfg.MinVersion)
+	}
+	own := &tls.Config{ServerName: "smtp.example.net", MinVersion: tls.VersionTLS13}
+	c2 := NewSMTPClient(SMTPOptions{Addr: "mail.example.org:465", TLS: "implicit", TLSConfig: own})
+	defer c2.Close()
+	cfg := c2.tlsConfig("mail.example.org")
+	if cfg.ServerName != "smtp.example.net" || cfg.MinVersion != tls.VersionTLS13 || cfg == own {
+		t.Errorf("tlsConfig() = ServerName %q, MinVersion %x, want a copy of the given config", cfg.ServerName, cfg.MinVersion)
+	}
+}
