@@ -605,7 +605,10 @@ out = ["Social engineering"]
 		"Please include:",
 		"**ack**: within 2 business days",
 		"we aim to disclose it publicly 90 days after your report",
+		"we aim to disclose it publicly", // not "0 days" without a window
+		"## In scope",                    // no heading without items
 		"## In scope\n\n- www.example.org\n",
+		"## Out of scope",
 		"## Out of scope\n\n- Social engineering\n",
 		"<https://example.org/thanks>",
 		"<https://example.org/policy>",
