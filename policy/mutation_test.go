@@ -412,6 +412,7 @@ func TestValidateSecurityTxtEveryProblem(t *testing.T) {
 	}{
 		{"one after another", "Contact: mailto:security@example.org\n" +
 			"just text\n" +
+			": no name\n" +
 			"Bad Name: x\n" +
 			"Empty:\n" +
 			"Expires: 2027-01-01T00:00:00Z\n" +
@@ -420,10 +421,11 @@ func TestValidateSecurityTxtEveryProblem(t *testing.T) {
 			"Policy: http://example.org/policy\n",
 			[]string{
 				`policy: invalid security.txt: line 2: not a field: "just text"`,
-				`policy: invalid security.txt: line 3: invalid field name "Bad Name"`,
-				`policy: invalid security.txt: line 4: Empty: empty value`,
-				`policy: invalid security.txt: line 6: Expires: must appear exactly once`,
-				`policy: invalid security.txt: line 8: Policy: "http://example.org/policy" is not an https URI`,
+				`policy: invalid security.txt: line 3: not a field: ": no name"`,
+				`policy: invalid security.txt: line 4: invalid field name "Bad Name"`,
+				`policy: invalid security.txt: line 5: Empty: empty value`,
+				`policy: invalid security.txt: line 7: Expires: must appear exactly once`,
+				`policy: invalid security.txt: line 9: Policy: "http://example.org/policy" is not an https URI`,
 			}},
 		{"a bad date, then more", "Contact: mailto:security@example.org\nExpires: tomorrow\nHiring: ftp://example.org/jobs\n",
 			[]string{

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 )
@@ -59,9 +60,13 @@ func TestNewSMTPClientDefaults(t *testing.T) {
 func TestHeloName(t *testing.T) {
 	c := NewSMTPClient(SMTPOptions{Addr: "127.0.0.1:25", TLS: "none"})
 	defer c.Close()
-	fallback := c.heloName("no-domain")
-	if fallback == "" || fallback == "localhost" {
-		t.Fatalf("heloName(no domain) = %q, want the host name or mailbot.invalid", fallback)
+	// Without a usable domain: the host name, never "localhost".
+	fallback, err := os.Hostname()
+	if err != nil || fallback == "" || fallback == "localhost" {
+		fallback = "mailbot.invalid"
+	}
+	if got := c.heloName("no-domain"); got != fallback {
+		t.Errorf("heloName(no domain) = %q, want %q", got, fallback)
 	}
 	for from, want := range map[string]string{
 		"security@example.org":  "example.org",
