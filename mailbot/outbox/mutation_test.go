@@ -6,10 +6,18 @@ package outbox
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"mailbot/mailbot/devmail"
 )
 
 func TestSendErrorText(t *testing.T) {
@@ -97,5 +105,86 @@ func TestTLSConfigDefaults(t *testing.T) {
 	cfg := c2.tlsConfig("mail.example.org")
 	if cfg.ServerName != "smtp.example.net" || cfg.MinVersion != tls.VersionTLS13 || cfg == own {
 		t.Errorf("tlsConfig() = ServerName %q, MinVersion %x, want a copy of the given config", cfg.ServerName, cfg.MinVersion)
+	}
+}
+
+// TestSMTPLostAfterData: a connection lost after the message went out and
+// before the server's reply says the mail may have been delivered; a reply
+// keeps the server's own text.
+func TestSMTPLostAfterData(t *testing.T) {
+	for _, tt := range []struct {
+		fault devmail.Fault
+		want  string
+	}{
+		{devmail.Fault{Drop: true}, "it may have been delivered"},
+		{devmail.Fault{Code: 451, Message: "try later"}, "smtp: 451 4.0.0 try later (temporary)"},
+	} {
+		s := startSMTPTestServer(t)
+		c := newSMTPTestClient(t, SMTPOptions{Addr: s.SMTPAddr})
+		s.FailNext(1, tt.fault)
+		err := sendTest(t, c, []string{smtpTestAlice}, smtpTestMsg("lost"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "delivered") != tt.fault.Drop {
+			t.Errorf("Send() with fault %+v = %v, want %q", tt.fault, err, tt.want)
+		}
+	}
+}
+
+func TestIsASCII(t *testing.T) {
+	for _, tt := range []struct {
+		from string
+		to   []string
+		want bool
+	}{
+		{"security@example.org", []string{"a@example.org"}, true},
+		{"a\x7f@example.org", nil, true},
+		{"a\x80@example.org", nil, false},
+		{"security@example.org", []string{"a@example.org", "marilù@example.org"}, false},
+	} {
+		if got := isASCII(tt.from, tt.to); got != tt.want {
+			t.Errorf("isASCII(%q, %q) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+}
+
+// TestErrReader: only a read error is recorded, not the end of the body.
+func TestErrReader(t *testing.T) {
+	r := &errReader{r: strings.NewReader("body")}
+	if _, err := io.ReadAll(r); err != nil || r.err != nil {
+		t.Errorf("errReader at EOF: ReadAll() = %v, err = %v, want nil, nil", err, r.err)
+	}
+	fail := errors.New("disk")
+	r = &errReader{r: io.MultiReader(strings.NewReader("bo"), iotest.ErrReader(fail))}
+	if _, err := io.ReadAll(r); !errors.Is(err, fail) || r.err != fail {
+		t.Errorf("errReader on a failing reader: ReadAll() = %v, err = %v, want %v", err, r.err, fail)
+	}
+}
+
+func TestReplyCodeAndBroken(t *testing.T) {
+	tests := []struct {
+		err         error
+		code        int
+		enhanced    string
+		brokenAfter bool
+	}{
+		{&smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}}, 550, "5.1.1", false},
+		{&smtp.SMTPError{Code: 450, EnhancedCode: smtp.NoEnhancedCode}, 450, "", false},
+		{&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCodeNotSet}, 451, "", false},
+		{&smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 2, 1}}, 421, "4.2.1", true},
+		{errors.New("connection reset"), 0, "", true},
+		{errBroken{&smtp.SMTPError{Code: 550}}, 550, "", true},
+		{errors.Join(&smtp.SMTPError{Code: 550}, &smtp.SMTPError{Code: 450}), 550, "", false},
+		{errors.Join(&smtp.SMTPError{Code: 550}, errors.New("reset")), 550, "", true},
+	}
+	for _, tt := range tests {
+		code, enh := replyCode(tt.err)
+		if code != tt.code || enh != tt.enhanced {
+			t.Errorf("replyCode(%v) = %d, %q, want %d, %q", tt.err, code, enh, tt.code, tt.enhanced)
+		}
+		if got := broken(tt.err); got != tt.brokenAfter {
+			t.Errorf("broken(%v) = %v, want %v", tt.err, got, tt.brokenAfter)
+		}
+	}
+	if broken(nil) {
+		t.Errorf("broken(nil) = true, want false")
 	}
 }
