@@ -71,6 +71,10 @@ check:
 	$(GO) run $(STATICCHECK) ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+# make mutate, issue 19: also the business calendar and clocks, and the
+# outbox sender.
+MUTATE_PKGS    += ./policy ./mailbot/outbox
+
 # Installs the binary, the systemd units and the mailbot user (sysusers.d),
 # and makes $(SYSCONFDIR)/mailbot 0750 root:mailbot: the layout README's
 # "Install and run under systemd" describes and `mailbot init --system`
