@@ -171,7 +171,7 @@ func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result)
 			}
 			out.lines = append(out.lines, "recorded as an internal note (not sent to the reporter)")
 		}
-	case strings.TrimSpace(body) != "":
+	case strings.TrimSpace(body) != "" && !out.bodySent:
 		if err := l.relay(tx, c, body, v.Member); err != nil {
 			return err
 		}
@@ -227,9 +227,10 @@ func (l *Line) teamCase(tx *txn, in *incoming, v team.Verdict) (c *store.Case, c
 
 // teamOutcome collects what a team mail did, for the confirmation.
 type teamOutcome struct {
-	member team.Member
-	lines  []string
-	errors []string
+	member   team.Member
+	lines    []string
+	errors   []string
+	bodySent bool // the member's text went to the reporter inside a command's mail (out-of-scope)
 }
 
 // applyCommand applies one command to c and queues what the seeds' process
@@ -328,6 +329,10 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		return l.merge(tx, c, cmd.Arg, out)
 	case team.CmdKey:
 		return l.acceptKey(tx, c, cmd.Arg, out)
+	case team.CmdNotSpam:
+		return l.notSpam(tx, c, out)
+	case team.CmdOutOfScope:
+		return l.outOfScope(tx, c, cmd, team.Body(in.team.verdict.Text), out)
 	case team.CmdNote, team.CmdInternal:
 		return nil
 	default:
@@ -391,6 +396,7 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	}
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
+	data.ScopeHints, data.RewardWords = in.scope, in.reward
 	data.Received = l.out.InZone(l.now())
 	data.Subject = c.Subject
 	if in.crypto.unreadable() {
