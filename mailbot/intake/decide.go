@@ -264,6 +264,11 @@ func (l *Line) cryptoEvents(tx *txn, c *store.Case, in *incoming, sm *store.Mess
 	if err := l.rememberCiphertexts(tx, c, in); err != nil {
 		return err
 	}
+	if in.crypto.doubt != "" {
+		if err := tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "crypto.doubt", Actor: "bot", Detail: in.crypto.doubt, MessageID: sm.ID}); err != nil {
+			return err
+		}
+	}
 	if in.crypto.unreadable() {
 		return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "decrypt.failed", Actor: "bot", Detail: in.crypto.reason, MessageID: sm.ID})
 	}
