@@ -77,6 +77,10 @@ func (l *Line) decide(tx *txn, src Source, blob store.Blob, in *incoming, res *R
 	return l.newReport(tx, sm, in, how, false, res)
 }
 
+// notifyHeld is the kind of team notification of a case held as suspected
+// spam (templates notify and notice).
+const notifyHeld = "suspected spam"
+
 // rule is which of the line's rules a message falls under.
 type rule string
 
@@ -340,9 +344,15 @@ func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow,
 		return err
 	}
 	if held {
+		// The team is told (within the notification caps), so that a
+		// member can answer "not-spam" to that mail; the digest lists the
+		// held cases until they are released or closed.
 		res.Action = ActionHeldSpam
-		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "spam.held", Actor: "bot", MessageID: sm.ID,
-			Detail: fmt.Sprintf("suspected spam (%s: %s): acknowledgement held, team told in the digest; not-spam releases it", in.spam.Source, in.spam.Reason)})
+		if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "spam.held", Actor: "bot", MessageID: sm.ID,
+			Detail: fmt.Sprintf("suspected spam (%s: %s): acknowledgement held; not-spam releases it", in.spam.Source, in.spam.Reason)}); err != nil {
+			return err
+		}
+		return l.notifyTeam(tx, c, in, notifyHeld)
 	}
 	if err := l.scopeHints(tx, c, in); err != nil {
 		return err

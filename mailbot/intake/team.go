@@ -397,6 +397,9 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
 	data.ScopeHints, data.RewardWords = in.scope, in.reward
+	if kind == notifyHeld {
+		data.SpamReason = in.spam.Source + ": " + in.spam.Reason
+	}
 	data.Received = l.out.InZone(l.now())
 	data.Subject = c.Subject
 	if in.crypto.unreadable() {
