@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"mailbot/mailbot"
 	"mailbot/mailbot/remind"
 )
 
@@ -37,7 +38,7 @@ func promised(body string) []string {
 func TestSpamFlaggedReportIsHeldAndReleased(t *testing.T) {
 	h := newTeamHarness(t, spamTrust)
 	res := h.ingest(flagged("Ada <"+ada+">", "Cheap pills"))
-	if res.Action != "held-spam" {
+	if res.Action != mailbot.ActionHeldSpam {
 		t.Fatalf("Ingest(flagged) = %+v, want held-spam", res)
 	}
 	h.ingest(report("Eve <eve@elsewhere.example>", "XSS"))
@@ -94,7 +95,7 @@ func TestSpamFlaggedReportIsHeldAndReleased(t *testing.T) {
 // anyone's header: the report is acknowledged as any other.
 func TestUntrustedSpamFlagDoesNotHold(t *testing.T) {
 	h := newTeamHarness(t, "")
-	if res := h.ingest(flagged("Ada <"+ada+">", "SQL injection")); res.Action != "opened" || res.Acks == 0 {
+	if res := h.ingest(flagged("Ada <"+ada+">", "SQL injection")); res.Action != mailbot.ActionOpened || res.Acks == 0 {
 		t.Fatalf("Ingest(flagged, trust not configured) = %+v, want opened and acknowledged", res)
 	}
 }
@@ -118,7 +119,7 @@ func TestSpamFilterTimeoutFailsOpen(t *testing.T) {
 	}()
 	h := newTeamHarness(t, fmt.Sprintf("[spam.filter]\nkind = \"spamd\"\naddress = %q\ntimeout = \"200ms\"\n", ln.Addr()))
 	res := h.ingest(report("Ada <"+ada+">", "SQL injection"))
-	if res.Action != "opened" || res.Acks == 0 {
+	if res.Action != mailbot.ActionOpened || res.Acks == 0 {
 		t.Fatalf("Ingest() with a silent filter = %+v, want opened and acknowledged", res)
 	}
 }
@@ -135,7 +136,7 @@ func TestScopeHintAndOutOfScope(t *testing.T) {
 	h := newTeamHarness(t, fmt.Sprintf("policy = %q\n", pol))
 	res := h.ingest(msg("Your domain has no SPF record and no DMARC policy.\n",
 		"From", "Ada <"+ada+">", "To", botAddr, "Subject", "Missing SPF", "Date", "Tue, 03 Mar 2026 10:00:00 +0000", "Message-ID", "<spf1@research.example>"))
-	if res.Action != "opened" || res.Acks == 0 {
+	if res.Action != mailbot.ActionOpened || res.Acks == 0 {
 		t.Fatalf("Ingest(SPF report) = %+v, want opened and acknowledged", res)
 	}
 	c := h.cases()[0]
