@@ -101,26 +101,32 @@ func TestUntrustedSpamFlagDoesNotHold(t *testing.T) {
 }
 
 // TestSpamFilterTimeoutFailsOpen: a filter that accepts the connection and
-// never answers costs its timeout, and the report is acknowledged.
+// never answers is asked (one connection), costs its timeout, and the
+// report is acknowledged all the same.
 func TestSpamFilterTimeoutFailsOpen(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	conns := make(chan net.Conn, 8) // held open, never answered
+	t.Cleanup(func() {
+		ln.Close()
+		for len(conns) > 0 {
+			(<-conns).Close()
+		}
+	})
 	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() }) // hold it open, say nothing
+		for c, err := ln.Accept(); err == nil; c, err = ln.Accept() {
+			conns <- c
 		}
 	}()
 	h := newTeamHarness(t, fmt.Sprintf("[spam.filter]\nkind = \"spamd\"\naddress = %q\ntimeout = \"200ms\"\n", ln.Addr()))
 	res := h.ingest(report("Ada <"+ada+">", "SQL injection"))
 	if res.Action != mailbot.ActionOpened || res.Acks == 0 {
 		t.Fatalf("Ingest() with a silent filter = %+v, want opened and acknowledged", res)
+	}
+	if len(conns) != 1 {
+		t.Errorf("the filter got %d connections, want 1 (asked once, before acknowledging)", len(conns))
 	}
 }
 

@@ -55,25 +55,27 @@ func (pf *postfix) useSpamMilter(t *testing.T, milter string) string {
 	port := freePorts(t, 1)[0]
 	checks := filepath.Join(pf.etc, "spam_header_checks")
 	write(t, checks, "/^X-Spam-/ IGNORE\n", 0o644)
-	main, err := os.ReadFile(filepath.Join(pf.etc, "main.cf"))
-	if err != nil {
-		t.Fatalf("read main.cf: %v", err)
-	}
-	write(t, filepath.Join(pf.etc, "main.cf"), string(main)+"header_checks = regexp:"+checks+"\n", 0o644)
-	master, err := os.ReadFile(filepath.Join(pf.etc, "master.cf"))
-	if err != nil {
-		t.Fatalf("read master.cf: %v", err)
-	}
-	write(t, filepath.Join(pf.etc, "master.cf"), string(master)+fmt.Sprintf(`%s inet n - n - - smtpd
+	pf.appendConf(t, "main.cf", "header_checks = regexp:"+checks+"\n")
+	pf.appendConf(t, "master.cf", fmt.Sprintf(`%s inet n - n - - smtpd
   -o smtpd_milters=inet:%s
   -o milter_default_action=tempfail
-`, port, milter), 0o644)
+`, port, milter))
 	pf.start(t)
 	addr := "127.0.0.1:" + port
 	if err := waitGreeting(addr, greetWait); err != nil {
 		t.Fatalf("postfix: %v\n%s", err, tail(filepath.Join(pf.dir, "postfix.log"), 30))
 	}
 	return addr
+}
+
+// appendConf adds text to the end of Postfix's configuration file name.
+func (pf *postfix) appendConf(t *testing.T, name, text string) {
+	t.Helper()
+	old, err := os.ReadFile(filepath.Join(pf.etc, name))
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	write(t, filepath.Join(pf.etc, name), string(old)+text, 0o644)
 }
 
 // TestE2ESpamHold is issue 18's hold with a real filter in the MTA: Postfix
