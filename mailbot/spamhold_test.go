@@ -71,6 +71,19 @@ func TestSpamFlaggedReportIsHeldAndReleased(t *testing.T) {
 		t.Errorf("digest = %q, want the held case %s listed", digest, c.Ref)
 	}
 
+	// Any other way out of the hold would skip the acknowledgement.
+	h.ingest(teamReply(h, "Bob <"+bob+">", toBob[0].MessageID, "Re: ["+c.Ref+"] Held as suspected spam", "status triaged\n", true))
+	if c = h.cases()[0]; c.Status != remind.StatusSuspectedSpam {
+		t.Fatalf("status triaged on a held case: status %q, want still suspected-spam (not-spam releases it)", c.Status)
+	}
+	// A forged not-spam is refused (TestForgedTeamMailIsRefused: the case
+	// untouched, the message kept with its reason, the team warned).
+	if res := h.ingest(teamReply(h, "Bob <"+bob+">", toBob[0].MessageID, "Re: ["+c.Ref+"] Held as suspected spam", "not-spam\n", false)); res.Class != "team-refused" {
+		t.Fatalf("forged not-spam = %+v, want team-refused", res)
+	}
+	if c = h.cases()[0]; c.Status != remind.StatusSuspectedSpam || len(outboxTo(h, ada)) != 0 {
+		t.Fatalf("forged not-spam: status %q, %d mails to the reporter; want still held, none", c.Status, len(outboxTo(h, ada)))
+	}
 	h.clock.Advance(48 * time.Hour)
 	h.ingest(teamReply(h, "Bob <"+bob+">", toBob[0].MessageID, "Re: ["+c.Ref+"] Held as suspected spam", "not-spam\n", true))
 	acks := outboxTo(h, ada)
@@ -127,6 +140,14 @@ func TestSpamFilterTimeoutFailsOpen(t *testing.T) {
 	}
 	if len(conns) != 1 {
 		t.Errorf("the filter got %d connections, want 1 (asked once, before acknowledging)", len(conns))
+	}
+	if c := h.cases()[0]; !hasEvent(h.events_(c), "spam.unchecked", "counted as not spam") {
+		t.Errorf("events = %+v, want spam.unchecked: the doubt on the case", h.events_(c))
+	}
+	// A follow-up is never held: the filter is not asked about it.
+	ack := outboxTo(h, ada)[0]
+	if res := h.ingest(report("Ada <"+ada+">", "Re: SQL injection", "In-Reply-To", "<"+ack.MessageID+">")); res.Action != mailbot.ActionFollowUp || len(conns) != 1 {
+		t.Errorf("follow-up = %+v with %d filter connections, want follow-up and still 1", res, len(conns))
 	}
 }
 

@@ -354,6 +354,12 @@ func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow,
 		}
 		return l.notifyTeam(tx, c, in, notifyHeld)
 	}
+	if in.spamErr != nil {
+		if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "spam.unchecked", Actor: "bot", MessageID: sm.ID,
+			Detail: "the spam filter failed, counted as not spam: " + in.spamErr.Error()}); err != nil {
+			return err
+		}
+	}
 	if err := l.scopeHints(tx, c, in); err != nil {
 		return err
 	}

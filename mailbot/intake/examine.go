@@ -23,6 +23,7 @@ type incoming struct {
 	crypto   cryptoFacts
 	team     *teamFacts            // set when From is a team member
 	spam     spam.Verdict          // a reporter's mail: the trusted verdict, or the filter's
+	spamErr  error                 // the filter failed: counted as not spam (a doubt for the case)
 	scope    []templates.ScopeHint // a new report: the policy's out-of-scope entries it matched (scopeHints)
 	reward   []string              // a new report: words asking for a reward the policy does not offer
 }
@@ -69,7 +70,7 @@ func (l *Line) examine(ctx context.Context, blob store.Blob) (*incoming, error) 
 func (l *Line) examineSpam(ctx context.Context, in *incoming, raw func() (io.ReadCloser, error)) {
 	in.spam = spam.FromHeaders(in.msg.Header, l.cfg.SpamTrust())
 	f := l.cfg.SpamFilter()
-	if in.spam.Spam || f == nil {
+	if in.spam.Spam || f == nil || l.onKnownThread(in) {
 		return
 	}
 	rc, err := raw()
@@ -83,7 +84,21 @@ func (l *Line) examineSpam(ctx context.Context, in *incoming, raw func() (io.Rea
 		// Fail open: the reason ("not checked: ...") is kept with the verdict.
 		l.log.Warn("spam filter failed: counted as not spam", "msgid", in.msg.MessageID, "err", err)
 	}
-	in.spam = v
+	in.spam, in.spamErr = v, err
+}
+
+// onKnownThread reports whether a message answers mail of a case: a
+// follow-up, which no spam verdict holds, so the filter is not asked.
+func (l *Line) onKnownThread(in *incoming) (known bool) {
+	l.store.View(func(tx *store.Tx) error {
+		for _, id := range triage.ThreadIDs(in.msg) {
+			if _, known = tx.CaseByMessageID(id); known {
+				break
+			}
+		}
+		return nil
+	})
+	return known
 }
 
 func (l *Line) parseLimits() parse.Limits {

@@ -14,6 +14,7 @@ import (
 	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
 	"mailbot/mailbot/triage"
 	"mailbot/policy"
@@ -263,6 +264,12 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		}
 		set("assignee", m.Address, "assigned to "+m.Name)
 	case team.CmdStatus:
+		if c.Status == remind.StatusSuspectedSpam && !slices.Contains([]string{"spam", "rejected", "duplicate"}, cmd.Arg) {
+			// Opening a held case any other way would leave its reporter
+			// without the acknowledgement the policy promises.
+			out.errors = append(out.errors, fmt.Sprintf("line %d: status %s: %s is held as suspected spam; send not-spam to release it (that sends the acknowledgement)", cmd.Line, cmd.Arg, c.Ref))
+			return nil
+		}
 		old := c.Status
 		c.Status = cmd.Arg
 		c.Clocks = l.applyClocks(c.Clocks, policy.Event("status."+cmd.Arg), now)
