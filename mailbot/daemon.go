@@ -375,6 +375,7 @@ const (
 	ActionQuarantined = intake.ActionQuarantined
 	ActionFolded      = intake.ActionFolded
 	ActionHeld        = intake.ActionHeld
+	ActionHeldSpam    = intake.ActionHeldSpam
 )
 
 // IsTemporary reports whether err says "try again later".

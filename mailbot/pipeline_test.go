@@ -515,8 +515,10 @@ func TestSpamFlagOnlyFromATrustedMTA(t *testing.T) {
 	if res := h.ingest(spam()); res.Action != mailbot.ActionOpened {
 		t.Errorf("untrusted X-Spam-Flag: Ingest() = %s, want opened (anyone can write that header)", res.Action)
 	}
+	// Issue 18: flagged mail from the trusted MTA is held on a case of its
+	// own (suspected-spam), never silently classed a robot nor answered.
 	h = newHarness(t, "trust_spam_flag = true\n")
-	if res := h.ingest(spam()); res.Action != mailbot.ActionRecorded {
-		t.Errorf("trusted X-Spam-Flag: Ingest() = %s, want recorded, not answered", res.Action)
+	if res := h.ingest(spam()); res.Action != mailbot.ActionHeldSpam || res.Acks != 0 {
+		t.Errorf("trusted X-Spam-Flag: Ingest() = %s with %d mails, want held-spam, not answered", res.Action, res.Acks)
 	}
 }

@@ -87,6 +87,7 @@ type Data struct {
 	// the entry the team answered with.
 	ScopeHints  []ScopeHint
 	RewardWords []string
+	SpamReason  string // notify, notice of a case held as suspected spam: the verdict's source and reason
 	OutOfScope  ScopeHint
 }
 

@@ -230,7 +230,7 @@ type Config struct {
 	// RetentionDays purges the raw mail of closed cases this many days after
 	// their last change; 0 keeps it.
 	RetentionDays int `toml:"retention_days"`
-	// TrustSpamFlag honours X-Spam-Flag: YES as "automated": only when the
+	// TrustSpamFlag holds reports flagged X-Spam-Flag: YES as suspected spam: only when the
 	// receiving MTA sets (and strips any incoming) X-Spam-Flag.
 	// Deprecated: spam.trust = ["spamassassin"]; true adds that entry.
 	TrustSpamFlag bool                `toml:"trust_spam_flag"` // where the published security.txt lives; `mailbot check` warns before it expires

@@ -161,13 +161,9 @@ func (pf *postfix) useDKIMPath(t *testing.T, signer, verifier string) (submit, r
 	pf.stop(t)
 	ports := freePorts(t, 2)
 	submit, receive = "127.0.0.1:"+ports[0], "127.0.0.1:"+ports[1]
-	master, err := os.ReadFile(filepath.Join(pf.etc, "master.cf"))
-	if err != nil {
-		t.Fatalf("read master.cf: %v", err)
-	}
 	// The receiving smtpd greets with another name: the same name would
 	// make Postfix's SMTP client refuse it as a mail loop.
-	write(t, filepath.Join(pf.etc, "master.cf"), string(master)+fmt.Sprintf(`%s inet n - n - - smtpd
+	pf.appendConf(t, "master.cf", fmt.Sprintf(`%s inet n - n - - smtpd
   -o smtpd_milters=inet:%s
   -o milter_default_action=tempfail
   -o content_filter=smtp:[127.0.0.1]:%s
@@ -176,7 +172,7 @@ func (pf *postfix) useDKIMPath(t *testing.T, signer, verifier string) (submit, r
   -o milter_default_action=tempfail
   -o content_filter=
   -o { smtpd_banner = receiver.example.org ESMTP }
-`, submit, signer, ports[1], receive, verifier), 0o644)
+`, submit, signer, ports[1], receive, verifier))
 	pf.start(t)
 	for _, addr := range []string{submit, receive} {
 		if err := waitGreeting(addr, greetWait); err != nil {

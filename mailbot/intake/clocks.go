@@ -28,7 +28,7 @@ func (l *Line) applyClocks(clocks []store.Clock, ev policy.Event, at time.Time) 
 // missingFields lists, in the case's language, the report fields the
 // policy asks for that the report's text seems to lack.
 func (l *Line) missingFields(in *incoming) []string {
-	if l.policy == nil || in.msg == nil || in.crypto.unreadable() {
+	if l.policy == nil || in.msg == nil || in.crypto.unreadable() || in.crypto.encrypted && in.crypto.plainText == "" {
 		return nil
 	}
 	var out []string

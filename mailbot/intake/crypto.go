@@ -28,6 +28,7 @@ type cryptoFacts struct {
 	tooLarge       bool     // an encrypted part over the decryption limit
 	keyIDs         []string // recipients of undecryptable data
 	reason         string   // why decryption failed, for the team
+	doubt          string   // a block found as ciphertext that is not encrypted, and why
 	plainText      string   // text of the decrypted parts, kept apart from the rest (EFAIL)
 	cipherHashes   []string // SHA-256 of each ciphertext block, to spot replays
 	keys           [][]byte // public keys offered by the sender (attached, Autocrypt, or inside the encrypted part)
@@ -122,8 +123,9 @@ func (l *Line) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 	// Every block below marks the message encrypted, and then text() never
 	// uses the text around the blocks (EFAIL): let it go before decrypting
 	// (it may be MaxTextBytes of armor).
+	around := m.Text
 	m.Text = ""
-	var texts []string
+	var texts, clear []string
 	for i := range m.PGP {
 		b := &m.PGP[i]
 		open := func() (io.Reader, error) { return b.Open(src), nil }
@@ -133,18 +135,36 @@ func (l *Line) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 			c.reason = "cannot read the encrypted part: " + err.Error()
 			continue
 		}
-		c.cipherHashes = append(c.cipherHashes, hex.EncodeToString(sum.Sum(nil)))
-		c.encrypted = true
-		if l.keys == nil {
-			c.noKey = true
-			c.reason = "encrypted, but the bot has no key configured"
+		var st *pgp.Stream
+		err := errClearsigned
+		if !isClearsigned(b.Open(src)) {
+			if l.keys == nil {
+				c.cipherHashes = append(c.cipherHashes, hex.EncodeToString(sum.Sum(nil)))
+				c.encrypted, c.noKey = true, true
+				c.reason = "encrypted, but the bot has no key configured"
+				continue
+			}
+			st, err = l.keys.DecryptStream(open, verify, pgp.Options{MaxSize: int64(l.parseLimits().MaxPGPBytes), Now: l.now})
+		}
+		if errors.Is(err, pgp.ErrNotEncrypted) {
+			// A block that is not encrypted (a cleartext-signed text,
+			// signed-only data) is never taken for encrypted: its text is
+			// read as unverified plain text and the team learns why.
+			c.doubt = fmt.Sprintf("a part found as OpenPGP (%s) is not encrypted (%v): read as plain text, its signature not checked", b.Kind, err)
+			if b.Kind != "inline" {
+				var text plainSink
+				text.max = l.parseLimits().MaxTextBytes
+				if _, err := io.Copy(&text, b.Open(src)); err == nil {
+					if t, ok := text.text(); ok {
+						clear = append(clear, t)
+					}
+				}
+			}
 			continue
 		}
-		st, err := l.keys.DecryptStream(open, verify, pgp.Options{MaxSize: int64(l.parseLimits().MaxPGPBytes), Now: l.now})
+		c.cipherHashes = append(c.cipherHashes, hex.EncodeToString(sum.Sum(nil)))
+		c.encrypted = true
 		if err != nil {
-			if errors.Is(err, pgp.ErrNotEncrypted) {
-				continue // a signed-only block inside an otherwise plain message
-			}
 			c.decryptFailed(err)
 			continue
 		}
@@ -199,6 +219,26 @@ func (l *Line) openCrypto(in *incoming, raw func() (io.ReadCloser, error)) {
 		texts = nil
 	}
 	c.plainText = strings.Join(texts, "\n\n")
+	if !c.encrypted {
+		// No block was encrypted after all: the message is plain text.
+		m.Text = strings.Join(append([]string{around}, clear...), "\n\n")
+		if c.reason == "" {
+			c.reason = c.doubt
+		}
+	}
+}
+
+// errClearsigned is a block found as ciphertext that is a cleartext-signed
+// text (RFC 9580 section 7), told apart without any key.
+var errClearsigned = fmt.Errorf("%w: a cleartext-signed text", pgp.ErrNotEncrypted)
+
+// isClearsigned reports whether an armored block is a cleartext-signed
+// text: its armor header line is "BEGIN PGP SIGNED MESSAGE" (RFC 9580
+// section 7; leading white space tolerated).
+func isClearsigned(r io.Reader) bool {
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(r, head)
+	return bytes.HasPrefix(bytes.TrimLeft(head[:n], " \t\r\n"), []byte("-----BEGIN PGP SIGNED MESSAGE-----"))
 }
 
 // decryptFailed records why a block could not be decrypted.

@@ -8,6 +8,7 @@ import (
 
 	"mailbot/mailbot/flood"
 	"mailbot/mailbot/probe"
+	"mailbot/mailbot/remind"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
 )
@@ -70,9 +71,15 @@ func (l *Line) decide(tx *txn, src Source, blob store.Blob, in *incoming, res *R
 		return l.recordReplay(tx, c, sm, in, res)
 	case ruleFollowUp:
 		return l.recordFollowUp(tx, c, how, sm, in, res)
+	case ruleSuspectedSpam:
+		return l.newReport(tx, sm, in, how, true, res)
 	}
-	return l.newReport(tx, sm, in, how, res)
+	return l.newReport(tx, sm, in, how, false, res)
 }
+
+// notifyHeld is the kind of team notification of a case held as suspected
+// spam (templates notify and notice).
+const notifyHeld = "suspected spam"
 
 // rule is which of the line's rules a message falls under.
 type rule string
@@ -86,6 +93,9 @@ const (
 	ruleReplay      rule = "replay"       // a ciphertext of a case sent again by someone not on it: recorded, not answered
 	ruleFollowUp    rule = "follow-up"    // on a case already: added to it
 	ruleNewCase     rule = "new-case"     // a new report (or a stranger using a case's tag): a case of its own
+	// A new report a trusted verdict calls spam: a case of its own in status
+	// suspected-spam, its acknowledgement held until the team's not-spam.
+	ruleSuspectedSpam rule = "suspected-spam"
 )
 
 // caseState is what the store knows about a message, read in its transaction.
@@ -118,6 +128,13 @@ func route(in *incoming, k caseState) (rule, *store.Case, threadHow) {
 		return ruleFollowUp, k.byRefs, threadHow{by: "references"}
 	case k.byTag != nil && in.from != "" && contains(k.byTag.Participants, in.from):
 		return ruleFollowUp, k.byTag, threadHow{by: "subject-tag"}
+	case in.spam.Spam:
+		// Acknowledging spam is backscatter to a forged address: held.
+		how := threadHow{}
+		if k.byTag != nil {
+			how.stranger = k.byTag.Ref
+		}
+		return ruleSuspectedSpam, nil, how
 	case k.byTag != nil:
 		// Someone else using a case tag gets a case of their own, and both
 		// cases say so.
@@ -251,6 +268,11 @@ func (l *Line) cryptoEvents(tx *txn, c *store.Case, in *incoming, sm *store.Mess
 	if err := l.rememberCiphertexts(tx, c, in); err != nil {
 		return err
 	}
+	if in.crypto.doubt != "" {
+		if err := tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "crypto.doubt", Actor: "bot", Detail: in.crypto.doubt, MessageID: sm.ID}); err != nil {
+			return err
+		}
+	}
 	if in.crypto.unreadable() {
 		return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "decrypt.failed", Actor: "bot", Detail: in.crypto.reason, MessageID: sm.ID})
 	}
@@ -270,7 +292,10 @@ func (l *Line) recordReplay(tx *txn, orig *store.Case, sm *store.Message, in *in
 		Detail: fmt.Sprintf("%s sent a ciphertext of this case again (a possible decryption oracle attempt): recorded, not answered", in.from)})
 }
 
-func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow, res *Result) error {
+// openCase opens a case for a new report, acknowledges it and tells the
+// team; held (suspected spam) opens it in status suspected-spam instead,
+// acknowledges nothing and leaves the team to the digest.
+func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow, held bool, res *Result) error {
 	now := l.now()
 	m := in.msg
 	c := &store.Case{
@@ -284,7 +309,12 @@ func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow,
 	if len(m.From) > 0 {
 		c.ReporterName = triage.Sanitize(m.From[0].Name, 100)
 	}
+	// A held case's clocks start at arrival too: released, its
+	// acknowledgement carries the dates the policy promised from then.
 	c.Clocks = l.applyClocks(nil, "report.received", now)
+	if held {
+		c.Status = remind.StatusSuspectedSpam
+	}
 	if err := tx.NewCase(c); err != nil {
 		return err
 	}
@@ -311,6 +341,26 @@ func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow,
 		}
 	}
 	if err := l.cryptoEvents(tx, c, in, sm); err != nil {
+		return err
+	}
+	if held {
+		// The team is told (within the notification caps), so that a
+		// member can answer "not-spam" to that mail; the digest lists the
+		// held cases until they are released or closed.
+		res.Action = ActionHeldSpam
+		if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "spam.held", Actor: "bot", MessageID: sm.ID,
+			Detail: fmt.Sprintf("suspected spam (%s: %s): acknowledgement held; not-spam releases it", in.spam.Source, in.spam.Reason)}); err != nil {
+			return err
+		}
+		return l.notifyTeam(tx, c, in, notifyHeld)
+	}
+	if in.spamErr != nil {
+		if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "spam.unchecked", Actor: "bot", MessageID: sm.ID,
+			Detail: "the spam filter failed, counted as not spam: " + in.spamErr.Error()}); err != nil {
+			return err
+		}
+	}
+	if err := l.scopeHints(tx, c, in); err != nil {
 		return err
 	}
 	// The case change and its acknowledgement are one transaction: a crash

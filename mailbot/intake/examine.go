@@ -1,14 +1,17 @@
 package intake
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 
 	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
+	"mailbot/mailbot/spam"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
+	"mailbot/templates"
 )
 
 // incoming is what examine learned from a message, before any decision.
@@ -18,12 +21,16 @@ type incoming struct {
 	verdict  triage.Verdict
 	from     string // lowercase sender address, "" if none
 	crypto   cryptoFacts
-	team     *teamFacts // set when From is a team member
+	team     *teamFacts            // set when From is a team member
+	spam     spam.Verdict          // a reporter's mail: the trusted verdict, or the filter's
+	spamErr  error                 // the filter failed: counted as not spam (a doubt for the case)
+	scope    []templates.ScopeHint // a new report: the policy's out-of-scope entries it matched (scopeHints)
+	reward   []string              // a new report: words asking for a reward the policy does not offer
 }
 
 // examine reads the raw message from the store and parses it. It never
-// touches the database.
-func (l *Line) examine(blob store.Blob) (*incoming, error) {
+// touches the database. ctx bounds the spam filter's call.
+func (l *Line) examine(ctx context.Context, blob store.Blob) (*incoming, error) {
 	rc, err := l.store.OpenRaw(blob.Hash)
 	if err != nil {
 		return nil, &TemporaryError{Err: fmt.Errorf("open raw: %w", err)}
@@ -48,8 +55,50 @@ func (l *Line) examine(blob store.Blob) (*incoming, error) {
 	}
 	if in.team == nil {
 		l.openCrypto(in, raw)
+		l.examineSpam(ctx, in, raw)
 	}
 	return in, nil
+}
+
+// examineSpam decides whether a reporter's mail is suspected spam (issue
+// 18): the trusted MTA's verdict headers first (only the sources of
+// [spam] trust, which the MTA strips from incoming mail); then, when a
+// filter is configured and the headers did not say spam, the filter itself,
+// bounded by its timeout and ctx. A filter that fails counts as "not spam"
+// (logged): a filter that is down must never silence real reporters.
+// Follow-ups get a verdict too; only a new case acts on it (route).
+func (l *Line) examineSpam(ctx context.Context, in *incoming, raw func() (io.ReadCloser, error)) {
+	in.spam = spam.FromHeaders(in.msg.Header, l.cfg.SpamTrust())
+	f := l.cfg.SpamFilter()
+	if in.spam.Spam || f == nil || l.onKnownThread(in) {
+		return
+	}
+	rc, err := raw()
+	if err != nil {
+		l.log.Warn("spam filter not asked: raw message unreadable", "msgid", in.msg.MessageID, "err", err)
+		return
+	}
+	defer rc.Close()
+	v, err := f.Check(ctx, rc)
+	if err != nil {
+		// Fail open: the reason ("not checked: ...") is kept with the verdict.
+		l.log.Warn("spam filter failed: counted as not spam", "msgid", in.msg.MessageID, "err", err)
+	}
+	in.spam, in.spamErr = v, err
+}
+
+// onKnownThread reports whether a message answers mail of a case: a
+// follow-up, which no spam verdict holds, so the filter is not asked.
+func (l *Line) onKnownThread(in *incoming) (known bool) {
+	l.store.View(func(tx *store.Tx) error {
+		for _, id := range triage.ThreadIDs(in.msg) {
+			if _, known = tx.CaseByMessageID(id); known {
+				break
+			}
+		}
+		return nil
+	})
+	return known
 }
 
 func (l *Line) parseLimits() parse.Limits {
@@ -73,7 +122,7 @@ func (l *Line) self() triage.Self {
 		MsgIDDomain:  l.cfg.MsgIDDomain,
 		LoopHeader:   outmail.LoopHeader,
 		OwnMessageID: outmail.OwnMessageID,
-
-		TrustedSpamHeader: l.cfg.TrustSpamFlag,
+		// TrustedSpamHeader stays off: a flagged report is held as
+		// suspected spam (examineSpam), never silently classed a robot.
 	}
 }

@@ -80,7 +80,7 @@ func (l *Line) notifyCaps() flood.Caps {
 
 // newReport opens a case for a report, unless the disk is low (heldError:
 // nothing is written) or the sender is over a case cap (folded or held).
-func (l *Line) newReport(tx *txn, sm *store.Message, in *incoming, how threadHow, res *Result) error {
+func (l *Line) newReport(tx *txn, sm *store.Message, in *incoming, how threadHow, held bool, res *Result) error {
 	if reason := l.diskProblem(); reason != "" {
 		return &heldError{reason: reason}
 	}
@@ -96,7 +96,7 @@ func (l *Line) newReport(tx *txn, sm *store.Message, in *incoming, how threadHow
 	if err := caps.Count(tx, flood.Cases, in.from, now); err != nil {
 		return err
 	}
-	return l.openCase(tx, sm, in, how, res)
+	return l.openCase(tx, sm, in, how, held, res)
 }
 
 // foldReport stores a report over a case cap on the sender's newest open

@@ -26,6 +26,7 @@ import (
 const (
 	ActionOpened      = "opened"       // a new case, acknowledged
 	ActionOpenedQuiet = "opened-quiet" // a new case, acknowledgement suppressed (rate limit)
+	ActionHeldSpam    = "held-spam"    // a new case in status suspected-spam, acknowledgement held
 	ActionFollowUp    = "follow-up"    // added to an existing case
 	ActionRecorded    = "recorded"     // automated or own mail, kept, never answered
 	ActionBounce      = "bounce"       // a delivery failure of our mail, on its case
@@ -264,7 +265,7 @@ func (l *Line) run(ctx context.Context, items []item) (int, []Result, error) {
 	errs := make([]error, len(items))
 	examine := func(i int) {
 		defer l.recovered(items[i].blob.Hash, &errs[i])
-		ins[i], errs[i] = l.examine(items[i].blob)
+		ins[i], errs[i] = l.examine(ctx, items[i].blob)
 	}
 	var small, big []int
 	for i, it := range items {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"mailbot/mailbot/spam"
 	"mailbot/mailbot/team"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
@@ -18,6 +19,11 @@ func TestRoute(t *testing.T) {
 	forgotten := &store.Case{ID: 8, Ref: "SEC-8", Participants: []string{""}}
 	report := func(from string) *incoming {
 		return &incoming{from: from, verdict: triage.Verdict{Class: triage.ClassReport}}
+	}
+	spammy := func(from string) *incoming {
+		in := report(from)
+		in.spam = spam.Verdict{Spam: true, Source: spam.SpamAssassin, Reason: "X-Spam-Flag: YES"}
+		return in
 	}
 	class := func(c triage.Class) *incoming { return &incoming{from: alice, verdict: triage.Verdict{Class: c}} }
 	fromMember := func(ok bool) *incoming {
@@ -47,6 +53,10 @@ func TestRoute(t *testing.T) {
 		// No From address never matches a case, even one that lists "".
 		{"a tag without a sender", report(""), caseState{byTag: forgotten}, ruleNewCase, nil, threadHow{stranger: "SEC-8"}},
 		{"a new report", report(alice), caseState{}, ruleNewCase, nil, threadHow{}},
+		{"a new report a trusted verdict calls spam", spammy(alice), caseState{}, ruleSuspectedSpam, nil, threadHow{}},
+		{"spam with a stranger's tag", spammy(mallory), caseState{byTag: onCase}, ruleSuspectedSpam, nil, threadHow{stranger: "SEC-7"}},
+		// A verdict never holds a follow-up: the reporter is known already.
+		{"a follow-up a verdict calls spam", spammy(alice), caseState{byRefs: onCase}, ruleFollowUp, onCase, threadHow{by: "references"}},
 	}
 	for _, tt := range tests {
 		got, c, how := route(tt.in, tt.k)

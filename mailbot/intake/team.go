@@ -14,6 +14,7 @@ import (
 	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
 	"mailbot/mailbot/triage"
 	"mailbot/policy"
@@ -171,7 +172,7 @@ func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result)
 			}
 			out.lines = append(out.lines, "recorded as an internal note (not sent to the reporter)")
 		}
-	case strings.TrimSpace(body) != "":
+	case strings.TrimSpace(body) != "" && !out.bodySent:
 		if err := l.relay(tx, c, body, v.Member); err != nil {
 			return err
 		}
@@ -227,9 +228,10 @@ func (l *Line) teamCase(tx *txn, in *incoming, v team.Verdict) (c *store.Case, c
 
 // teamOutcome collects what a team mail did, for the confirmation.
 type teamOutcome struct {
-	member team.Member
-	lines  []string
-	errors []string
+	member   team.Member
+	lines    []string
+	errors   []string
+	bodySent bool // the member's text went to the reporter inside a command's mail (out-of-scope)
 }
 
 // applyCommand applies one command to c and queues what the seeds' process
@@ -262,6 +264,12 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		}
 		set("assignee", m.Address, "assigned to "+m.Name)
 	case team.CmdStatus:
+		if c.Status == remind.StatusSuspectedSpam && !slices.Contains([]string{"spam", "rejected", "duplicate"}, cmd.Arg) {
+			// Opening a held case any other way would leave its reporter
+			// without the acknowledgement the policy promises.
+			out.errors = append(out.errors, fmt.Sprintf("line %d: status %s: %s is held as suspected spam; send not-spam to release it (that sends the acknowledgement)", cmd.Line, cmd.Arg, c.Ref))
+			return nil
+		}
 		old := c.Status
 		c.Status = cmd.Arg
 		c.Clocks = l.applyClocks(c.Clocks, policy.Event("status."+cmd.Arg), now)
@@ -328,6 +336,10 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		return l.merge(tx, c, cmd.Arg, out)
 	case team.CmdKey:
 		return l.acceptKey(tx, c, cmd.Arg, out)
+	case team.CmdNotSpam:
+		return l.notSpam(tx, c, out)
+	case team.CmdOutOfScope:
+		return l.outOfScope(tx, c, cmd, team.Body(in.team.verdict.Text), out)
 	case team.CmdNote, team.CmdInternal:
 		return nil
 	default:
@@ -391,6 +403,10 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	}
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
+	data.ScopeHints, data.RewardWords = in.scope, in.reward
+	if kind == notifyHeld {
+		data.SpamReason = in.spam.Source + ": " + in.spam.Reason
+	}
 	data.Received = l.out.InZone(l.now())
 	data.Subject = c.Subject
 	if in.crypto.unreadable() {

@@ -42,7 +42,7 @@
 //
 // And once per working day at Settings.DigestAt, a digest to the on-duty
 // pair: open cases, deadlines due today, breached deadlines, cases waiting
-// on the reporter.
+// on the reporter, cases held as suspected spam (StatusSuspectedSpam).
 //
 // Every action is planned only inside the policy calendar's working hours:
 // one that falls due outside them waits for the next working moment (its
@@ -233,6 +233,12 @@ func (a Action) String() string {
 // closedStatus: nothing is planned for such a case any more.
 var closedStatus = []string{"disclosed", "rejected", "duplicate", "spam"}
 
+// StatusSuspectedSpam is a case held as suspected spam (issue 18): its
+// acknowledgement waits for the team's not-spam. It stays open (nothing is
+// discarded, retention keeps it) but gets no reminder, escalation or note:
+// only a line in the digest, until the team releases or closes it.
+const StatusSuspectedSpam = "suspected-spam"
+
 // Open reports whether a case in status needs progress: not fixed,
 // disclosed, rejected, duplicate or spam (the events that end the policy's
 // keep-informed promise).
@@ -334,7 +340,7 @@ func ref(c *CaseState) string {
 }
 
 func (pl *planner) planCase(c *CaseState) {
-	if slices.Contains(closedStatus, c.Status) {
+	if slices.Contains(closedStatus, c.Status) || c.Status == StatusSuspectedSpam {
 		return
 	}
 	for _, cl := range c.Clocks {
@@ -543,10 +549,14 @@ func (pl *planner) planDigest(cases []CaseState) {
 	if pl.now.Before(at) || at.In(loc).Day() != d {
 		return // not yet, or DigestAt is after closing time
 	}
-	var open, dueToday, breached, waiting []string
+	var open, dueToday, breached, waiting, held []string
 	for i := range cases {
 		c := &cases[i]
 		if c.ID == 0 || !Open(c.Status) {
+			continue
+		}
+		if c.Status == StatusSuspectedSpam {
+			held = append(held, ref(c))
 			continue
 		}
 		open = append(open, ref(c))
@@ -577,13 +587,17 @@ func (pl *planner) planDigest(cases []CaseState) {
 		}
 		return strings.Join(l, ", ")
 	}
+	summary := fmt.Sprintf("digest: %d open (%s); due today: %s; breached: %s; waiting on reporter: %s",
+		len(open), list(open), list(dueToday), list(breached), list(waiting))
+	if len(held) > 0 {
+		summary += "; held as suspected spam, not acknowledged until not-spam: " + list(held)
+	}
 	pl.add(Action{
-		Key:  fmt.Sprintf("%s:%04d-%02d-%02d", KindDigest, y, m, d),
-		Kind: KindDigest,
-		To:   policy.RemindOnDuty,
-		Due:  at,
-		Summary: fmt.Sprintf("digest: %d open (%s); due today: %s; breached: %s; waiting on reporter: %s",
-			len(open), list(open), list(dueToday), list(breached), list(waiting)),
+		Key:     fmt.Sprintf("%s:%04d-%02d-%02d", KindDigest, y, m, d),
+		Kind:    KindDigest,
+		To:      policy.RemindOnDuty,
+		Due:     at,
+		Summary: summary,
 	})
 }
 

@@ -1,0 +1,130 @@
+package intake
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-message/mail"
+
+	"mailbot/mailbot/outmail"
+	"mailbot/mailbot/parse"
+	"mailbot/mailbot/remind"
+	"mailbot/mailbot/team"
+	"mailbot/policy"
+	"mailbot/store"
+	"mailbot/templates"
+)
+
+// Issue 18: the team's side of held spam and of scope hints.
+
+// scopeHints looks for the policy's scope hints in a new readable report:
+// they go into the team's notification (in.scope, in.reward) and an event
+// on c. A hint never skips the acknowledgement nor its clocks: the policy
+// promises both to every report.
+func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
+	if l.policy == nil || in.crypto.unreadable() {
+		return nil
+	}
+	body := strings.TrimPrefix(in.text(), in.msg.Subject+"\n")
+	h := l.policy.ScopeHints(in.msg.Subject, body)
+	if len(h.OutOfScope) == 0 && len(h.Reward) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, e := range h.OutOfScope {
+		text, _ := l.policy.OutOfScopeText(e.N, "en")
+		in.scope = append(in.scope, templates.ScopeHint{N: e.N, Text: text, Terms: e.Terms})
+		parts = append(parts, fmt.Sprintf("may be out of scope: %d (%s)", e.N, strings.Join(e.Terms, ", ")))
+	}
+	in.reward = h.Reward
+	if len(h.Reward) > 0 {
+		parts = append(parts, "asks for a reward ("+strings.Join(h.Reward, ", ")+") where the policy offers none")
+	}
+	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "scope.hint", Actor: "bot", Detail: strings.Join(parts, "; ")})
+}
+
+// notSpam releases a case held as suspected spam: status new again, the
+// acknowledgement queued now with the dates of the original arrival (the
+// case's clocks started then). The member who released it is told in the
+// confirmation.
+func (l *Line) notSpam(tx *txn, c *store.Case, out *teamOutcome) error {
+	if c.Status != remind.StatusSuspectedSpam {
+		out.errors = append(out.errors, fmt.Sprintf("not-spam: %s is not held as suspected spam (status %s)", c.Ref, c.Status))
+		return nil
+	}
+	in, err := l.reexamineReport(tx, c)
+	if err != nil {
+		return err
+	}
+	c.Status = "new"
+	var res Result
+	if err := l.queueAck(tx, c, in, nil, &res); err != nil {
+		return err
+	}
+	if res.Acks > 0 {
+		out.lines = append(out.lines, "released: not spam; the acknowledgement went to the reporter with the dates from the arrival")
+	} else {
+		out.lines = append(out.lines, "released: not spam; the acknowledgement stays suppressed (see the case's events)")
+	}
+	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "spam.released", Actor: out.member.Address,
+		Detail: "not spam: acknowledgement released"})
+}
+
+// reexamineReport rebuilds, from the stored report that opened c, what
+// composing its acknowledgement needs. Only the headers and the plain text
+// are read again (no decryption inside the transaction): an encrypted
+// report is answered without the missing-fields list.
+func (l *Line) reexamineReport(tx *txn, c *store.Case) (*incoming, error) {
+	msgs, err := tx.Messages(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, sm := range msgs {
+		if sm.Direction != "in" || sm.From != c.Reporter {
+			continue
+		}
+		rc, err := l.store.OpenRaw(sm.Hash)
+		if err != nil {
+			return nil, &TemporaryError{Err: fmt.Errorf("open raw: %w", err)}
+		}
+		msg, err := parse.Parse(rc, l.parseLimits())
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("intake: the held report of %s: %w", c.Ref, err)
+		}
+		return &incoming{msg: msg, from: c.Reporter, crypto: cryptoFacts{encrypted: sm.Encrypted}}, nil
+	}
+	return nil, fmt.Errorf("intake: %s has no report from %s", c.Ref, c.Reporter)
+}
+
+// outOfScope answers the reporter with the policy's out-of-scope entry n
+// in the case's language, threaded and encrypted like a relay, and closes
+// the case as rejected. words are the member's own, after the commands.
+func (l *Line) outOfScope(tx *txn, c *store.Case, cmd team.Command, words string, out *teamOutcome) error {
+	if l.policy == nil {
+		out.errors = append(out.errors, fmt.Sprintf("line %d: out-of-scope %d: no policy is configured", cmd.Line, cmd.Entry))
+		return nil
+	}
+	text, ok := l.policy.OutOfScopeText(cmd.Entry, c.Language)
+	if !ok {
+		out.errors = append(out.errors, fmt.Sprintf("line %d: out-of-scope %d: the policy has %d out-of-scope entries", cmd.Line, cmd.Entry, len(l.policy.Scope.Out)))
+		return nil
+	}
+	data := l.out.TemplateData(c)
+	data.OutOfScope = templates.ScopeHint{N: cmd.Entry, Text: text}
+	data.Text = strings.TrimSpace(words)
+	subject, body, err := l.out.Templates.Render("out-of-scope", []string{c.Language}, data)
+	if err != nil {
+		return err
+	}
+	inReplyTo, refs := l.reporterThread(tx, c)
+	item := tx.q.Add(outmail.Mail{Kind: "out-of-scope", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)})
+	old := c.Status
+	c.Status = "rejected"
+	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, l.now())
+	out.bodySent = data.Text != ""
+	out.lines = append(out.lines, fmt.Sprintf("out of scope (entry %d): the reporter was answered with its wording; status: rejected (was %s)", cmd.Entry, old))
+	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "out-of-scope", Actor: out.member.Address,
+		Detail: fmt.Sprintf("entry %d, <%s> to the reporter; case closed as rejected", cmd.Entry, item.MessageID)})
+}
