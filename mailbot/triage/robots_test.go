@@ -43,6 +43,9 @@ func TestRobotRules(t *testing.T) {
 		{"TMDA confirmation", hdr("Bob <bob-confirm-1040239658.12345.abcdef@example.net>", "Re: XSS", "X-Delivery-Agent: TMDA/1.1.12 (Macallan)\r\n") + body, Verdict{ClassAutomated, "challenge-response (TMDA confirmation request)"}},
 		{"VERP Return-Path", hdr("News <news@shop.example>", "Spring offers", "Return-Path: <bounce-1234-security=example.org@mail.shop.example>\r\n") + body, Verdict{ClassAutomated, "Return-Path: VERP for our address"}},
 		{"ESP + tag Return-Path", hdr("News <news@shop.example>", "Spring offers", "Return-Path: <bounces+5678-ab12-security=example.org@em.shop.example>\r\n") + body, Verdict{ClassAutomated, "Return-Path: VERP for our address"}},
+		// VERP at the very start of the local part (no prefix before it).
+		{"VERP Return-Path, address first", hdr("News <news@shop.example>", "Spring offers", "Return-Path: <security=example.org@bounces.shop.example>\r\n") + body, Verdict{ClassAutomated, "Return-Path: VERP for our address"}},
+		{"VERP Return-Path, address first, %40", hdr("News <news@shop.example>", "Spring offers", "Return-Path: <security%40example.org-77@bounces.shop.example>\r\n") + body, Verdict{ClassAutomated, "Return-Path: VERP for our address"}},
 		{"majordomo =40 Return-Path", hdr("Ann <ann@example.net>", "Re: patch", "Return-Path: <list-owner+security=40example.org-S267@lists.example.net>\r\n") + body, Verdict{ClassAutomated, "Return-Path: VERP for our address"}},
 		{"multipart/report without boundary", hdr("isp@example.net", "report", "Content-Type: multipart/report; report-type=feedback-report;\r\n") + body, Verdict{ClassAutomated, "feedback report (RFC 5965)"}},
 		{"ARF with boundary on an unindented line", hdr("isp@example.net", "report", "Content-Type: multipart/report; report-type=feedback-report;\r\nboundary=\"q\"\r\n") +
@@ -76,6 +79,9 @@ func TestRobotRules(t *testing.T) {
 		{"SRS Return-Path of a forwarded person", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <SRS0=abcd=XY=researcher.example=ann@forwarder.example>\r\n") + body},
 		{"our address inside a longer local part", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <nosecurity=example.orgx@mail.example>\r\n") + body},
 		{"our address as a prefix of another domain", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <bounce-1-security=example.org.uk@mail.example>\r\n") + body},
+		// An envelope sender without a domain is no VERP address, whatever
+		// its text (RFC 5321 section 4.1.2: a path is local-part@domain).
+		{"Return-Path without a domain", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <bounce-1-security=example.org>\r\n") + body},
 		{"Return-Path of another mailbox", hdr("Ann <ann@researcher.example>", "XSS", "Return-Path: <bounce-1-other=example.org@mail.example>\r\n") + body},
 	}
 	for _, tt := range humans {
