@@ -10,6 +10,7 @@ import (
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/spam"
 	"mailbot/mailbot/triage"
+	"mailbot/policy"
 	"mailbot/store"
 	"mailbot/templates"
 )
@@ -24,6 +25,7 @@ type incoming struct {
 	team     *teamFacts            // set when From is a team member
 	spam     spam.Verdict          // a reporter's mail: the trusted verdict, or the filter's
 	spamErr  error                 // the filter failed: counted as not spam (a doubt for the case)
+	hints    policy.Hints          // a reporter's readable mail: the policy's scope hints (examineScope)
 	scope    []templates.ScopeHint // a new report: the policy's out-of-scope entries it matched (scopeHints)
 	reward   []string              // a new report: words asking for a reward the policy does not offer
 }
@@ -56,8 +58,20 @@ func (l *Line) examine(ctx context.Context, blob store.Blob) (*incoming, error) 
 	if in.team == nil {
 		l.openCrypto(in, raw)
 		l.examineSpam(ctx, in, raw)
+		l.examineScope(in)
 	}
 	return in, nil
+}
+
+// examineScope matches the report's text against the policy's scope hints
+// here, where the messages of a batch are examined in parallel: the match
+// reads the whole text, and inside the transaction it would hold up every
+// other message of the batch. Only a new case uses it (scopeHints).
+func (l *Line) examineScope(in *incoming) {
+	if l.policy == nil || in.crypto.unreadable() {
+		return
+	}
+	in.hints = l.policy.ScopeHints(in.msg.Subject, strings.TrimPrefix(in.text(), in.msg.Subject+"\n"))
 }
 
 // examineSpam decides whether a reporter's mail is suspected spam (issue

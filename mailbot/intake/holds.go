@@ -22,11 +22,10 @@ import (
 // on c. A hint never skips the acknowledgement nor its clocks: the policy
 // promises both to every report.
 func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
-	if l.policy == nil || in.crypto.unreadable() {
+	if l.policy == nil {
 		return nil
 	}
-	body := strings.TrimPrefix(in.text(), in.msg.Subject+"\n")
-	h := l.policy.ScopeHints(in.msg.Subject, body)
+	h := in.hints // matched in examine, outside the transaction
 	if len(h.OutOfScope) == 0 && len(h.Reward) == 0 {
 		return nil
 	}
