@@ -372,12 +372,7 @@ type signedUnit struct {
 // check refuses a signature by a key of the member that does not carry the
 // From address, or whose time is outside MaxAge or far from Date.
 func (u *signedUnit) check(member Member, from string, date, now time.Time, maxAge time.Duration) string {
-	var signer *openpgp.Entity
-	for _, e := range member.Keys {
-		if e != nil && e.PrimaryKey != nil && fmt.Sprintf("%X", e.PrimaryKey.Fingerprint) == u.fingerprint {
-			signer = e
-		}
-	}
+	signer := memberKey(member, u.fingerprint)
 	if signer == nil {
 		return "signer key not found"
 	}
@@ -393,6 +388,18 @@ func (u *signedUnit) check(member Member, from string, date, now time.Time, maxA
 		return fmt.Sprintf("signature time %s is %s away from Date", u.time.UTC().Format(time.RFC3339), d.Round(time.Second))
 	}
 	return ""
+}
+
+// memberKey returns the member's key whose primary fingerprint (uppercase
+// hex, as pgp.Result gives it) is fp; the last one when listed twice.
+func memberKey(member Member, fp string) *openpgp.Entity {
+	var signer *openpgp.Entity
+	for _, e := range member.Keys {
+		if e != nil && e.PrimaryKey != nil && fmt.Sprintf("%X", e.PrimaryKey.Fingerprint) == fp {
+			signer = e
+		}
+	}
+	return signer
 }
 
 // signedPart fills u's text, subject and thread from a signed MIME entity.
@@ -498,12 +505,7 @@ func checkPGP(data []byte, member Member) (u *signedUnit, reason string, mixed b
 	case !res.SignatureValid:
 		return nil, fmt.Sprintf("%s (issuer %s is not a key of %s)", res.SignatureError, res.SignerKeyID, member.Address), false
 	}
-	var signer *openpgp.Entity
-	for _, e := range member.Keys {
-		if e != nil && e.PrimaryKey != nil && fmt.Sprintf("%X", e.PrimaryKey.Fingerprint) == res.SignerFingerprint {
-			signer = e
-		}
-	}
+	signer := memberKey(member, res.SignerFingerprint)
 	if signer == nil {
 		return nil, "signer key not found", false
 	}
