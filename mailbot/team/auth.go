@@ -716,8 +716,11 @@ func checkDKIM(data []byte, fromDomain, msgID string, lookup func(string) ([]str
 	if len(verifs) == 0 {
 		return "", "no signature", false
 	}
-	sigs := dkimSignatures(data)
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	var sigs []dkimField
+	if err == nil {
+		sigs = dkimSignatures(h)
+	}
 	var why []string
 	for i, v := range verifs {
 		switch {
@@ -796,13 +799,9 @@ type dkimField struct {
 	bodyLength bool   // an l= tag: only part of the body is signed
 }
 
-// dkimSignatures reads every DKIM-Signature field, top to bottom, the order
-// dkim.Verify reports them in.
-func dkimSignatures(data []byte) []dkimField {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
-	if err != nil {
-		return nil
-	}
+// dkimSignatures reads every DKIM-Signature field of h, top to bottom, the
+// order dkim.Verify reports them in.
+func dkimSignatures(h textproto.Header) []dkimField {
 	var out []dkimField
 	for f := h.FieldsByKey("DKIM-Signature"); f.Next(); {
 		var d dkimField

@@ -1,6 +1,7 @@
 package team
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 
 	"mailbot/mailbot/pgp"
 )
@@ -232,7 +234,11 @@ func TestAuthenticateDKIMOversigned(t *testing.T) {
 	if v := f.auth(t, withL, Options{}); v.OK {
 		t.Errorf("Authenticate(l=) = %+v, want refused", v)
 	}
-	if fs := dkimSignatures(withL); len(fs) != 1 || !fs[0].bodyLength {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(withL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs := dkimSignatures(h); len(fs) != 1 || !fs[0].bodyLength {
 		t.Errorf("dkimSignatures(l=) = %+v, want one with bodyLength", fs)
 	}
 }
