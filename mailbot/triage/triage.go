@@ -106,11 +106,12 @@ func Classify(m *parse.Message, self Self) Verdict {
 		}
 	}
 	switch m.ContentType {
-	case "multipart/report", "message/feedback-report", "message/disposition-notification",
+	case "message/feedback-report", "message/disposition-notification",
 		"message/global-disposition-notification":
-		// QUIRK: the top-level media type even when the MIME structure
-		// is broken (no usable boundary): RFC 6522 section 3, RFC 5965
-		// section 2, RFC 8098 section 3.
+		// QUIRK: a report part as the top-level media type, outside any
+		// multipart/report (RFC 5965 section 2, RFC 8098 section 3).
+		// A multipart/report without a usable boundary still has
+		// m.Report: parse keeps its report-type (RFC 6522 section 3).
 		return Verdict{ClassAutomated, "Content-Type: " + m.ContentType + " (RFC 6522)"}
 	}
 	if v, ok := headerMarkers(m); ok {
