@@ -138,8 +138,9 @@ func heartbeat(st *store.Store, m *metrics.Metrics, log *slog.Logger) func() {
 	watchdog := err == nil && every > 0
 	return func() {
 		// A read transaction that answers is the store's health check.
-		err := st.View(func(*store.Tx) error { return nil })
-		m.OutboxDepth.Set(float64(queued(st)))
+		var depth int
+		err := st.View(func(tx *store.Tx) error { depth = tx.Queued(); return nil })
+		m.OutboxDepth.Set(float64(depth))
 		_, why := m.Healthy()
 		live, lwhy := m.Live()
 		state := "STATUS=" + statusLine(why)
