@@ -13,7 +13,6 @@ import (
 
 	"mailbot/mailbot"
 	"mailbot/mailbot/control"
-	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 	"mailbot/store"
 )
@@ -63,13 +62,11 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 			}
 		}()
 	}
-	events := make(chan inbox.Event, 256)
-	go watchIntake(ctx, events, m)
 	beat := heartbeat(st, m, log)
 
 	for {
 		d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
-			Roster: s.roster, Logger: log, InboxEvents: events, Metrics: m, Heartbeat: beat})
+			Roster: s.roster, Logger: log, Metrics: m, Heartbeat: beat})
 		if err != nil {
 			return fail(env, "run", ExitFailure, err)
 		}
@@ -108,21 +105,6 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 				s = next
 				current.Store(s)
 				reloaded = true
-			}
-		}
-	}
-}
-
-// watchIntake turns the intake's events into liveness and metrics.
-func watchIntake(ctx context.Context, events <-chan inbox.Event, m *metrics.Metrics) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e := <-events:
-			m.Alive()
-			if e.Kind == "reconnect" {
-				m.IMAPReconnects.Inc()
 			}
 		}
 	}
