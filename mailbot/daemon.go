@@ -51,7 +51,8 @@ type Options struct {
 	// "before-commit", "after-send") and a non-nil error aborts there, as
 	// a crash would. Tests only.
 	Faults func(point string) error
-	// InboxEvents receives the intake's events (tests, metrics).
+	// InboxEvents receives the intake's events (tests); the health monitor
+	// turns them into the metrics itself.
 	InboxEvents chan<- inbox.Event
 	// Metrics, when set, is fed by the pipeline and the sender.
 	Metrics *metrics.Metrics

@@ -253,6 +253,21 @@ func (tx *Tx) NextDue() (time.Time, bool) {
 	return getTime(k), true
 }
 
+// Queued counts the queued items. It walks the due index only (which holds
+// exactly those), not every mail ever sent.
+func (tx *Tx) Queued() int {
+	due := tx.mustBucket(bOutDue)
+	if due == nil {
+		return 0
+	}
+	n := 0
+	cur := due.Cursor()
+	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		n++
+	}
+	return n
+}
+
 // Outbox calls fn for every item in id order (Raw included, read from the
 // raw directory for items that left the queue) until fn returns false. A
 // full scan, for admin listings; OutboxMeta is the same without the bytes.

@@ -206,6 +206,53 @@ func TestPutOutboxIndex(t *testing.T) {
 	}
 }
 
+// TestQueued: Queued counts the items in state queued, whatever happened
+// to the others.
+func TestQueued(t *testing.T) {
+	s := openTest(t)
+	queued := func() (n int) {
+		view(t, s, func(tx *Tx) error { n = tx.Queued(); return nil })
+		return n
+	}
+	if n := queued(); n != 0 {
+		t.Errorf("Queued() = %d on an empty store, want 0", n)
+	}
+	update(t, s, func(tx *Tx) error {
+		for i := range 3 {
+			if err := tx.Enqueue(&OutboxItem{To: []string{"a@x"}, Raw: []byte{'m', byte('0' + i)}, NextAttempt: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// One retried later (still queued), one sent, one failed.
+	update(t, s, func(tx *Tx) error {
+		for id, state := range map[uint64]string{1: OutboxQueued, 2: OutboxSent, 3: OutboxFailed} {
+			o, err := tx.OutboxItem(id)
+			if err != nil {
+				return err
+			}
+			o.State, o.NextAttempt = state, t0.Add(time.Hour)
+			if err := tx.PutOutbox(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var want int
+	view(t, s, func(tx *Tx) error {
+		return tx.OutboxMeta(func(o *OutboxItem) bool {
+			if o.State == OutboxQueued {
+				want++
+			}
+			return true
+		})
+	})
+	if n := queued(); n != 1 || n != want {
+		t.Errorf("Queued() = %d, want 1 (%d items are queued)", n, want)
+	}
+}
+
 // caseOutboxIDs lists CaseOutbox(caseID) by id.
 func caseOutboxIDs(t *testing.T, s *Store, caseID uint64) []uint64 {
 	t.Helper()

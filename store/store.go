@@ -212,7 +212,7 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	case err == nil:
 		s.committed(changed)
 		return nil
-	case err == nil || fnErr != nil:
+	case fnErr != nil:
 		return err
 	case !ran:
 		return fmt.Errorf("store: begin: %w", err)

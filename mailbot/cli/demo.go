@@ -491,14 +491,7 @@ func demoTeamReply(inReplyTo string, ann *pgp.Keyring) ([]byte, error) {
 
 // queued counts outbox items not yet sent.
 func queued(st *store.Store) (n int) {
-	st.View(func(tx *store.Tx) error {
-		return tx.OutboxMeta(func(o *store.OutboxItem) bool {
-			if o.State == "queued" {
-				n++
-			}
-			return true
-		})
-	})
+	st.View(func(tx *store.Tx) error { n = tx.Queued(); return nil })
 	return n
 }
 

@@ -303,41 +303,44 @@ private = "bot-key.asc"
 	return ExitOK
 }
 
-// systemUser looks up the service's user, as systemGroup its group.
+// systemUser and systemGroup look up the service's user and group. Run as
+// root, they must exist (systemd-sysusers makes them at install); otherwise
+// -1: the files are left to the caller and the admin must change them.
 func systemUser(name string) (int, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		if os.Geteuid() == 0 {
-			return -1, fmt.Errorf("user %q: %w (run `systemd-sysusers`: make install ships /usr/lib/sysusers.d/mailbot.conf)", name, err)
+	return systemID("user", "uid", name, func(name string) (string, error) {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return "", err
 		}
-		return -1, nil
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return -1, fmt.Errorf("user %q: uid %q: %w", name, u.Uid, err)
-	}
-	return uid, nil
+		return u.Uid, nil
+	})
 }
 
-// systemGroup looks up the service's group. Run as root, it must exist
-// (systemd-sysusers makes it at install); otherwise -1: the files are left
-// in the caller's group and the admin must change it.
 func systemGroup(name string) (int, error) {
-	g, err := user.LookupGroup(name)
+	return systemID("group", "gid", name, func(name string) (string, error) {
+		g, err := user.LookupGroup(name)
+		if err != nil {
+			return "", err
+		}
+		return g.Gid, nil
+	})
+}
+
+func systemID(kind, idName, name string, lookup func(string) (string, error)) (int, error) {
+	id, err := lookup(name)
 	if err != nil {
 		if os.Geteuid() == 0 {
-			return -1, fmt.Errorf("group %q: %w (run `systemd-sysusers`: make install ships /usr/lib/sysusers.d/mailbot.conf)", name, err)
+			return -1, fmt.Errorf("%s %q: %w (run `systemd-sysusers`: make install ships /usr/lib/sysusers.d/mailbot.conf)", kind, name, err)
 		}
 		return -1, nil
 	}
-	gid, err := strconv.Atoi(g.Gid)
+	n, err := strconv.Atoi(id)
 	if err != nil {
-		return -1, fmt.Errorf("group %q: gid %q: %w", name, g.Gid, err)
+		return -1, fmt.Errorf("%s %q: %s %q: %w", kind, name, idName, id, err)
 	}
-	return gid, nil
+	return n, nil
 }
 
-// chgrp gives path to root and gid with mode (gid -1: mode only).
 // chown gives path to uid:gid (root only; -1 leaves a part as it is) and
 // sets its mode.
 func chown(path string, uid, gid int, mode os.FileMode) error {

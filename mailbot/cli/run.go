@@ -13,7 +13,6 @@ import (
 
 	"mailbot/mailbot"
 	"mailbot/mailbot/control"
-	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 	"mailbot/store"
 )
@@ -63,13 +62,11 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 			}
 		}()
 	}
-	events := make(chan inbox.Event, 256)
-	go watchIntake(ctx, events, m)
 	beat := heartbeat(st, m, log)
 
 	for {
 		d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
-			Roster: s.roster, Logger: log, InboxEvents: events, Metrics: m, Heartbeat: beat})
+			Roster: s.roster, Logger: log, Metrics: m, Heartbeat: beat})
 		if err != nil {
 			return fail(env, "run", ExitFailure, err)
 		}
@@ -113,21 +110,6 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	}
 }
 
-// watchIntake turns the intake's events into liveness and metrics.
-func watchIntake(ctx context.Context, events <-chan inbox.Event, m *metrics.Metrics) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e := <-events:
-			m.Alive()
-			if e.Kind == "reconnect" {
-				m.IMAPReconnects.Inc()
-			}
-		}
-	}
-}
-
 // heartbeat is called by the daemon's main loop on every turn (about once a
 // minute): it feeds systemd's watchdog (WatchdogSec=) only while that loop
 // turns, the store answers and the intake loop is alive, so a hung daemon
@@ -138,8 +120,9 @@ func heartbeat(st *store.Store, m *metrics.Metrics, log *slog.Logger) func() {
 	watchdog := err == nil && every > 0
 	return func() {
 		// A read transaction that answers is the store's health check.
-		err := st.View(func(*store.Tx) error { return nil })
-		m.OutboxDepth.Set(float64(queued(st)))
+		var depth int
+		err := st.View(func(tx *store.Tx) error { depth = tx.Queued(); return nil })
+		m.OutboxDepth.Set(float64(depth))
 		_, why := m.Healthy()
 		live, lwhy := m.Live()
 		state := "STATUS=" + statusLine(why)

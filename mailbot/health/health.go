@@ -72,8 +72,15 @@ func New(opt Options) *Monitor {
 	return h
 }
 
-// IMAP records an event of the intake session.
+// IMAP records an event of the intake session. Any event shows the intake
+// loop turning (metrics.Metrics.Alive, the liveness behind the watchdog).
 func (h *Monitor) IMAP(e inbox.Event) {
+	if m := h.opt.Metrics; m != nil {
+		m.Alive()
+		if e.Kind == "reconnect" {
+			m.IMAPReconnects.Inc()
+		}
+	}
 	h.mu.Lock()
 	now := h.opt.Now()
 	switch e.Kind {

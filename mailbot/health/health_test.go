@@ -2,6 +2,7 @@ package health
 
 import (
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -46,4 +47,28 @@ func TestMonitorIMAP(t *testing.T) {
 	check(false, "not logged in: ")
 	h.IMAP(inbox.Event{Kind: "connected"})
 	check(true, "")
+}
+
+// TestMonitorIMAPAlive: every intake event, even a failure, shows the
+// intake loop turning (metrics.Alive), and reconnects are counted.
+func TestMonitorIMAPAlive(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	h := New(Options{Metrics: m, Resync: 5 * time.Minute, CommandTimeout: time.Minute, Stale: 10 * time.Minute})
+	if live, why := m.Live(); !live || why != "starting" {
+		t.Fatalf("Live() before any event = %v %q, want true \"starting\"", live, why)
+	}
+	h.IMAP(inbox.Event{Kind: "error", Err: errors.New("dial: refused")})
+	h.IMAP(inbox.Event{Kind: "reconnect"})
+	h.IMAP(inbox.Event{Kind: "reconnect"})
+	if live, why := m.Live(); !live || why != "ok" {
+		t.Errorf("Live() after events = %v %q, want true \"ok\"", live, why)
+	}
+	if _, why := m.Healthy(); strings.Contains(why, "intake not seen alive") {
+		t.Errorf("Healthy() = %q after intake events, want the intake seen alive", why)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "mailbot_imap_reconnects_total 2\n") {
+		t.Errorf("/metrics has no mailbot_imap_reconnects_total 2:\n%s", body)
+	}
 }

@@ -181,11 +181,10 @@ func (m *Metrics) Healthy() (bool, string) {
 	if !m.ready.Load() {
 		why = append(why, "not ready")
 	}
-	last := m.lastAlive.Load()
-	if last == 0 {
+	if m.lastAlive.Load() == 0 {
 		why = append(why, "intake not seen alive yet")
-	} else if age := m.now().Sub(time.Unix(0, last)); age > m.aliveTimeout {
-		why = append(why, fmt.Sprintf("intake not seen alive for %s", age.Truncate(time.Second)))
+	} else if live, hung := m.Live(); !live {
+		why = append(why, hung)
 	}
 	m.mu.Lock()
 	checks := make([]string, 0, len(m.problems))
