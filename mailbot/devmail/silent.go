@@ -14,10 +14,11 @@ type Silent struct {
 	// one the client closed (both buffered; values beyond 64 are dropped).
 	Accepted, Closed chan struct{}
 
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns []net.Conn
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // Close ran: a connection accepted after it is closed at once
 }
 
 // StartSilent listens on 127.0.0.1:0.
@@ -40,6 +41,11 @@ func (s *Silent) accept() {
 			return
 		}
 		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
 		s.conns = append(s.conns, c)
 		s.mu.Unlock()
 		notify(s.Accepted)
@@ -63,6 +69,7 @@ func notify(ch chan struct{}) {
 func (s *Silent) Close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	for _, c := range s.conns {
 		c.Close()
 	}
