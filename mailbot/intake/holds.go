@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/emersion/go-message/mail"
-
-	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
@@ -112,13 +109,10 @@ func (l *Line) outOfScope(tx *txn, c *store.Case, cmd team.Command, words string
 	data := l.out.TemplateData(c)
 	data.OutOfScope = templates.ScopeHint{N: cmd.Entry, Text: text}
 	data.Text = strings.TrimSpace(words)
-	subject, body, err := l.out.Templates.Render("out-of-scope", []string{c.Language}, data)
+	item, err := l.toReporter(tx, c, "out-of-scope", data)
 	if err != nil {
 		return err
 	}
-	inReplyTo, refs := l.reporterThread(tx, c)
-	item := tx.q.Add(outmail.Mail{Kind: "out-of-scope", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)})
 	old := c.Status
 	c.Status = "rejected"
 	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, l.now())

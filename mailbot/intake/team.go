@@ -436,16 +436,25 @@ func (l *Line) relay(tx *txn, c *store.Case, body string, m team.Member) error {
 	now := l.now()
 	data := l.out.TemplateData(c)
 	data.Text = strings.TrimSpace(body)
-	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
-	subject, text, err := l.out.Templates.Render("relay", []string{c.Language}, data)
+	item, err := l.toReporter(tx, c, "relay", data)
 	if err != nil {
 		return err
 	}
-	inReplyTo, refs := l.reporterThread(tx, c)
-	item := tx.q.Add(outmail.Mail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: text, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
 	c.Clocks = l.applyClocks(c.Clocks, policy.EventTeamReplied, now)
 	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "relay.queued", Actor: m.Address, Detail: "<" + item.MessageID + "> to the reporter"})
+}
+
+// toReporter renders template name (also the outbox kind) with data in the
+// case's language and queues it to c's reporter: threaded to their newest
+// message, encrypted when their key is known.
+func (l *Line) toReporter(tx *txn, c *store.Case, name string, data templates.Data) (*store.OutboxItem, error) {
+	subject, body, err := l.out.Templates.Render(name, []string{c.Language}, data)
+	if err != nil {
+		return nil, err
+	}
+	inReplyTo, refs := l.reporterThread(tx, c)
+	return tx.q.Add(outmail.Mail{Kind: name, CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)}), nil
 }
 
 // reporterThread is the Message-ID to answer and the References for a mail
@@ -474,15 +483,8 @@ func (l *Line) statusNotice(tx *txn, c *store.Case, status string) error {
 	if t := l.out.DisclosureDate(c); !t.IsZero() {
 		data.Disclosure = t
 	}
-	subject, body, err := l.out.Templates.Render("status", []string{c.Language}, data)
-	if err != nil {
-		return err
-	}
-	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
-	inReplyTo, refs := l.reporterThread(tx, c)
-	tx.q.Add(outmail.Mail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
-	return nil
+	_, err := l.toReporter(tx, c, "status", data)
+	return err
 }
 
 // alertTeam tells everyone at once about a high or critical case.
