@@ -194,10 +194,8 @@ func (l *Line) floodNotice(tx *txn, c *store.Case, kind, burst, reason string) e
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
-		if err := tx.q.ToMember(nil, m, "flood", data, ""); err != nil {
-			return err
-		}
+	if err := l.toTeam(tx, policy.RemindOnDuty, nil, "flood", data); err != nil {
+		return err
 	}
 	if c == nil {
 		return nil

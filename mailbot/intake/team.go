@@ -491,8 +491,14 @@ func (l *Line) statusNotice(tx *txn, c *store.Case, status string) error {
 func (l *Line) alertTeam(tx *txn, c *store.Case, by team.Member, severity string) error {
 	data := l.out.TemplateData(c)
 	data.Member, data.Severity = by.Name, severity
-	for _, m := range l.out.TeamRecipients(policy.RemindTeam, c, l.now()) {
-		if err := tx.q.ToMember(c, m, "alert", data, ""); err != nil {
+	return l.toTeam(tx, policy.RemindTeam, c, "alert", data)
+}
+
+// toTeam queues template name with data to each member target names
+// (TeamRecipients) about c, or about no case when c is nil.
+func (l *Line) toTeam(tx *txn, target string, c *store.Case, name string, data templates.Data) error {
+	for _, m := range l.out.TeamRecipients(target, c, l.now()) {
+		if err := tx.q.ToMember(c, m, name, data, ""); err != nil {
 			return err
 		}
 	}
@@ -543,12 +549,7 @@ func (l *Line) warnTeam(tx *txn, c *store.Case, in *incoming, reason string) err
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
-		if err := tx.q.ToMember(nil, m, "refused", data, ""); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.toTeam(tx, policy.RemindOnDuty, nil, "refused", data)
 }
 
 func boolInt(b bool) int {
