@@ -12,7 +12,6 @@ import (
 	"mailbot/mailbot/triage"
 	"mailbot/policy"
 	"mailbot/store"
-	"mailbot/templates"
 )
 
 // incoming is what examine learned from a message, before any decision.
@@ -22,12 +21,10 @@ type incoming struct {
 	verdict  triage.Verdict
 	from     string // lowercase sender address, "" if none
 	crypto   cryptoFacts
-	team     *teamFacts            // set when From is a team member
-	spam     spam.Verdict          // a reporter's mail: the trusted verdict, or the filter's
-	spamErr  error                 // the filter failed: counted as not spam (a doubt for the case)
-	hints    policy.Hints          // a reporter's readable mail: the policy's scope hints (examineScope)
-	scope    []templates.ScopeHint // a new report: the policy's out-of-scope entries it matched (scopeHints)
-	reward   []string              // a new report: words asking for a reward the policy does not offer
+	team     *teamFacts   // set when From is a team member
+	spam     spam.Verdict // a reporter's mail: the trusted verdict, or the filter's
+	spamErr  error        // the filter failed: counted as not spam (a doubt for the case)
+	hints    policy.Hints // a reporter's readable mail: the policy's scope hints (examineScope); only a new case uses them
 }
 
 // examine reads the raw message from the store and parses it. It never

@@ -14,29 +14,34 @@ import (
 
 // Issue 18: the team's side of held spam and of scope hints.
 
-// scopeHints looks for the policy's scope hints in a new readable report:
-// they go into the team's notification (in.scope, in.reward) and an event
-// on c. A hint never skips the acknowledgement nor its clocks: the policy
-// promises both to every report.
+// scopeHints records on c the policy's scope hints examine found in a new
+// readable report (examineScope); the team's notification shows them too
+// (scopeData). A hint never skips the acknowledgement nor its clocks: the
+// policy promises both to every report.
 func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
-	if l.policy == nil {
-		return nil
-	}
-	h := in.hints // matched in examine, outside the transaction
+	h := in.hints
 	if len(h.OutOfScope) == 0 && len(h.Reward) == 0 {
 		return nil
 	}
 	var parts []string
 	for _, e := range h.OutOfScope {
-		text, _ := l.policy.OutOfScopeText(e.N, "en")
-		in.scope = append(in.scope, templates.ScopeHint{N: e.N, Text: text, Terms: e.Terms})
 		parts = append(parts, fmt.Sprintf("may be out of scope: %d (%s)", e.N, strings.Join(e.Terms, ", ")))
 	}
-	in.reward = h.Reward
 	if len(h.Reward) > 0 {
 		parts = append(parts, "asks for a reward ("+strings.Join(h.Reward, ", ")+") where the policy offers none")
 	}
 	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "scope.hint", Actor: "bot", Detail: strings.Join(parts, "; ")})
+}
+
+// scopeData is the out-of-scope entries of h with the policy's English
+// wording, for the team's notification.
+func (l *Line) scopeData(h policy.Hints) []templates.ScopeHint {
+	var out []templates.ScopeHint
+	for _, e := range h.OutOfScope {
+		text, _ := l.policy.OutOfScopeText(e.N, "en")
+		out = append(out, templates.ScopeHint{N: e.N, Text: text, Terms: e.Terms})
+	}
+	return out
 }
 
 // notSpam releases a case held as suspected spam: status new again, the

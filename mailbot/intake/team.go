@@ -403,7 +403,9 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	}
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
-	data.ScopeHints, data.RewardWords = in.scope, in.reward
+	if kind == "new report" {
+		data.ScopeHints, data.RewardWords = l.scopeData(in.hints), in.hints.Reward
+	}
 	if kind == notifyHeld {
 		data.SpamReason = in.spam.Source + ": " + in.spam.Reason
 	}
