@@ -68,7 +68,7 @@ func (l *Line) examineScope(in *incoming) {
 	if l.policy == nil || in.crypto.unreadable() {
 		return
 	}
-	in.hints = l.policy.ScopeHints(in.msg.Subject, strings.TrimPrefix(in.text(), in.msg.Subject+"\n"))
+	in.hints = l.policy.ScopeHints(in.msg.Subject, in.body())
 }
 
 // examineSpam decides whether a reporter's mail is suspected spam (issue

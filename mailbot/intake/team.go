@@ -414,7 +414,7 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	if in.crypto.unreadable() {
 		data.Text = "(the message could not be decrypted: " + in.crypto.reason + ")"
 	} else {
-		data.Text = in.text()[len(in.msg.Subject)+1:]
+		data.Text = in.body()
 	}
 	for _, a := range in.msg.Attachments {
 		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
