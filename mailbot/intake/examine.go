@@ -102,14 +102,20 @@ func (l *Line) examineSpam(ctx context.Context, in *incoming, raw func() (io.Rea
 // follow-up, which no spam verdict holds, so the filter is not asked.
 func (l *Line) onKnownThread(in *incoming) (known bool) {
 	l.store.View(func(tx *store.Tx) error {
-		for _, id := range triage.ThreadIDs(in.msg) {
-			if _, known = tx.CaseByMessageID(id); known {
-				break
-			}
-		}
+		_, known = threadCase(tx, triage.ThreadIDs(in.msg))
 		return nil
 	})
 	return known
+}
+
+// threadCase is the case of the first of the Message-IDs ids that is on one.
+func threadCase(tx *store.Tx, ids []string) (uint64, bool) {
+	for _, id := range ids {
+		if cid, ok := tx.CaseByMessageID(id); ok {
+			return cid, true
+		}
+	}
+	return 0, false
 }
 
 func (l *Line) parseLimits() parse.Limits {
