@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -135,5 +136,29 @@ func TestQuarantineReasonAfterMaxTries(t *testing.T) {
 	})
 	if len(reasons) != 1 || !strings.Contains(reasons[0], "tickled") {
 		t.Errorf("quarantine reasons = %q, want one naming the panic", reasons)
+	}
+}
+
+// TestFloodLogInOneBatch: every report one batch folds or holds over the
+// flood caps is in the flood log the digest reads, in arrival order.
+func TestFloodLogInOneBatch(t *testing.T) {
+	l, st := testLine(t, nil)
+	l.cfg.Flood.CasesPerSender = 1
+	var rs []io.Reader
+	for i := range 3 {
+		rs = append(rs, strings.NewReader(fmt.Sprintf("From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: finding %d\r\n"+
+			"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <f%d@research.example>\r\n\r\nFinding %d.\r\n", i, i, i)))
+	}
+	if n, err := l.IngestBatch(context.Background(), rs); n != 3 || err != nil {
+		t.Fatalf("IngestBatch() = %d, %v; want 3 committed", n, err)
+	}
+	var log flood.Log
+	st.View(func(tx *store.Tx) (err error) {
+		v, _ := tx.Meta(flood.MetaLog)
+		log, err = flood.ParseLog(v)
+		return err
+	})
+	if len(log.Entries) != 2 || log.Entries[0].Message >= log.Entries[1].Message || log.Entries[0].Case == "" {
+		t.Errorf("flood log = %+v, want the 2 reports over the cap, in order, folded on the first case", log.Entries)
 	}
 }

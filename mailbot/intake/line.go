@@ -329,6 +329,9 @@ func (l *Line) run(ctx context.Context, items []item) (int, []Result, error) {
 				return err
 			}
 		}
+		if err := l.logFolded(tx); err != nil {
+			return err
+		}
 		if i, err := tx.q.Flush(stx); err != nil {
 			failedAt = i
 			return err
