@@ -361,13 +361,13 @@ func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow,
 		return err
 	}
 	res.Action = ActionOpened
-	if err := l.queueAck(tx, c, in, sm, res); err != nil {
+	if err := l.queueAck(tx, c, in, res); err != nil {
 		return err
 	}
 	return l.notifyTeam(tx, c, in, "new report")
 }
 
-func (l *Line) queueAck(tx *txn, c *store.Case, in *incoming, sm *store.Message, res *Result) error {
+func (l *Line) queueAck(tx *txn, c *store.Case, in *incoming, res *Result) error {
 	now := l.now()
 	if in.from == "" {
 		return nil
@@ -382,7 +382,7 @@ func (l *Line) queueAck(tx *txn, c *store.Case, in *incoming, sm *store.Message,
 		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "ack.suppressed", Actor: "bot",
 			Detail: fmt.Sprintf("rate limit: %d acknowledgements to this sender in %s", n, l.cfg.Ack.RateWindow)})
 	}
-	o, err := l.composeAck(tx, c, in, sm)
+	o, err := l.composeAck(tx, c, in)
 	if err != nil {
 		return err
 	}

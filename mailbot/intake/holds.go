@@ -59,7 +59,7 @@ func (l *Line) notSpam(tx *txn, c *store.Case, out *teamOutcome) error {
 	}
 	c.Status = "new"
 	var res Result
-	if err := l.queueAck(tx, c, in, nil, &res); err != nil {
+	if err := l.queueAck(tx, c, in, &res); err != nil {
 		return err
 	}
 	if res.Acks > 0 {
