@@ -11,7 +11,7 @@ import (
 )
 
 // composeAck renders the acknowledgement of a new case.
-func (l *Line) composeAck(tx *txn, c *store.Case, in *incoming, sm *store.Message) (outmail.Mail, error) {
+func (l *Line) composeAck(tx *txn, c *store.Case, in *incoming) (outmail.Mail, error) {
 	data := l.out.TemplateData(c)
 	data.Missing = l.missingFields(in)
 	name := "ack"

@@ -3,6 +3,7 @@ package intake
 import (
 	"slices"
 
+	"mailbot/mailbot/flood"
 	"mailbot/mailbot/outmail"
 	"mailbot/store"
 )
@@ -13,7 +14,8 @@ import (
 // of the batch in parallel.
 type txn struct {
 	*store.Tx
-	q *outmail.Queue
+	q      *outmail.Queue
+	folded []flood.Entry // reports kept from a case by the flood caps, for the flood log (logFolded)
 }
 
 // advance moves the watermark of src's mailbox to src.UID. A UIDVALIDITY

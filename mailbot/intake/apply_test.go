@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -101,5 +102,63 @@ func TestApplyOneTransaction(t *testing.T) {
 	}
 	if cases, outbox, _, last := stored(); cases != 1 || outbox != 1 || last != 6 {
 		t.Fatalf("after a duplicate: %d cases, %d outbox items, watermark %d; want 1, 1, 6", cases, outbox, last)
+	}
+}
+
+// TestQuarantineReasonAfterMaxTries: a message that fails Limits.MaxTries
+// times is quarantined with the failure that kept it out in its reason.
+func TestQuarantineReasonAfterMaxTries(t *testing.T) {
+	l, st := testLine(t, func(point string) error {
+		if point == "before-commit" {
+			panic("tickled")
+		}
+		return nil
+	})
+	raw := "From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
+		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
+	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
+	if err != nil {
+		t.Fatalf("SpoolRaw() = %v", err)
+	}
+	src := Source{Mailbox: "INBOX", UIDValidity: 1, UID: 5}
+	var res Result
+	for i := range l.cfg.Limits.MaxTries {
+		if res, err = l.Process(context.Background(), src, blob); err != nil && i == l.cfg.Limits.MaxTries-1 {
+			t.Fatalf("Process() #%d = %v, want quarantined", i, err)
+		}
+	}
+	if res.Action != ActionQuarantined {
+		t.Fatalf("Process() after %d tries = %+v, want quarantined", l.cfg.Limits.MaxTries, res)
+	}
+	var reasons []string
+	st.View(func(tx *store.Tx) error {
+		return tx.QuarantineList(func(q *store.Quarantined) bool { reasons = append(reasons, q.Reason); return true })
+	})
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "tickled") {
+		t.Errorf("quarantine reasons = %q, want one naming the panic", reasons)
+	}
+}
+
+// TestFloodLogInOneBatch: every report one batch folds or holds over the
+// flood caps is in the flood log the digest reads, in arrival order.
+func TestFloodLogInOneBatch(t *testing.T) {
+	l, st := testLine(t, nil)
+	l.cfg.Flood.CasesPerSender = 1
+	var rs []io.Reader
+	for i := range 3 {
+		rs = append(rs, strings.NewReader(fmt.Sprintf("From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: finding %d\r\n"+
+			"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <f%d@research.example>\r\n\r\nFinding %d.\r\n", i, i, i)))
+	}
+	if n, err := l.IngestBatch(context.Background(), rs); n != 3 || err != nil {
+		t.Fatalf("IngestBatch() = %d, %v; want 3 committed", n, err)
+	}
+	var log flood.Log
+	st.View(func(tx *store.Tx) (err error) {
+		v, _ := tx.Meta(flood.MetaLog)
+		log, err = flood.ParseLog(v)
+		return err
+	})
+	if len(log.Entries) != 2 || log.Entries[0].Message >= log.Entries[1].Message || log.Entries[0].Case == "" {
+		t.Errorf("flood log = %+v, want the 2 reports over the cap, in order, folded on the first case", log.Entries)
 	}
 }

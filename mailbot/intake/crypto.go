@@ -47,15 +47,17 @@ func (c cryptoFacts) apply(m *store.Message) {
 	}
 }
 
-// text is what the report says, subject included: the decrypted text when
-// it was encrypted, else the plain text body. Decrypted text is never joined
-// with the plaintext around it (EFAIL).
-func (in *incoming) text() string {
-	body := in.msg.Text
+// text is what the report says, subject included (see body).
+func (in *incoming) text() string { return in.msg.Subject + "\n" + in.body() }
+
+// body is what the report says without its subject: the decrypted text
+// when it was encrypted, else the plain text body. Decrypted text is never
+// joined with the plaintext around it (EFAIL).
+func (in *incoming) body() string {
 	if in.crypto.encrypted {
-		body = in.crypto.plainText
+		return in.crypto.plainText
 	}
-	return in.msg.Subject + "\n" + body
+	return in.msg.Text
 }
 
 // senderKeys are the sender's keys we already hold: only they can make a

@@ -160,11 +160,9 @@ func (l *Line) readCaseState(tx *txn, in *incoming) (caseState, error) {
 	if k.replayOf, err = l.replayedCase(tx, in); err != nil {
 		return k, err
 	}
-	for _, id := range triage.ThreadIDs(in.msg) {
-		if cid, ok := tx.CaseByMessageID(id); ok {
-			k.byRefs, err = tx.Case(cid)
-			return k, err
-		}
+	if cid, ok := threadCase(tx.Tx, triage.ThreadIDs(in.msg)); ok {
+		k.byRefs, err = tx.Case(cid)
+		return k, err
 	}
 	ref, ok := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix)
 	if !ok {
@@ -193,13 +191,7 @@ func (l *Line) recordAutomated(tx *txn, sm *store.Message, in *incoming, res *Re
 	if r := in.msg.Report; r != nil && r.OriginalMessageID != "" {
 		ids = append([]string{r.OriginalMessageID}, ids...)
 	}
-	var caseID uint64
-	for _, id := range ids {
-		if cid, ok := tx.CaseByMessageID(id); ok {
-			caseID = cid
-			break
-		}
-	}
+	caseID, _ := threadCase(tx.Tx, ids)
 	sm.CaseID = caseID
 	if err := l.addMessage(tx, sm, res); err != nil {
 		return err
@@ -369,13 +361,13 @@ func (l *Line) openCase(tx *txn, sm *store.Message, in *incoming, how threadHow,
 		return err
 	}
 	res.Action = ActionOpened
-	if err := l.queueAck(tx, c, in, sm, res); err != nil {
+	if err := l.queueAck(tx, c, in, res); err != nil {
 		return err
 	}
 	return l.notifyTeam(tx, c, in, "new report")
 }
 
-func (l *Line) queueAck(tx *txn, c *store.Case, in *incoming, sm *store.Message, res *Result) error {
+func (l *Line) queueAck(tx *txn, c *store.Case, in *incoming, res *Result) error {
 	now := l.now()
 	if in.from == "" {
 		return nil
@@ -390,7 +382,7 @@ func (l *Line) queueAck(tx *txn, c *store.Case, in *incoming, sm *store.Message,
 		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "ack.suppressed", Actor: "bot",
 			Detail: fmt.Sprintf("rate limit: %d acknowledgements to this sender in %s", n, l.cfg.Ack.RateWindow)})
 	}
-	o, err := l.composeAck(tx, c, in, sm)
+	o, err := l.composeAck(tx, c, in)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"mailbot/mailbot/triage"
 	"mailbot/policy"
 	"mailbot/store"
-	"mailbot/templates"
 )
 
 // incoming is what examine learned from a message, before any decision.
@@ -22,12 +21,10 @@ type incoming struct {
 	verdict  triage.Verdict
 	from     string // lowercase sender address, "" if none
 	crypto   cryptoFacts
-	team     *teamFacts            // set when From is a team member
-	spam     spam.Verdict          // a reporter's mail: the trusted verdict, or the filter's
-	spamErr  error                 // the filter failed: counted as not spam (a doubt for the case)
-	hints    policy.Hints          // a reporter's readable mail: the policy's scope hints (examineScope)
-	scope    []templates.ScopeHint // a new report: the policy's out-of-scope entries it matched (scopeHints)
-	reward   []string              // a new report: words asking for a reward the policy does not offer
+	team     *teamFacts   // set when From is a team member
+	spam     spam.Verdict // a reporter's mail: the trusted verdict, or the filter's
+	spamErr  error        // the filter failed: counted as not spam (a doubt for the case)
+	hints    policy.Hints // a reporter's readable mail: the policy's scope hints (examineScope); only a new case uses them
 }
 
 // examine reads the raw message from the store and parses it. It never
@@ -71,7 +68,7 @@ func (l *Line) examineScope(in *incoming) {
 	if l.policy == nil || in.crypto.unreadable() {
 		return
 	}
-	in.hints = l.policy.ScopeHints(in.msg.Subject, strings.TrimPrefix(in.text(), in.msg.Subject+"\n"))
+	in.hints = l.policy.ScopeHints(in.msg.Subject, in.body())
 }
 
 // examineSpam decides whether a reporter's mail is suspected spam (issue
@@ -105,14 +102,20 @@ func (l *Line) examineSpam(ctx context.Context, in *incoming, raw func() (io.Rea
 // follow-up, which no spam verdict holds, so the filter is not asked.
 func (l *Line) onKnownThread(in *incoming) (known bool) {
 	l.store.View(func(tx *store.Tx) error {
-		for _, id := range triage.ThreadIDs(in.msg) {
-			if _, known = tx.CaseByMessageID(id); known {
-				break
-			}
-		}
+		_, known = threadCase(tx, triage.ThreadIDs(in.msg))
 		return nil
 	})
 	return known
+}
+
+// threadCase is the case of the first of the Message-IDs ids that is on one.
+func threadCase(tx *store.Tx, ids []string) (uint64, bool) {
+	for _, id := range ids {
+		if cid, ok := tx.CaseByMessageID(id); ok {
+			return cid, true
+		}
+	}
+	return 0, false
 }
 
 func (l *Line) parseLimits() parse.Limits {

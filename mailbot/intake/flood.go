@@ -125,18 +125,29 @@ func (l *Line) foldReport(tx *txn, sm *store.Message, in *incoming, reason, burs
 			return err
 		}
 	}
-	log, err := flood.ParseLog(metaValue(tx, flood.MetaLog))
+	tx.folded = append(tx.folded, entry)
+	return l.floodNotice(tx, c, flood.Cases, burst, reason)
+}
+
+// logFolded adds the batch's folded and held reports to the flood log the
+// digest reads, at the end of the transaction: the log (up to
+// flood.MaxEntries) is parsed and rewritten once a batch, not once a report.
+func (l *Line) logFolded(tx *txn) error {
+	if len(tx.folded) == 0 {
+		return nil
+	}
+	v, _ := tx.Meta(flood.MetaLog)
+	log, err := flood.ParseLog(v)
 	if err != nil {
 		// QUIRK: an unreadable log (hand-edited) starts again rather than
 		// stopping the intake.
 		l.log.Warn("flood log unreadable: started afresh", "err", err)
 		log = flood.Log{}
 	}
-	log.Add(entry)
-	if err := tx.SetMeta(flood.MetaLog, log.String()); err != nil {
-		return err
+	for _, e := range tx.folded {
+		log.Add(e)
 	}
-	return l.floodNotice(tx, c, flood.Cases, burst, reason)
+	return tx.SetMeta(flood.MetaLog, log.String())
 }
 
 // newestOpenCase is the newest case addr reported that is not closed, or nil.
@@ -194,20 +205,13 @@ func (l *Line) floodNotice(tx *txn, c *store.Case, kind, burst, reason string) e
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
-		if err := tx.q.ToMember(nil, m, "flood", data, ""); err != nil {
-			return err
-		}
+	if err := l.toTeam(tx, policy.RemindOnDuty, nil, "flood", data); err != nil {
+		return err
 	}
 	if c == nil {
 		return nil
 	}
 	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.notified", Actor: "bot", Detail: "flood notice: " + reason})
-}
-
-func metaValue(tx *txn, key string) string {
-	v, _ := tx.Meta(key)
-	return v
 }
 
 // diskProblem checks the free space and the store size against the limits,

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/emersion/go-message/mail"
-
-	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/remind"
 	"mailbot/mailbot/team"
@@ -17,29 +14,34 @@ import (
 
 // Issue 18: the team's side of held spam and of scope hints.
 
-// scopeHints looks for the policy's scope hints in a new readable report:
-// they go into the team's notification (in.scope, in.reward) and an event
-// on c. A hint never skips the acknowledgement nor its clocks: the policy
-// promises both to every report.
+// scopeHints records on c the policy's scope hints examine found in a new
+// readable report (examineScope); the team's notification shows them too
+// (scopeData). A hint never skips the acknowledgement nor its clocks: the
+// policy promises both to every report.
 func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
-	if l.policy == nil {
-		return nil
-	}
-	h := in.hints // matched in examine, outside the transaction
+	h := in.hints
 	if len(h.OutOfScope) == 0 && len(h.Reward) == 0 {
 		return nil
 	}
 	var parts []string
 	for _, e := range h.OutOfScope {
-		text, _ := l.policy.OutOfScopeText(e.N, "en")
-		in.scope = append(in.scope, templates.ScopeHint{N: e.N, Text: text, Terms: e.Terms})
 		parts = append(parts, fmt.Sprintf("may be out of scope: %d (%s)", e.N, strings.Join(e.Terms, ", ")))
 	}
-	in.reward = h.Reward
 	if len(h.Reward) > 0 {
 		parts = append(parts, "asks for a reward ("+strings.Join(h.Reward, ", ")+") where the policy offers none")
 	}
 	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "scope.hint", Actor: "bot", Detail: strings.Join(parts, "; ")})
+}
+
+// scopeData is the out-of-scope entries of h with the policy's English
+// wording, for the team's notification.
+func (l *Line) scopeData(h policy.Hints) []templates.ScopeHint {
+	var out []templates.ScopeHint
+	for _, e := range h.OutOfScope {
+		text, _ := l.policy.OutOfScopeText(e.N, "en")
+		out = append(out, templates.ScopeHint{N: e.N, Text: text, Terms: e.Terms})
+	}
+	return out
 }
 
 // notSpam releases a case held as suspected spam: status new again, the
@@ -57,7 +59,7 @@ func (l *Line) notSpam(tx *txn, c *store.Case, out *teamOutcome) error {
 	}
 	c.Status = "new"
 	var res Result
-	if err := l.queueAck(tx, c, in, nil, &res); err != nil {
+	if err := l.queueAck(tx, c, in, &res); err != nil {
 		return err
 	}
 	if res.Acks > 0 {
@@ -112,13 +114,10 @@ func (l *Line) outOfScope(tx *txn, c *store.Case, cmd team.Command, words string
 	data := l.out.TemplateData(c)
 	data.OutOfScope = templates.ScopeHint{N: cmd.Entry, Text: text}
 	data.Text = strings.TrimSpace(words)
-	subject, body, err := l.out.Templates.Render("out-of-scope", []string{c.Language}, data)
+	item, err := l.toReporter(tx, c, "out-of-scope", data)
 	if err != nil {
 		return err
 	}
-	inReplyTo, refs := l.reporterThread(tx, c)
-	item := tx.q.Add(outmail.Mail{Kind: "out-of-scope", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)})
 	old := c.Status
 	c.Status = "rejected"
 	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, l.now())

@@ -174,12 +174,7 @@ func (l *Line) tellTeamKeyPending(tx *txn, c *store.Case, addr, oldFP, newFP str
 	}
 	data := l.out.TemplateData(c)
 	data.Reporter, data.OldKey, data.NewKey = addr, oldFP, newFP
-	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, c, l.now()) {
-		if err := tx.q.ToMember(c, m, "keychange", data, ""); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.toTeam(tx, policy.RemindOnDuty, c, "keychange", data)
 }
 
 // armoredFingerprint is the primary key fingerprint of a stored key, "" if

@@ -329,6 +329,9 @@ func (l *Line) run(ctx context.Context, items []item) (int, []Result, error) {
 				return err
 			}
 		}
+		if err := l.logFolded(tx); err != nil {
+			return err
+		}
 		if i, err := tx.q.Flush(stx); err != nil {
 			failedAt = i
 			return err
@@ -388,9 +391,9 @@ func (l *Line) failed(it item, err error) (int, []Result, error) {
 	key := src.key(blob.Hash)
 	var quarantined bool
 	uerr := l.store.Update(func(tx *store.Tx) error {
-		n, err := tx.RecordFailure(key, err.Error())
-		if err != nil {
-			return err
+		n, rerr := tx.RecordFailure(key, err.Error())
+		if rerr != nil {
+			return rerr
 		}
 		if n < l.cfg.Limits.MaxTries {
 			return nil

@@ -403,7 +403,9 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	}
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
-	data.ScopeHints, data.RewardWords = in.scope, in.reward
+	if kind == "new report" {
+		data.ScopeHints, data.RewardWords = l.scopeData(in.hints), in.hints.Reward
+	}
 	if kind == notifyHeld {
 		data.SpamReason = in.spam.Source + ": " + in.spam.Reason
 	}
@@ -412,7 +414,7 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	if in.crypto.unreadable() {
 		data.Text = "(the message could not be decrypted: " + in.crypto.reason + ")"
 	} else {
-		data.Text = in.text()[len(in.msg.Subject)+1:]
+		data.Text = in.body()
 	}
 	for _, a := range in.msg.Attachments {
 		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
@@ -436,16 +438,25 @@ func (l *Line) relay(tx *txn, c *store.Case, body string, m team.Member) error {
 	now := l.now()
 	data := l.out.TemplateData(c)
 	data.Text = strings.TrimSpace(body)
-	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
-	subject, text, err := l.out.Templates.Render("relay", []string{c.Language}, data)
+	item, err := l.toReporter(tx, c, "relay", data)
 	if err != nil {
 		return err
 	}
-	inReplyTo, refs := l.reporterThread(tx, c)
-	item := tx.q.Add(outmail.Mail{Kind: "relay", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: text, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
 	c.Clocks = l.applyClocks(c.Clocks, policy.EventTeamReplied, now)
 	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "relay.queued", Actor: m.Address, Detail: "<" + item.MessageID + "> to the reporter"})
+}
+
+// toReporter renders template name (also the outbox kind) with data in the
+// case's language and queues it to c's reporter: threaded to their newest
+// message, encrypted when their key is known.
+func (l *Line) toReporter(tx *txn, c *store.Case, name string, data templates.Data) (*store.OutboxItem, error) {
+	subject, body, err := l.out.Templates.Render(name, []string{c.Language}, data)
+	if err != nil {
+		return nil, err
+	}
+	inReplyTo, refs := l.reporterThread(tx, c)
+	return tx.q.Add(outmail.Mail{Kind: name, CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)}), nil
 }
 
 // reporterThread is the Message-ID to answer and the References for a mail
@@ -474,23 +485,22 @@ func (l *Line) statusNotice(tx *txn, c *store.Case, status string) error {
 	if t := l.out.DisclosureDate(c); !t.IsZero() {
 		data.Disclosure = t
 	}
-	subject, body, err := l.out.Templates.Render("status", []string{c.Language}, data)
-	if err != nil {
-		return err
-	}
-	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
-	inReplyTo, refs := l.reporterThread(tx, c)
-	tx.q.Add(outmail.Mail{Kind: "status", CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: encrypt})
-	return nil
+	_, err := l.toReporter(tx, c, "status", data)
+	return err
 }
 
 // alertTeam tells everyone at once about a high or critical case.
 func (l *Line) alertTeam(tx *txn, c *store.Case, by team.Member, severity string) error {
 	data := l.out.TemplateData(c)
 	data.Member, data.Severity = by.Name, severity
-	for _, m := range l.out.TeamRecipients(policy.RemindTeam, c, l.now()) {
-		if err := tx.q.ToMember(c, m, "alert", data, ""); err != nil {
+	return l.toTeam(tx, policy.RemindTeam, c, "alert", data)
+}
+
+// toTeam queues template name with data to each member target names
+// (TeamRecipients) about c, or about no case when c is nil.
+func (l *Line) toTeam(tx *txn, target string, c *store.Case, name string, data templates.Data) error {
+	for _, m := range l.out.TeamRecipients(target, c, l.now()) {
+		if err := tx.q.ToMember(c, m, name, data, ""); err != nil {
 			return err
 		}
 	}
@@ -541,12 +551,7 @@ func (l *Line) warnTeam(tx *txn, c *store.Case, in *incoming, reason string) err
 	if c != nil {
 		data.CaseRef = c.Ref
 	}
-	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, now) {
-		if err := tx.q.ToMember(nil, m, "refused", data, ""); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.toTeam(tx, policy.RemindOnDuty, nil, "refused", data)
 }
 
 func boolInt(b bool) int {
