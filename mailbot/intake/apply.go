@@ -16,6 +16,10 @@ type txn struct {
 	*store.Tx
 	q      *outmail.Queue
 	folded []flood.Entry // reports kept from a case by the flood caps, for the flood log (logFolded)
+	// diskLow is why new reports cannot be taken now ("" when they can),
+	// measured once per batch before the transaction (diskProblem): the
+	// measure may walk the raw mail directory, never under the write lock.
+	diskLow string
 }
 
 // advance moves the watermark of src's mailbox to src.UID. A UIDVALIDITY

@@ -81,8 +81,8 @@ func (l *Line) notifyCaps() flood.Caps {
 // newReport opens a case for a report, unless the disk is low (heldError:
 // nothing is written) or the sender is over a case cap (folded or held).
 func (l *Line) newReport(tx *txn, sm *store.Message, in *incoming, how threadHow, held bool, res *Result) error {
-	if reason := l.diskProblem(); reason != "" {
-		return &heldError{reason: reason}
+	if tx.diskLow != "" {
+		return &heldError{reason: tx.diskLow}
 	}
 	now := l.now()
 	caps := l.caseCaps()

@@ -316,8 +316,9 @@ func (l *Line) run(ctx context.Context, items []item) (int, []Result, error) {
 
 	results := make([]Result, len(items))
 	failedAt := -1
+	diskLow := l.diskProblem()
 	err := l.store.Update(func(stx *store.Tx) error {
-		tx := &txn{Tx: stx, q: l.out.NewQueue()}
+		tx := &txn{Tx: stx, q: l.out.NewQueue(), diskLow: diskLow}
 		for i, it := range items {
 			results[i] = Result{}
 			tx.q.SetOwner(i)
