@@ -209,6 +209,22 @@ func (h *harness) waitProcessed(n int) {
 	}
 }
 
+// waitEvent waits for the next intake event of kind.
+func (h *harness) waitEvent(kind string) inbox.Event {
+	h.t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-h.events:
+			if e.Kind == kind {
+				return e
+			}
+		case <-timeout:
+			h.t.Fatalf("timed out waiting for a %q event", kind)
+		}
+	}
+}
+
 func (h *harness) ingest(raw []byte) mailbot.Result {
 	h.t.Helper()
 	res, err := h.d.Ingest(context.Background(), bytes.NewReader(raw))
