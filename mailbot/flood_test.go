@@ -216,15 +216,6 @@ func (h *harness) drainEvents() {
 	}
 }
 
-func (h *harness) caseByRef(ref string) *store.Case {
-	h.t.Helper()
-	var c *store.Case
-	if err := h.store.View(func(tx *store.Tx) (err error) { c, err = tx.CaseByRef(ref); return err }); err != nil {
-		h.t.Fatalf("CaseByRef(%q) = %v", ref, err)
-	}
-	return c
-}
-
 // TestDiskLowKeepsNewMailOnServer: with less free space than
 // limits.min_free_bytes a new report stays on the IMAP server, unflagged
 // and uncommitted, while a follow-up behind it reaches its open case; health

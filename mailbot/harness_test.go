@@ -266,6 +266,15 @@ func (h *harness) outbox() []*store.OutboxItem {
 	return out
 }
 
+func (h *harness) caseByRef(ref string) *store.Case {
+	h.t.Helper()
+	var c *store.Case
+	if err := h.store.View(func(tx *store.Tx) (err error) { c, err = tx.CaseByRef(ref); return err }); err != nil {
+		h.t.Fatalf("CaseByRef(%q) = %v", ref, err)
+	}
+	return c
+}
+
 func (h *harness) events_(c *store.Case) []store.Event {
 	h.t.Helper()
 	var evs []store.Event

@@ -145,13 +145,7 @@ func teamMailsAbout(t *testing.T, h *harness, member string, k *pgp.Keyring, s s
 
 func caseEvents(t *testing.T, h *harness, ref string) []store.Event {
 	t.Helper()
-	for _, c := range h.cases() {
-		if c.Ref == ref {
-			return h.events_(c)
-		}
-	}
-	t.Fatalf("no case %s", ref)
-	return nil
+	return h.events_(h.caseByRef(ref))
 }
 
 // hasKeyEvent: an event of kind on the case naming both fingerprints.
@@ -283,7 +277,6 @@ func TestKeyRotationSignedByTheOldKey(t *testing.T) {
 // A member accepts the waiting key; a wrong fingerprint changes nothing
 // and is answered as an error.
 func TestKeyAcceptByMember(t *testing.T) {
-	f := keysFixture(t)
 	h := newTeamHarness(t, "")
 	first := researcherKey(t, ada)
 	h.ingest(mailWithKey(t, ada, "SQL injection in the login form", "The login form at https://app.example.org/login has an SQL injection.", first))
@@ -342,7 +335,6 @@ func TestKeyAcceptByMember(t *testing.T) {
 		}
 		return nil
 	})
-	_ = f
 }
 
 // A forger sending key after key fills the waiting list once: later keys
