@@ -278,12 +278,15 @@ func TestDiskLowKeepsNewMailOnServer(t *testing.T) {
 	if _, _, ok := m.Problem("disk"); ok {
 		t.Errorf("health problem disk still set after recovery")
 	}
-	h.store.View(func(tx *store.Tx) error {
-		if st, _ := tx.MailboxState("INBOX"); len(st.Held) != 0 {
+	if err := h.store.View(func(tx *store.Tx) error {
+		st, err := tx.MailboxState("INBOX")
+		if len(st.Held) != 0 {
 			t.Errorf("held uids after recovery = %v, want none", st.Held)
 		}
-		return nil
-	})
+		return err
+	}); err != nil {
+		t.Fatalf("MailboxState() = %v", err)
+	}
 }
 
 // TestDiskLowIngestIsTemporary: `mailbot ingest` of a new report on a low

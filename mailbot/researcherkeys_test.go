@@ -329,12 +329,15 @@ func TestKeyAcceptByMember(t *testing.T) {
 	if !readableBy(t, relay, next) || readableBy(t, relay, first) {
 		t.Errorf("after key accept, the relay is not encrypted to the accepted key only")
 	}
-	h.store.View(func(tx *store.Tx) error {
-		if ps, _ := tx.PendingKeys(ada); len(ps) != 0 {
+	if err := h.store.View(func(tx *store.Tx) error {
+		ps, err := tx.PendingKeys(ada)
+		if len(ps) != 0 {
 			t.Errorf("PendingKeys() after accept = %d, want 0", len(ps))
 		}
-		return nil
-	})
+		return err
+	}); err != nil {
+		t.Fatalf("PendingKeys() = %v", err)
+	}
 }
 
 // A forger sending key after key fills the waiting list once: later keys
