@@ -32,7 +32,7 @@ func TestBatchCrashLeavesNoneOfIt(t *testing.T) {
 	h.deliver(dup)
 	h.deliver(dup)
 	h.run()
-	waitEvent(t, h, "error")
+	h.waitEvent("error")
 	h.stop()
 	h.stop = nil
 	if got := len(h.cases()); got != 0 {

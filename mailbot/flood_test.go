@@ -216,13 +216,17 @@ func (h *harness) drainEvents() {
 	}
 }
 
-func (h *harness) caseByRef(ref string) *store.Case {
-	h.t.Helper()
-	var c *store.Case
-	if err := h.store.View(func(tx *store.Tx) (err error) { c, err = tx.CaseByRef(ref); return err }); err != nil {
-		h.t.Fatalf("CaseByRef(%q) = %v", ref, err)
-	}
-	return c
+// firstSQLi is ada's report that the disk tests' follow-ups answer.
+func firstSQLi() []byte {
+	return msg("First finding.\n", "From", ada, "To", botAddr, "Subject", "SQLi",
+		"Date", "Tue, 03 Mar 2026 10:00:00 +0000", "Message-ID", "<first@research.example>")
+}
+
+// sqliFollowUp is ada's follow-up i to firstSQLi.
+func sqliFollowUp(i int) []byte {
+	return msg(fmt.Sprintf("More details %d.\n", i), "From", ada, "To", botAddr, "Subject", "Re: SQLi",
+		"Date", "Tue, 03 Mar 2026 10:05:00 +0000", "Message-ID", fmt.Sprintf("<more%d@research.example>", i),
+		"In-Reply-To", "<first@research.example>")
 }
 
 // TestDiskLowKeepsNewMailOnServer: with less free space than
@@ -236,14 +240,12 @@ func TestDiskLowKeepsNewMailOnServer(t *testing.T) {
 	m := metrics.New(metrics.Options{})
 	h := newHarness(t, "", withDisk(g, m))
 	h.run()
-	h.deliver(msg("First finding.\n", "From", ada, "To", botAddr, "Subject", "SQLi",
-		"Date", "Tue, 03 Mar 2026 10:00:00 +0000", "Message-ID", "<first@research.example>"))
+	h.deliver(firstSQLi())
 	h.waitProcessed(1)
 
 	g.free.Store(h.cfg.Limits.MinFreeBytes - 1)
 	newUID := h.deliver(report(eve, "A new finding while the disk is low"))
-	followUID := h.deliver(msg("More details.\n", "From", ada, "To", botAddr, "Subject", "Re: SQLi",
-		"Date", "Tue, 03 Mar 2026 10:05:00 +0000", "Message-ID", "<second@research.example>", "In-Reply-To", "<first@research.example>"))
+	followUID := h.deliver(sqliFollowUp(1))
 	h.waitKinds(map[string]int{"deferred": 1, "processed": 1})
 
 	cs := h.cases()
@@ -287,12 +289,15 @@ func TestDiskLowKeepsNewMailOnServer(t *testing.T) {
 	if _, _, ok := m.Problem("disk"); ok {
 		t.Errorf("health problem disk still set after recovery")
 	}
-	h.store.View(func(tx *store.Tx) error {
-		if st, _ := tx.MailboxState("INBOX"); len(st.Held) != 0 {
+	if err := h.store.View(func(tx *store.Tx) error {
+		st, err := tx.MailboxState("INBOX")
+		if len(st.Held) != 0 {
 			t.Errorf("held uids after recovery = %v, want none", st.Held)
 		}
-		return nil
-	})
+		return err
+	}); err != nil {
+		t.Fatalf("MailboxState() = %v", err)
+	}
 }
 
 // TestDiskLowIngestIsTemporary: `mailbot ingest` of a new report on a low
@@ -302,8 +307,7 @@ func TestDiskLowIngestIsTemporary(t *testing.T) {
 	g := &diskGauge{}
 	g.free.Store(100 << 30)
 	h := newHarness(t, "[limits]\nmax_store_bytes = 0\n", withDisk(g, nil))
-	h.ingest(msg("First finding.\n", "From", ada, "To", botAddr, "Subject", "SQLi",
-		"Date", "Tue, 03 Mar 2026 10:00:00 +0000", "Message-ID", "<first@research.example>"))
+	h.ingest(firstSQLi())
 	g.free.Store(1)
 	raw := report(eve, "new while low")
 	_, err := h.d.Ingest(context.Background(), bytes.NewReader(raw))
@@ -313,8 +317,7 @@ func TestDiskLowIngestIsTemporary(t *testing.T) {
 	if got := storedMessages(t, h); got != 1 {
 		t.Errorf("stored messages = %d, want 1", got)
 	}
-	res := h.ingest(msg("More.\n", "From", ada, "To", botAddr, "Subject", "Re: SQLi",
-		"Date", "Tue, 03 Mar 2026 10:05:00 +0000", "Message-ID", "<second@research.example>", "In-Reply-To", "<first@research.example>"))
+	res := h.ingest(sqliFollowUp(1))
 	if res.Action != mailbot.ActionFollowUp {
 		t.Errorf("follow-up on a low disk = %+v, want follow-up", res)
 	}
@@ -363,22 +366,16 @@ func TestDiskLowInOneBatch(t *testing.T) {
 	g.free.Store(100 << 30)
 	h := newHarness(t, "", withDisk(g, nil))
 	h.run()
-	h.deliver(msg("First finding.\n", "From", ada, "To", botAddr, "Subject", "SQLi",
-		"Date", "Tue, 03 Mar 2026 10:00:00 +0000", "Message-ID", "<first@research.example>"))
+	h.deliver(firstSQLi())
 	h.waitProcessed(1)
 	h.stop()
 	h.stop = nil
 
 	g.free.Store(1)
-	followUp := func(i int) []byte {
-		return msg(fmt.Sprintf("More details %d.\n", i), "From", ada, "To", botAddr, "Subject", "Re: SQLi",
-			"Date", "Tue, 03 Mar 2026 10:05:00 +0000", "Message-ID", fmt.Sprintf("<more%d@research.example>", i),
-			"In-Reply-To", "<first@research.example>")
-	}
 	held1 := h.deliver(report(eve, "new one"))
-	h.deliver(followUp(1))
+	h.deliver(sqliFollowUp(1))
 	held2 := h.deliver(report("mallory@else.example", "new two"))
-	last := h.deliver(followUp(2))
+	last := h.deliver(sqliFollowUp(2))
 	h.restart(withDisk(g, nil))
 	h.run()
 	h.waitKinds(map[string]int{"deferred": 2, "processed": 2})

@@ -209,6 +209,22 @@ func (h *harness) waitProcessed(n int) {
 	}
 }
 
+// waitEvent waits for the next intake event of kind.
+func (h *harness) waitEvent(kind string) inbox.Event {
+	h.t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-h.events:
+			if e.Kind == kind {
+				return e
+			}
+		case <-timeout:
+			h.t.Fatalf("timed out waiting for a %q event", kind)
+		}
+	}
+}
+
 func (h *harness) ingest(raw []byte) mailbot.Result {
 	h.t.Helper()
 	res, err := h.d.Ingest(context.Background(), bytes.NewReader(raw))
@@ -248,6 +264,15 @@ func (h *harness) outbox() []*store.OutboxItem {
 		h.t.Fatal(err)
 	}
 	return out
+}
+
+func (h *harness) caseByRef(ref string) *store.Case {
+	h.t.Helper()
+	var c *store.Case
+	if err := h.store.View(func(tx *store.Tx) (err error) { c, err = tx.CaseByRef(ref); return err }); err != nil {
+		h.t.Fatalf("CaseByRef(%q) = %v", ref, err)
+	}
+	return c
 }
 
 func (h *harness) events_(c *store.Case) []store.Event {

@@ -366,7 +366,7 @@ func TestCrashAfterCommitBeforeSeen(t *testing.T) {
 	h.run()
 	h.deliver(report(ada, "first"))
 	// The crash comes after the commit: the intake reports an error.
-	waitEvent(t, h, "error")
+	h.waitEvent("error")
 	h.restart()
 	h.run()
 	h.deliver(report(ada, "second"))
@@ -489,21 +489,6 @@ func TestSMTPTemporaryThenPermanent(t *testing.T) {
 	}
 	if !hasEvent(h.events_(h.cases()[1]), "outbox.failed", "550") {
 		t.Errorf("the case does not say the acknowledgement failed")
-	}
-}
-
-func waitEvent(t *testing.T, h *harness, kind string) {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case e := <-h.events:
-			if e.Kind == kind {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for intake event %q", kind)
-		}
 	}
 }
 

@@ -145,13 +145,7 @@ func teamMailsAbout(t *testing.T, h *harness, member string, k *pgp.Keyring, s s
 
 func caseEvents(t *testing.T, h *harness, ref string) []store.Event {
 	t.Helper()
-	for _, c := range h.cases() {
-		if c.Ref == ref {
-			return h.events_(c)
-		}
-	}
-	t.Fatalf("no case %s", ref)
-	return nil
+	return h.events_(h.caseByRef(ref))
 }
 
 // hasKeyEvent: an event of kind on the case naming both fingerprints.
@@ -283,7 +277,6 @@ func TestKeyRotationSignedByTheOldKey(t *testing.T) {
 // A member accepts the waiting key; a wrong fingerprint changes nothing
 // and is answered as an error.
 func TestKeyAcceptByMember(t *testing.T) {
-	f := keysFixture(t)
 	h := newTeamHarness(t, "")
 	first := researcherKey(t, ada)
 	h.ingest(mailWithKey(t, ada, "SQL injection in the login form", "The login form at https://app.example.org/login has an SQL injection.", first))
@@ -336,13 +329,15 @@ func TestKeyAcceptByMember(t *testing.T) {
 	if !readableBy(t, relay, next) || readableBy(t, relay, first) {
 		t.Errorf("after key accept, the relay is not encrypted to the accepted key only")
 	}
-	h.store.View(func(tx *store.Tx) error {
-		if ps, _ := tx.PendingKeys(ada); len(ps) != 0 {
+	if err := h.store.View(func(tx *store.Tx) error {
+		ps, err := tx.PendingKeys(ada)
+		if len(ps) != 0 {
 			t.Errorf("PendingKeys() after accept = %d, want 0", len(ps))
 		}
-		return nil
-	})
-	_ = f
+		return err
+	}); err != nil {
+		t.Fatalf("PendingKeys() = %v", err)
+	}
 }
 
 // A forger sending key after key fills the waiting list once: later keys

@@ -79,12 +79,7 @@ func teamReply(h *harness, from, inReplyTo, subject, body string, trusted bool) 
 
 func decryptFor(t *testing.T, raw []byte, k *pgp.Keyring) string {
 	t.Helper()
-	i := bytes.Index(raw, []byte("-----BEGIN PGP MESSAGE-----"))
-	j := bytes.Index(raw, []byte("-----END PGP MESSAGE-----"))
-	if i < 0 || j < 0 {
-		t.Fatalf("not encrypted:\n%s", raw)
-	}
-	res, err := k.Decrypt(raw[i:j+len("-----END PGP MESSAGE-----")], keysFixture(t).bot.Entities(), pgp.Options{})
+	res, err := k.Decrypt(pgpBlock(t, raw), keysFixture(t).bot.Entities(), pgp.Options{})
 	if err != nil {
 		t.Fatalf("Decrypt() = %v", err)
 	}

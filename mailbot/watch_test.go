@@ -12,7 +12,6 @@ import (
 
 	"mailbot/mailbot"
 	"mailbot/mailbot/devmail"
-	"mailbot/mailbot/inbox"
 	"mailbot/mailbot/metrics"
 )
 
@@ -40,22 +39,6 @@ func healthz(t *testing.T, m *metrics.Metrics) (int, string) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
 	body, _ := io.ReadAll(rec.Body)
 	return rec.Code, string(body)
-}
-
-// waitEvent waits for the next intake event of kind.
-func (h *harness) waitEvent(kind string) inbox.Event {
-	h.t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case e := <-h.events:
-			if e.Kind == kind {
-				return e
-			}
-		case <-timeout:
-			h.t.Fatalf("timed out waiting for a %q event", kind)
-		}
-	}
 }
 
 // alarms are the queued alarm mails about check, by recipient.

@@ -59,9 +59,10 @@ func TestPendingKeys(t *testing.T) {
 	rep := ForgetReport{}
 	update(t, s, func(tx *Tx) (err error) { rep, err = tx.Forget("ada@example.org", t0); return err })
 	view(t, s, func(tx *Tx) error {
-		if ps, _ := tx.PendingKeys("ada@example.org"); len(ps) != 0 || !rep.Key {
+		ps, err := tx.PendingKeys("ada@example.org")
+		if len(ps) != 0 || !rep.Key {
 			t.Errorf("after Forget: PendingKeys() = %+v, report Key %v; want none and true", ps, rep.Key)
 		}
-		return nil
+		return err
 	})
 }

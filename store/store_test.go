@@ -410,7 +410,11 @@ func TestOnCommitReportsWhatTheCommitChanged(t *testing.T) {
 	}
 	for _, st := range steps {
 		got = nil
-		s.Update(st.fn)
+		// Only the rolled-back step fails: another step's error would
+		// leave got empty and pass its "nothing seen" for the wrong reason.
+		if err := s.Update(st.fn); (err != nil) != (st.name == "rolled back") {
+			t.Errorf("%s: Update() = %v", st.name, err)
+		}
 		if !slices.Equal(got, st.want) {
 			t.Errorf("%s: OnCommit saw %v, want %v", st.name, got, st.want)
 		}

@@ -267,10 +267,14 @@ func TestIngestDiskLowIsTempFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.View(func(tx *store.Tx) error {
-		if ids, _ := tx.CasesByAddress("ada@research.example"); len(ids) != 0 {
+	err = st.View(func(tx *store.Tx) error {
+		ids, err := tx.CasesByAddress("ada@research.example")
+		if len(ids) != 0 {
 			t.Errorf("cases = %v, want none", ids)
 		}
-		return nil
+		return err
 	})
+	if err != nil {
+		t.Fatalf("CasesByAddress() = %v", err)
+	}
 }

@@ -268,7 +268,7 @@ ResolverConfiguration %[2]s/unbound.conf
 	if err := sendSMTP(receive, annAddr, []string{botAddr}, forged); err != nil {
 		t.Fatalf("sendSMTP(forged) = %v", err)
 	}
-	if class := e.bot.processedAfter(t, mark, 1); class != "team-refused" {
+	if class := e.bot.processedAfter(t, mark, 1, "class"); class != "team-refused" {
 		t.Errorf("forged Authentication-Results: class = %q, want team-refused\n%s", class, e.bot.log.tail(20))
 	}
 
@@ -277,7 +277,7 @@ ResolverConfiguration %[2]s/unbound.conf
 	if err := sendSMTP(submit, annAddr, []string{botAddr}, command(genuineID, "status triaged\n\nWe can reproduce it.\n")); err != nil {
 		t.Fatalf("sendSMTP(signed) = %v", err)
 	}
-	if class := e.bot.processedAfter(t, mark, 1); class != "team" {
+	if class := e.bot.processedAfter(t, mark, 1, "class"); class != "team" {
 		t.Errorf("OpenDKIM-verified command: class = %q, want team\n%s", class, e.bot.log.tail(20))
 	}
 

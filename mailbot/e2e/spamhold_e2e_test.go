@@ -97,15 +97,7 @@ func TestE2ESpamHold(t *testing.T) {
 		if err := sendSMTP(smtpAddr, adaAddr, []string{botAddr}, raw); err != nil {
 			t.Fatalf("sendSMTP() = %v", err)
 		}
-		e.bot.log.wait(t, mark, 1, filterWait, "msg=processed")
-		e.bot.log.mu.Lock()
-		defer e.bot.log.mu.Unlock()
-		for _, line := range e.bot.log.lines[mark:] {
-			if strings.Contains(line, "msg=processed") {
-				return logField(line, "action")
-			}
-		}
-		return ""
+		return e.bot.processedAfter(t, mark, 1, "action")
 	}
 	spamID := "gtube-" + e.nonce + "@research.example"
 	if got := action(report(spamID, "Great offer", "Buy now.\n"+gtube+"\n")); got != "held-spam" {

@@ -52,19 +52,20 @@ func teamMail(msgID, subject, inReplyTo, body string) []byte {
 }
 
 // processedAfter waits until the bot logged n "processed" lines after mark
-// and returns the class of the last one.
-func (b *bot) processedAfter(t *testing.T, mark, n int) string {
+// (bounded by filterWait: a spam filter behind the MTA may first load its
+// rules) and returns the field key ("class", "action") of the last one.
+func (b *bot) processedAfter(t *testing.T, mark, n int, key string) string {
 	t.Helper()
-	b.log.wait(t, mark, n, 60*time.Second, "msg=processed")
+	b.log.wait(t, mark, n, filterWait, "msg=processed")
 	b.log.mu.Lock()
 	defer b.log.mu.Unlock()
-	class := ""
+	value := ""
 	for _, line := range b.log.lines[mark:] {
 		if strings.Contains(line, "msg=processed") {
-			class = logField(line, "class")
+			value = logField(line, key)
 		}
 	}
-	return class
+	return value
 }
 
 // TestE2ETeamAttacks is issue 15's attacks with mail GnuPG made, through
@@ -163,7 +164,7 @@ func TestE2ETeamAttacks(t *testing.T) {
 	if err := sendSMTP(e.pf.smtpAddr, adaAddr, []string{botAddr}, spoof); err != nil {
 		t.Fatalf("sendSMTP(spoof) = %v", err)
 	}
-	e.bot.processedAfter(t, mark, 1)
+	e.bot.processedAfter(t, mark, 1, "class")
 
 	// Ann's genuine command, signed and encrypted by GnuPG: it counts.
 	genuine, _ := g.run(t, []byte("status triaged\n\nThank you, we can reproduce it.\n"),
@@ -173,7 +174,7 @@ func TestE2ETeamAttacks(t *testing.T) {
 		teamMail("g-"+e.nonce+"@example.org", "Re: ["+refA+"]", notes[refA], string(genuine))); err != nil {
 		t.Fatalf("sendSMTP(genuine) = %v", err)
 	}
-	if class := e.bot.processedAfter(t, mark, 1); class != "team" {
+	if class := e.bot.processedAfter(t, mark, 1, "class"); class != "team" {
 		t.Fatalf("Ann's genuine command: class = %q, want team\n%s", class, e.bot.log.tail(20))
 	}
 
@@ -223,7 +224,7 @@ func TestE2ETeamAttacks(t *testing.T) {
 		teamMail("r-"+e.nonce+"@evil.example", "Re: ["+refB+"]", notes[refB], replayed)); err != nil {
 		t.Fatalf("sendSMTP(replay) = %v", err)
 	}
-	if class := e.bot.processedAfter(t, mark, 1); class != "team-refused" {
+	if class := e.bot.processedAfter(t, mark, 1, "class"); class != "team-refused" {
 		t.Errorf("attack 2 (replay with an armor Comment): class = %q, want team-refused", class)
 	}
 
@@ -236,7 +237,7 @@ func TestE2ETeamAttacks(t *testing.T) {
 		teamMail("s-"+e.nonce+"@evil.example", "Re: ["+refB+"]", notes[refB], string(forged)+"\n"+string(signed))); err != nil {
 		t.Fatalf("sendSMTP(splice) = %v", err)
 	}
-	if class := e.bot.processedAfter(t, mark, 1); class != "team-refused" {
+	if class := e.bot.processedAfter(t, mark, 1, "class"); class != "team-refused" {
 		t.Errorf("attack 1 (spliced blocks): class = %q, want team-refused", class)
 	}
 

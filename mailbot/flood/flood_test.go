@@ -2,6 +2,7 @@ package flood_test
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,25 +73,13 @@ func TestFirstOfBurstOncePerWindow(t *testing.T) {
 			}
 			got = append(got, first)
 		}
-		if want := []bool{true, false, false, true}; !equal(got, want) {
+		if want := []bool{true, false, false, true}; !slices.Equal(got, want) {
 			t.Errorf("FirstOfBurst() = %v, want %v", got, want)
 		}
 		if first, _ := c.FirstOfBurst(tx, flood.Notify, "eve@x.example", t0.Add(62*time.Minute)); !first {
 			t.Errorf("FirstOfBurst(notify) = false, want true: its own burst")
 		}
 	})
-}
-
-func equal(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestAckSlotWaitsNeverDrops(t *testing.T) {

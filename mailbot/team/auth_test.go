@@ -137,19 +137,27 @@ func (f *authFixture) pgpMIME(t testing.TB, from, body string, k *pgp.Keyring) [
 	return out.Bytes()
 }
 
-// clearsigned writes a cleartext-signed body, signed at sigTime.
-func (f *authFixture) clearsigned(t testing.TB, from, before, body string, k *pgp.Keyring, sigTime time.Time) []byte {
+// clearBlock is a cleartext-signed block of body by k, signed at sigTime.
+func clearBlock(t testing.TB, k *pgp.Keyring, body string, sigTime time.Time) string {
 	t.Helper()
 	var sig bytes.Buffer
 	w, err := clearsign.Encode(&sig, k.Entities()[0].PrivateKey, &packet.Config{Time: func() time.Time { return sigTime }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(w, body)
+	if _, err := w.Write([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return f.plain(from, before+sig.String())
+	return sig.String()
+}
+
+// clearsigned writes a cleartext-signed body, signed at sigTime.
+func (f *authFixture) clearsigned(t testing.TB, from, before, body string, k *pgp.Keyring, sigTime time.Time) []byte {
+	t.Helper()
+	return f.plain(from, before+clearBlock(t, k, body, sigTime))
 }
 
 func (f *authFixture) dkimSign(t *testing.T, raw []byte, domain string, headerKeys []string) []byte {

@@ -23,23 +23,6 @@ import (
 	"mailbot/mailbot/pgp"
 )
 
-// clearBlock is a cleartext-signed block of body by k, signed at sigTime.
-func clearBlock(t *testing.T, k *pgp.Keyring, body string, sigTime time.Time) string {
-	t.Helper()
-	var sig bytes.Buffer
-	w, err := clearsign.Encode(&sig, k.Entities()[0].PrivateKey, &packet.Config{Time: func() time.Time { return sigTime }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return sig.String()
-}
-
 func wantRefused(t *testing.T, name string, v Verdict, reason string) {
 	t.Helper()
 	if v.OK || !strings.Contains(v.Reason, reason) {

@@ -2,13 +2,10 @@ package triage
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
-
-	"mailbot/mailbot/parse"
 )
 
 // corpusLabel says what a corpus file is: "robot" (must never get an
@@ -41,7 +38,7 @@ func TestCorpusRobotsAndHumans(t *testing.T) {
 	for _, sub := range []string{"automated", "valid", "human", "malformed"} {
 		for _, name := range corpusFiles(t, sub) {
 			r := rel(name)
-			m, err := parseCorpusFile(name)
+			m, err := parseCorpusFile(t, name)
 			if err != nil {
 				// Refused by parse: kept aside with a reason, never
 				// answered, never classified.
@@ -83,13 +80,4 @@ func TestCorpusRobotsAndHumans(t *testing.T) {
 	if robots < 73 || humans < 28 {
 		t.Errorf("corpus: %d robots and %d humans, want the whole corpus (73+ and 28+)", robots, humans)
 	}
-}
-
-func parseCorpusFile(name string) (*parse.Message, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return parse.Parse(f, parse.Limits{})
 }

@@ -46,14 +46,21 @@ func corpusFiles(tb testing.TB, sub string) []string {
 	return files
 }
 
-func parseFile(tb testing.TB, name string) *parse.Message {
+// parseCorpusFile parses the file name: a file that cannot be read fails
+// the test, a message parse refuses is the error.
+func parseCorpusFile(tb testing.TB, name string) (*parse.Message, error) {
 	tb.Helper()
 	f, err := os.Open(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer f.Close()
-	m, err := parse.Parse(f, parse.Limits{})
+	return parse.Parse(f, parse.Limits{})
+}
+
+func parseFile(tb testing.TB, name string) *parse.Message {
+	tb.Helper()
+	m, err := parseCorpusFile(tb, name)
 	if err != nil {
 		tb.Fatalf("Parse(%s) = %v, want nil error", name, err)
 	}
