@@ -119,10 +119,10 @@ type Fault struct {
 type Observed struct {
 	Clock  Clock
 	Faults []FaultRecord
-	Sent   []Sent    // every action as it was delivered to the bot's mailbox
-	Mail   []Mail    // every mail the bots sent, as it arrived in a mailbox
-	Health []Health  // /healthz samples
-	Stored []Stored  // at the end: every message each bot's store holds
+	Sent   []Sent   // every action as it was delivered to the bot's mailbox
+	Mail   []Mail   // every mail the bots sent, as it arrived in a mailbox
+	Health []Health // /healthz samples
+	Stored []Stored // at the end: every message each bot's store holds
 	Wall   time.Duration
 }
 
@@ -146,9 +146,9 @@ type Mail struct {
 	MessageID  string
 	InReplyTo  string
 	References []string
-	Subject    string // decrypted when it was encrypted
-	Body       string // decrypted text, for the oracle's classification only
-	At         time.Time // when it arrived in the mailbox (simulated)
+	Subject    string            // decrypted when it was encrypted
+	Body       string            // decrypted text, for the oracle's classification only
+	At         time.Time         // when it arrived in the mailbox (simulated)
 	Headers    map[string]string // Auto-Submitted, X-Mailbot-Loop and the like
 }
 
