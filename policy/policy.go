@@ -95,6 +95,8 @@ type Scope struct {
 	// { text, match } tables. Validate builds Out from it.
 	OutRaw []any        `toml:"out"`
 	Out    []OutOfScope `toml:"-"`
+
+	words wordIndex // every word of Out's terms and of the reward words: ScopeHints looks for these only
 }
 
 // Rewards is the [rewards] table.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"regexp"
 	"slices"
@@ -25,7 +26,7 @@ type OutOfScope struct {
 	Text  map[string]string // language -> wording; a plain string is under "" (any language)
 	Match []string          // terms and phrases, as written in the file
 
-	terms []*regexp.Regexp // Match compiled, same order
+	terms []term // Match compiled, same order
 }
 
 // Hints is what a report's words suggest about its scope. Hints are for the
@@ -80,11 +81,12 @@ func (p *Policy) ScopeHints(subject, text string) Hints {
 	// prefix lets the regexp package skip ahead, about 200 times faster
 	// (BenchmarkScopeHints). Offsets are only ever used within s.
 	s = strings.ToLower(s)
+	words := p.Scope.words.in(s)
 	var h Hints
 	for i, e := range p.Scope.Out {
 		var found []string
-		for j, re := range e.terms {
-			if containsWord(s, re) {
+		for j, t := range e.terms {
+			if t.in(s, words) {
 				found = append(found, e.Match[j])
 			}
 		}
@@ -94,7 +96,7 @@ func (p *Policy) ScopeHints(subject, text string) Hints {
 	}
 	if !p.OffersReward() {
 		for _, w := range rewardWords {
-			if containsWord(s, w.re) {
+			if w.term.in(s, words) {
 				h.Reward = append(h.Reward, w.word)
 			}
 		}
@@ -123,7 +125,95 @@ var rewardWords = compileWords(
 
 type word struct {
 	word string
-	re   *regexp.Regexp
+	term term
+}
+
+// term is a term compiled: its regexp, and the words (runs of letters and
+// digits, in lower case) a text must have for the regexp to have a chance.
+type term struct {
+	re     *regexp.Regexp
+	words  []string
+	prefix bool // the last word may go on ("Belohnungs*")
+}
+
+// in reports whether t matches in s (lowered) as whole words. words is
+// wordSet(s): a term with a word the text lacks cannot match, and most
+// terms are ruled out by one map lookup instead of a scan of s.
+func (t term) in(s string, words map[string]bool) bool {
+	for i, w := range t.words {
+		if t.prefix && i == len(t.words)-1 {
+			if !strings.Contains(s, w) {
+				return false
+			}
+		} else if !words[w] {
+			return false
+		}
+	}
+	return containsWord(s, t.re)
+}
+
+// isLetterOrDigit is what makes a run of wordSet. Every character that
+// may stand between a term's words ([^\p{L}\p{N}]+) or around a whole-word
+// match (wholeWords) is outside it, so a match's runs are runs of the text.
+func isLetterOrDigit(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r)
+}
+
+// wordIndex is the words of a policy's terms, for finding them in a text.
+type wordIndex struct {
+	words   map[string]bool
+	lengths uint64 // bit n: a word n bytes long (n < 64); longer ones are always looked up
+}
+
+func newWordIndex(terms iter.Seq[term]) wordIndex {
+	x := wordIndex{words: map[string]bool{}}
+	for t := range terms {
+		for _, w := range t.words {
+			x.words[w] = true
+			if len(w) < 64 {
+				x.lengths |= 1 << len(w)
+			}
+		}
+	}
+	return x
+}
+
+// in is the set of the index's words that are runs of letters and digits
+// of s. A whole-word match of a term is made of the term's literal pieces
+// with other characters between them and around it, so each of the term's
+// runs is a run of s.
+func (x wordIndex) in(s string) map[string]bool {
+	set := map[string]bool{}
+	add := func(w string) {
+		if (len(w) >= 64 || x.lengths&(1<<len(w)) != 0) && x.words[w] {
+			set[w] = true
+		}
+	}
+	start := -1
+	for i, r := range s {
+		if isLetterOrDigit(r) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			add(s[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		add(s[start:])
+	}
+	return set
+}
+
+// termWords is the runs of letters and digits of a lowered term.
+func termWords(term string) []string {
+	return strings.FieldsFunc(strings.ToLower(term), func(r rune) bool { return !isLetterOrDigit(r) })
 }
 
 func compileWords(ws ...string) []word {
@@ -138,8 +228,8 @@ func compileWords(ws ...string) []word {
 // is lowered before matching), with any run of characters that are not letters or digits between them; with
 // prefix, the last word may go on. Word boundaries are checked by
 // containsWord, not here: RE2's \b knows only ASCII.
-func compileTerm(term string, prefix bool) *regexp.Regexp {
-	words := strings.Fields(term)
+func compileTerm(s string, prefix bool) term {
+	words := strings.Fields(s)
 	for i, w := range words {
 		words[i] = regexp.QuoteMeta(strings.ToLower(w))
 	}
@@ -147,7 +237,7 @@ func compileTerm(term string, prefix bool) *regexp.Regexp {
 	if prefix {
 		expr += `[\p{L}\p{N}\p{M}]*`
 	}
-	return regexp.MustCompile(expr)
+	return term{re: regexp.MustCompile(expr), words: termWords(s), prefix: prefix}
 }
 
 // containsWord reports whether re matches somewhere in s as whole words.
@@ -215,6 +305,20 @@ func (s *Scope) compile(f *tomlfile.File) {
 		}
 		s.Out = append(s.Out, e)
 	}
+	s.words = newWordIndex(func(yield func(term) bool) {
+		for _, e := range s.Out {
+			for _, t := range e.terms {
+				if !yield(t) {
+					return
+				}
+			}
+		}
+		for _, w := range rewardWords {
+			if !yield(w.term) {
+				return
+			}
+		}
+	})
 }
 
 func compileEntry(f *tomlfile.File, key string, m map[string]any) OutOfScope {
@@ -270,14 +374,14 @@ func entryText(f *tomlfile.File, key string, v any) map[string]string {
 
 // entryTerms reads match = ["SPF", "TLS 1.0"]: each term needs at least two
 // letters or digits, so that no term matches nearly every report.
-func entryTerms(f *tomlfile.File, key string, v any) ([]string, []*regexp.Regexp) {
+func entryTerms(f *tomlfile.File, key string, v any) ([]string, []term) {
 	list, ok := v.([]any)
 	if !ok {
 		f.Errorf(key, "want a list of terms, got %T", v)
 		return nil, nil
 	}
 	var terms []string
-	var res []*regexp.Regexp
+	var res []term
 	seen := map[string]bool{}
 	for i, t := range list {
 		s, ok := t.(string)

@@ -211,6 +211,7 @@ func TestSeed000ScopeHints(t *testing.T) {
 func FuzzScopeHints(f *testing.F) {
 	f.Add("Missing SPF", "TLS 1.0 and clickjacking; how much will you pay?")
 	f.Add("\xff", "İSPF K\u0307 TLS\u00a01.0 \xe2\x80")
+	f.Add("²SPF", "clickjacking\u0301 Ⅻdmarc Belohnungsanfrage_spf")
 	p := scopePolicy(f, testScope, "none")
 	f.Fuzz(func(t *testing.T, subject, text string) {
 		h := p.ScopeHints(subject, text)
@@ -220,6 +221,22 @@ func FuzzScopeHints(f *testing.F) {
 				t.Fatalf("ScopeHints() hint %+v after %d, want increasing entries 1..%d with terms", hint, last, len(p.Scope.Out))
 			}
 			last = hint.N
+		}
+		// The word index only skips work: every term matches exactly when
+		// its regexp finds it as whole words.
+		s := strings.ToLower(subject + "\n" + text)
+		words := p.Scope.words.in(s)
+		terms := []term{}
+		for _, e := range p.Scope.Out {
+			terms = append(terms, e.terms...)
+		}
+		for _, w := range rewardWords {
+			terms = append(terms, w.term)
+		}
+		for _, tm := range terms {
+			if got, want := tm.in(s, words), containsWord(s, tm.re); got != want {
+				t.Fatalf("term %v in(%q) = %v, want %v (the regexp alone)", tm.words, s, got, want)
+			}
 		}
 	})
 }
