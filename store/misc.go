@@ -192,6 +192,33 @@ func (tx *Tx) RecentSends(key string, since time.Time) (int, error) {
 	return n, nil
 }
 
+// NewestSends returns the times of key's n newest send entries, newest
+// first (fewer when key has fewer). Its cost is n, however many entries key
+// holds.
+func (tx *Tx) NewestSends(key string, n int) ([]time.Time, error) {
+	b, err := tx.bucket(bSends)
+	if err != nil {
+		return nil, err
+	}
+	prefix := strPrefix(key, 0)
+	end := bytes.Clone(prefix)
+	end[len(end)-1] = 1 // just past every "key 0x00 ..." entry
+	cur := b.Cursor()
+	k, _ := cur.Seek(end)
+	if k == nil {
+		k, _ = cur.Last()
+	} else {
+		k, _ = cur.Prev()
+	}
+	var out []time.Time
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < n; k, _ = cur.Prev() {
+		if len(k) == len(prefix)+sendKeyLen {
+			out = append(out, getTime(k[len(prefix):]))
+		}
+	}
+	return out, nil
+}
+
 // RecordSend records one send for key at t and drops the entries of key older
 // than t minus 24 hours.
 func (tx *Tx) RecordSend(key string, t time.Time) error {

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -140,6 +141,32 @@ func TestRateWindow(t *testing.T) {
 		for _, tc := range tests {
 			if n, err := tx.RecentSends(tc.key, tc.since); n != tc.want || err != nil {
 				t.Errorf("RecentSends(%q, %v) = %d, %v, want %d", tc.key, tc.since, n, err, tc.want)
+			}
+		}
+		return nil
+	})
+	// NewestSends walks back from key's newest entry, past neither
+	// neighbour ("ack:a" sorts before key, key+"x" after it).
+	view(t, s, func(tx *Tx) error {
+		for _, tc := range []struct {
+			key  string
+			n    int
+			want []time.Duration
+		}{
+			{key, 2, []time.Duration{0, -time.Hour}},
+			{key, 10, []time.Duration{0, -time.Hour, -time.Hour, -23 * time.Hour}},
+			{key + "x", 10, []time.Duration{-40 * time.Hour}},
+			{"ack:a", 10, []time.Duration{0}},
+			{"nobody", 10, nil},
+			{"zzz", 10, nil}, // after every key: the cursor starts from the last entry
+		} {
+			got, err := tx.NewestSends(tc.key, tc.n)
+			var d []time.Duration
+			for _, g := range got {
+				d = append(d, g.Sub(t0))
+			}
+			if err != nil || !slices.Equal(d, tc.want) {
+				t.Errorf("NewestSends(%q, %d) = %v, %v, want %v", tc.key, tc.n, d, err, tc.want)
 			}
 		}
 		return nil

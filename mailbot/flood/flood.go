@@ -20,6 +20,7 @@ import (
 // Sends is the store's send log (a *store.Tx): entries kept for 24 hours.
 type Sends interface {
 	RecentSends(key string, since time.Time) (int, error)
+	NewestSends(key string, n int) ([]time.Time, error)
 	RecordSend(key string, t time.Time) error
 }
 
@@ -106,19 +107,27 @@ func noun(kind string) string {
 // ackKey counts every acknowledgement, whoever it goes to.
 const ackKey = "flood:ack"
 
-// AckSlot returns when the next acknowledgement may be sent so that about
-// perHour go out in any hour, and books that slot: now while the last hour
-// (counting slots already booked ahead) has room, else the start of the
-// first later hour with room. An acknowledgement over the rate waits; it
-// is never dropped: a reporter is owed one.
+// AckSlot returns when the next acknowledgement may be sent so that at
+// most perHour go out in any hour, and books that slot: now while the last
+// hour (counting slots already booked ahead) has room, else an hour after
+// the perHour-th newest booked slot. An acknowledgement over the rate
+// waits; it is never dropped: a reporter is owed one. It reads perHour
+// entries at most, however long a flood has been booking ahead.
 func AckSlot(s Sends, perHour int, now time.Time) (time.Time, error) {
-	n, err := s.RecentSends(ackKey, now.Add(-time.Hour))
+	newest, err := s.NewestSends(ackKey, perHour)
 	if err != nil {
 		return time.Time{}, err
 	}
 	at := now
-	if n >= perHour {
-		at = now.Add(time.Duration((n-perHour)/perHour+1) * time.Hour)
+	if len(newest) == perHour && !newest[perHour-1].Before(now.Add(-time.Hour)) {
+		at = later(now, newest[perHour-1].Add(time.Hour))
 	}
 	return at, s.RecordSend(ackKey, at)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

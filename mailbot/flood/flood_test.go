@@ -105,6 +105,42 @@ func TestAckSlotWaitsNeverDrops(t *testing.T) {
 	})
 }
 
+// A long flood books ahead an hour at a time, and slots booked at other
+// times keep every sliding hour at perHour or fewer.
+func TestAckSlotSlidingHour(t *testing.T) {
+	withTx(t, func(tx *store.Tx) {
+		var slots []time.Time
+		book := func(now time.Time) {
+			t.Helper()
+			at, err := flood.AckSlot(tx, 2, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at.Before(now) {
+				t.Fatalf("AckSlot(%v) = %v, before now", now.Sub(t0), at.Sub(t0))
+			}
+			slots = append(slots, at)
+		}
+		for i := range 9 {
+			book(t0.Add(time.Duration(i) * 10 * time.Minute))
+		}
+		for _, s := range slots {
+			n := 0
+			for _, o := range slots {
+				if !o.Before(s) && o.Before(s.Add(time.Hour)) {
+					n++
+				}
+			}
+			if n > 2 {
+				t.Fatalf("AckSlot() slots %v: %d in the hour from %v, want at most 2", slots, n, s.Sub(t0))
+			}
+		}
+		if last := slots[len(slots)-1].Sub(t0); last != 4*time.Hour {
+			t.Errorf("AckSlot() 9th slot at +%v, want +4h (two an hour from t0)", last)
+		}
+	})
+}
+
 func TestLogSinceAndBounds(t *testing.T) {
 	var l flood.Log
 	l.Add(flood.Entry{Time: t0.Add(-9 * 24 * time.Hour), From: "old@x.example", Message: 1})
