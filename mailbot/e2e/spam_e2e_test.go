@@ -53,6 +53,21 @@ func spamCorpus(t *testing.T) (spamFiles, hamFiles []string) {
 // suite); it is stopped by pid when the test ends.
 func startRspamd(t *testing.T, dir string) string {
 	t.Helper()
+	return runRspamd(t, dir, func(addr string) string {
+		return `worker "normal" {
+    bind_socket = "` + addr + `";
+    .include "$CONFDIR/worker-normal.inc"
+    count = 1;
+}
+`
+	}, nil)
+}
+
+// runRspamd runs rspamd with the worker that worker(addr) configures on a
+// free loopback port addr, and the files of local (name: content) in its
+// local.d; everything in dir. It returns addr once rspamd listens.
+func runRspamd(t *testing.T, dir string, worker func(addr string) string, local map[string]string) string {
+	t.Helper()
 	addr := "127.0.0.1:" + freePorts(t, 1)[0]
 	write(t, filepath.Join(dir, "rspamd.conf"), `.include "$CONFDIR/common.conf"
 options {
@@ -65,14 +80,12 @@ logging {
     filename = "$LOGDIR/rspamd.log";
     level = "notice";
 }
-worker "normal" {
-    bind_socket = "`+addr+`";
-    .include "$CONFDIR/worker-normal.inc"
-    count = 1;
-}
-`, 0o644)
-	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o755); err != nil {
+`+worker(addr), 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "local", "local.d"), 0o755); err != nil {
 		t.Fatalf("MkdirAll() = %v", err)
+	}
+	for name, content := range local {
+		write(t, filepath.Join(dir, "local", "local.d", name), content, 0o644)
 	}
 	// -i: the test may run as root, and rspamd refuses that otherwise.
 	p, err := startProc("rspamd", exec.Command("rspamd", "-f", "-i", "-c", filepath.Join(dir, "rspamd.conf"),
