@@ -73,6 +73,18 @@ func (pf *postfix) useSpamMilter(t *testing.T, milter string, strip ...string) s
 	return addr
 }
 
+// queuedAcks counts the acknowledgements in the bot's outbox.
+func (b *bot) queuedAcks(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, o := range b.outbox(t) {
+		if o.Kind == "ack" {
+			n++
+		}
+	}
+	return n
+}
+
 // appendConf adds text to the end of Postfix's configuration file name.
 func (pf *postfix) appendConf(t *testing.T, name, text string) {
 	t.Helper()
@@ -125,12 +137,7 @@ func TestE2ESpamHold(t *testing.T) {
 	if statuses["suspected-spam"] != 1 || statuses["new"] != 1 {
 		t.Errorf("case statuses = %v, want one suspected-spam and one new", statuses)
 	}
-	acks := 0
-	for _, o := range e.bot.outbox(t) {
-		if o.Kind == "ack" {
-			acks++
-		}
-	}
+	acks := e.bot.queuedAcks(t)
 	if acks != 1 {
 		t.Errorf("acknowledgements queued = %d, want 1 (the ham only)", acks)
 	}

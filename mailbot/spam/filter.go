@@ -164,10 +164,10 @@ func checkRspamd(ctx context.Context, addr string, msg []byte) (Verdict, float64
 // holdActions are the rspamd actions on which a Filter holds: those that
 // keep a message out of the mailbox (rspamd.com/doc/faq.html, "What are
 // rspamd actions"). Asked by mailbot, rspamd scores a message without the
-// SMTP session (no client address, HELO or host name: HFILTER_HOSTNAME_UNKNOWN
-// alone is 2.5), so its "add header" and "rewrite subject", a junk
-// folder's mark, held 7 of the 30 people's mails of testdata (README,
-// "Spam verdicts"). In the MTA's header (rspamd()) those two do hold:
+// SMTP session (no client address, HELO or host name:
+// HFILTER_HOSTNAME_UNKNOWN, 2.5), so its "add header" and "rewrite
+// subject", a junk folder's mark, held 7 of the 30 people's mails of
+// testdata (README, "Spam verdicts"). In the MTA's header (rspamd()) those two do hold:
 // there rspamd saw the session, and a rejected message never arrives.
 var holdActions = map[string]bool{"reject": true, "discard": true, "quarantine": true}
 
