@@ -3,6 +3,7 @@ package mailbot_test
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -195,5 +196,36 @@ func TestScopeHintAndOutOfScope(t *testing.T) {
 	}
 	if !strings.Contains(answer, "SPF, DMARC") || strings.Contains(answer, "outside the scope of our policy") {
 		t.Errorf("answer to the reporter, want entry 3's wording in German:\n%s", answer)
+	}
+}
+
+// TestReleasedAcknowledgementSpeaksTheCaseLanguage: what the reporter of a
+// held case gets after not-spam is the acknowledgement in the case's
+// language (here the German of a German-first policy), as any other.
+func TestReleasedAcknowledgementSpeaksTheCaseLanguage(t *testing.T) {
+	de := filepath.Join(t.TempDir(), "002-de.toml")
+	src, err := os.ReadFile("../testdata/policies/002_imis_innovation.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(de, []byte(strings.Replace(string(src), `languages = ["en", "de"]`, `languages = ["de", "en"]`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newTeamHarness(t, fmt.Sprintf("policy = %q\n", de)+spamTrust)
+	if res := h.ingest(flagged("Ada <"+ada+">", "Cheap pills")); res.Action != mailbot.ActionHeldSpam {
+		t.Fatalf("Ingest(flagged) = %+v, want held-spam", res)
+	}
+	c := h.cases()[0]
+	toBob := outboxTo(h, bob)
+	if len(toBob) == 0 {
+		t.Fatalf("no held notice to Bob")
+	}
+	h.ingest(teamReply(h, "Bob <"+bob+">", toBob[0].MessageID, "Re: ["+c.Ref+"] Held as suspected spam", "not-spam\n", true))
+	acks := outboxTo(h, ada)
+	if len(acks) != 1 || acks[0].Kind != "ack" {
+		t.Fatalf("mail to the reporter after not-spam: %d, want one acknowledgement", len(acks))
+	}
+	if body := decodedBody(t, acks[0].Raw); !strings.Contains(body, "Eingegangen:") {
+		t.Errorf("released acknowledgement of a German case:\n%s\nwant it in German (Eingegangen:)", body)
 	}
 }

@@ -57,6 +57,13 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestEveryLanguageHasEveryTemplate: every reporter template is in every
+// language itself (not by falling back to English) and renders there with
+// every field set; every team template is in English (the team's mail is
+// rendered in English: outmail.Queue.ToMember) and renders, notify and
+// notice in each kind the intake sends, the held notice included (issue
+// 18). What a reporter gets after not-spam is the acknowledgement, a
+// reporter template.
 func TestEveryLanguageHasEveryTemplate(t *testing.T) {
 	s, err := Load("")
 	if err != nil {
@@ -65,6 +72,56 @@ func TestEveryLanguageHasEveryTemplate(t *testing.T) {
 	if got, want := len(s.List()), len(Names)*len(Languages)+len(TeamNames); got < want {
 		t.Errorf("Load() has %d templates (%v), want %d", got, s.List(), want)
 	}
+	d := fullData(t)
+	render := func(name, lang string, d Data) string {
+		t.Helper()
+		if s.t[lang+"/"+name] == nil {
+			t.Errorf("no %s/%s.tmpl", lang, name)
+			return ""
+		}
+		subj, body, err := s.Render(name, []string{lang}, d)
+		if err != nil || strings.TrimSpace(subj) == "" || strings.TrimSpace(body) == "" {
+			t.Errorf("Render(%s, %s) = %q, %q, %v; want a subject and a body", name, lang, subj, body, err)
+		}
+		return body
+	}
+	for _, lang := range Languages {
+		for _, name := range Names {
+			render(name, lang, d)
+		}
+	}
+	for _, name := range TeamNames {
+		render(name, Languages[0], d)
+	}
+	for _, name := range []string{"notify", "notice"} {
+		for _, kind := range []string{"new report", "follow-up", "suspected spam"} {
+			held := d
+			held.Kind = kind
+			body := render(name, Languages[0], held)
+			if got := strings.Contains(body, d.SpamReason); got != (kind == "suspected spam") {
+				t.Errorf("Render(%s, kind %q) shows the spam reason: %v, want %v:\n%s", name, kind, got, !got, body)
+			}
+		}
+	}
+}
+
+// fullData is a Data with every field set, from the golden inputs.
+func fullData(t *testing.T) Data {
+	t.Helper()
+	var d Data
+	for _, in := range []string{"testdata/confirm.en.in", "testdata/out-of-scope.en.in", "testdata/notify.en.hints.in", "testdata/notify.en.held.in"} {
+		raw, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &d); err != nil { // fields absent from in keep their value
+			t.Fatalf("%s: %v", in, err)
+		}
+	}
+	if d.SpamReason == "" || len(d.ScopeHints) == 0 || d.OutOfScope.Text == "" {
+		t.Fatalf("fullData() = %+v, want the held reason, scope hints and an out-of-scope entry", d)
+	}
+	return d
 }
 
 func TestOverrideAndFallback(t *testing.T) {

@@ -195,7 +195,7 @@ type SpamFilter struct {
 	Address  string   `toml:"address"`   // host:port; default the daemon's own (127.0.0.1:11333, 127.0.0.1:783)
 	Timeout  Duration `toml:"timeout"`   // per message; past it the message counts as not spam
 	MaxBytes int64    `toml:"max_bytes"` // larger messages are not sent (not spam)
-	MinScore float64  `toml:"min_score"` // spam at this score or more instead of the filter's verdict; 0: the filter's
+	MinScore float64  `toml:"min_score"` // spam at this score or more; 0: rspamd's reject action, spamd's 8.0 (spam.Filter)
 }
 
 // SpamTrust is what spam.FromHeaders believes: the verdicts in spam.trust,
@@ -517,7 +517,7 @@ func (c *Config) validateSpam(f *tomlfile.File) {
 		f.Errorf("spam.filter.max_bytes", "must be at least 1024, got %d", fl.MaxBytes)
 	}
 	if fl.MinScore < 0 || math.IsNaN(fl.MinScore) || math.IsInf(fl.MinScore, 0) {
-		f.Errorf("spam.filter.min_score", "must be 0 (the filter's own verdict) or a positive score, got %g", fl.MinScore)
+		f.Errorf("spam.filter.min_score", "must be 0 (rspamd's reject action, spamd's %g) or a positive score, got %g", spam.DefaultSpamdMinScore, fl.MinScore)
 	}
 }
 

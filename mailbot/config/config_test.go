@@ -158,7 +158,7 @@ address = "ann"
 			`c.toml:30: spam.filter.address: must be host:port such as 127.0.0.1:11333, got "127.0.0.1"`,
 			`c.toml:31: spam.filter.timeout: must be positive, got 0s`,
 			`c.toml:32: spam.filter.max_bytes: must be at least 1024, got 10`,
-			`c.toml:33: spam.filter.min_score: must be 0 (the filter's own verdict) or a positive score, got -1.5`,
+			`c.toml:33: spam.filter.min_score: must be 0 (rspamd's reject action, spamd's 8) or a positive score, got -1.5`,
 		}},
 		{"flood window over a day", good + "[flood]\nwindow = \"25h\"\n", []string{
 			`c.toml:27: flood.window: must be at most 24h (the store keeps counts for a day), got 25h0m0s`,

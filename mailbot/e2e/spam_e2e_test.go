@@ -6,10 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,6 +53,21 @@ func spamCorpus(t *testing.T) (spamFiles, hamFiles []string) {
 // suite); it is stopped by pid when the test ends.
 func startRspamd(t *testing.T, dir string) string {
 	t.Helper()
+	return runRspamd(t, dir, func(addr string) string {
+		return `worker "normal" {
+    bind_socket = "` + addr + `";
+    .include "$CONFDIR/worker-normal.inc"
+    count = 1;
+}
+`
+	}, nil)
+}
+
+// runRspamd runs rspamd with the worker that worker(addr) configures on a
+// free loopback port addr, and the files of local (name: content) in its
+// local.d; everything in dir. It returns addr once rspamd listens.
+func runRspamd(t *testing.T, dir string, worker func(addr string) string, local map[string]string) string {
+	t.Helper()
 	addr := "127.0.0.1:" + freePorts(t, 1)[0]
 	write(t, filepath.Join(dir, "rspamd.conf"), `.include "$CONFDIR/common.conf"
 options {
@@ -65,14 +80,12 @@ logging {
     filename = "$LOGDIR/rspamd.log";
     level = "notice";
 }
-worker "normal" {
-    bind_socket = "`+addr+`";
-    .include "$CONFDIR/worker-normal.inc"
-    count = 1;
-}
-`, 0o644)
-	if err := os.MkdirAll(filepath.Join(dir, "local"), 0o755); err != nil {
+`+worker(addr), 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "local", "local.d"), 0o755); err != nil {
 		t.Fatalf("MkdirAll() = %v", err)
+	}
+	for name, content := range local {
+		write(t, filepath.Join(dir, "local", "local.d", name), content, 0o644)
 	}
 	// -i: the test may run as root, and rspamd refuses that otherwise.
 	p, err := startProc("rspamd", exec.Command("rspamd", "-f", "-i", "-c", filepath.Join(dir, "rspamd.conf"),
@@ -154,11 +167,27 @@ func waitFilter(t *testing.T, f *spam.Filter, log string) {
 	}
 }
 
-// TestRealSpamFilters asks a real rspamd and a real spamd about GTUBE (spam)
-// and a ham message of SpamAssassin's t/data, then reports, over the spam
-// and human mail of testdata, what the header verdict (every source
-// trusted, as if the MTA wrote them all) and each filter call spam.
-func TestRealSpamFilters(t *testing.T) {
+// The most spam of testdata each filter may acknowledge with its default
+// hold line (spam.Filter, MinScore 0), with no network checks and no Bayes
+// (measured: rspamd rejects only the two GTUBE messages; spamd holds GTUBE,
+// the other GTUBE message and 001.eml at 19.4 and answers 002.eml at 6.9,
+// 010.eml at 7.1 and badctype1.eml at 0.6). A bound is the figure measured
+// with Debian 12's filters: more spam answered fails the test, and a filter
+// that learns more may lower it.
+var spamAnsweredMax = map[string]int{spam.KindRspamd: 4, spam.KindSpamd: 3}
+
+// junkLine is each filter's own line for a junk folder, rspamd's "add
+// header" (6) and spamd's required_score (5): the figures at it are logged
+// beside the hold line's, to show what the hold line buys.
+var junkLine = map[string]float64{spam.KindRspamd: 6, spam.KindSpamd: 5}
+
+// TestE2ESpamFilters asks a real rspamd and a real spamd about GTUBE (spam)
+// and a ham message of SpamAssassin's t/data, then, over the spam and the
+// people's mail of testdata, counts what each filter holds with its default
+// hold line: no person's mail may be held (issue 18), and at most
+// spamAnsweredMax spam answered. The header verdicts (every source trusted,
+// as if the MTA wrote them all) are logged for the closing note.
+func TestE2ESpamFilters(t *testing.T) {
 	dir := t.TempDir()
 	filters := []*spam.Filter{
 		// The first scans load rules: a minute, not the 10 s default.
@@ -184,51 +213,72 @@ func TestRealSpamFilters(t *testing.T) {
 		}
 		return b
 	}
+	check := func(f *spam.Filter, raw []byte) spam.Verdict {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		v, err := f.Check(ctx, bytes.NewReader(raw))
+		if err != nil {
+			t.Errorf("%s: Check() = %v%s", f.Kind, err, logOnce(f.Kind))
+		}
+		return v
+	}
 	gtube := read(filepath.Join("..", "..", "testdata", "mail", "automated", "spam-ham", "spamassassin-t-data", "spam", "gtube.eml"))
 	ham := read(filepath.Join("..", "..", "testdata", "mail", "automated", "spam-ham", "spamassassin-t-data", "nice", "001.eml"))
 	for _, f := range filters {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		v, err := f.Check(ctx, bytes.NewReader(gtube))
-		if err != nil || !v.Spam {
-			t.Errorf("%s: Check(gtube.eml) = %+v, %v, want spam%s", f.Kind, v, err, logOnce(f.Kind))
+		if v := check(f, gtube); !v.Spam {
+			t.Errorf("%s: Check(gtube.eml) = %+v, want spam%s", f.Kind, v, logOnce(f.Kind))
 		}
-		v, err = f.Check(ctx, bytes.NewReader(ham))
-		if err != nil || v.Spam {
-			t.Errorf("%s: Check(nice/001.eml) = %+v, %v, want not spam%s", f.Kind, v, err, logOnce(f.Kind))
+		if v := check(f, ham); v.Spam {
+			t.Errorf("%s: Check(nice/001.eml) = %+v, want not spam%s", f.Kind, v, logOnce(f.Kind))
 		}
-		cancel()
 	}
 
 	trustAll := spam.Trust{Sources: spam.Sources, AuthServID: "mx.example.org"}
 	spamFiles, hamFiles := spamCorpus(t)
+	held := map[string]int{} // "spam rspamd": spam held by rspamd's hold line
+	junk := map[string]int{} // the same at junkLine
+	var peopleHeld []string  // "rspamd: file: reason"
 	for _, set := range []struct {
 		name  string
 		files []string
 	}{{"spam", spamFiles}, {"human", hamFiles}} {
-		counts := map[string]int{}
 		for _, path := range set.files {
 			raw := read(path)
 			h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 			if err == nil && spam.FromHeaders(h, trustAll).Spam {
-				counts["headers"]++
+				held[set.name+" headers"]++
 			}
 			for _, f := range filters {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				v, err := f.Check(ctx, bytes.NewReader(raw))
-				cancel()
-				if err != nil {
-					t.Errorf("%s: Check(%s) = %v%s", f.Kind, path, err, logOnce(f.Kind))
-				}
+				v := check(f, raw)
 				if v.Spam {
-					counts[f.Kind]++
+					held[set.name+" "+f.Kind]++
+					if set.name == "human" {
+						peopleHeld = append(peopleHeld, f.Kind+": "+filepath.Base(path)+": "+v.Reason)
+					}
+				}
+				atJunk := *f
+				atJunk.MinScore = junkLine[f.Kind]
+				if check(&atJunk, raw).Spam {
+					junk[set.name+" "+f.Kind]++
 				}
 				t.Logf("%s %s: %s", set.name, filepath.Base(path), v.Reason)
 			}
 		}
-		var parts []string
-		for _, k := range []string{"headers", spam.KindRspamd, spam.KindSpamd} {
-			parts = append(parts, k+" "+strconv.Itoa(counts[k]))
-		}
-		t.Logf("e2e: %d %s messages called spam by: %s", len(set.files), set.name, strings.Join(parts, ", "))
 	}
+	if len(peopleHeld) > 0 {
+		t.Errorf("people's mail held (want none):\n%s", strings.Join(peopleHeld, "\n"))
+	}
+	for _, f := range filters {
+		if answered := len(spamFiles) - held["spam "+f.Kind]; answered > spamAnsweredMax[f.Kind] {
+			t.Errorf("%s: %d of %d spam answered, want at most %d", f.Kind, answered, len(spamFiles), spamAnsweredMax[f.Kind])
+		}
+	}
+	var parts []string
+	parts = append(parts, fmt.Sprintf("headers (all trusted): %d spam answered, %d people held", len(spamFiles)-held["spam headers"], held["human headers"]))
+	for _, f := range filters {
+		parts = append(parts, fmt.Sprintf("%s: %d spam answered, %d people held (at its junk line %g: %d answered, %d held)",
+			f.Kind, len(spamFiles)-held["spam "+f.Kind], held["human "+f.Kind], junkLine[f.Kind], len(spamFiles)-junk["spam "+f.Kind], junk["human "+f.Kind]))
+	}
+	say("spam filters over testdata (%d spam, %d people's mails), default hold lines: %s", len(spamFiles), len(hamFiles), strings.Join(parts, "; "))
 }

@@ -46,15 +46,20 @@ func startSpamassMilter(t *testing.T, dir, spamdAddr string) string {
 }
 
 // useSpamMilter puts milter on a new smtpd port that delivers to the bot,
-// and makes Postfix drop every incoming X-Spam-* field (header_checks, in
-// cleanup: they do not apply to the fields a milter adds), so that the only
-// SpamAssassin verdict the bot sees is the milter's.
-func (pf *postfix) useSpamMilter(t *testing.T, milter string) string {
+// and makes Postfix drop every incoming field whose name matches one of the
+// regular expressions strip (header_checks, in cleanup: they do not apply
+// to the fields a milter adds), so that the only verdict the bot sees is
+// the milter's.
+func (pf *postfix) useSpamMilter(t *testing.T, milter string, strip ...string) string {
 	t.Helper()
 	pf.stop(t)
 	port := freePorts(t, 1)[0]
 	checks := filepath.Join(pf.etc, "spam_header_checks")
-	write(t, checks, "/^X-Spam-/ IGNORE\n", 0o644)
+	var rules strings.Builder
+	for _, re := range strip {
+		fmt.Fprintf(&rules, "/%s/ IGNORE\n", re)
+	}
+	write(t, checks, rules.String(), 0o644)
 	pf.appendConf(t, "main.cf", "header_checks = regexp:"+checks+"\n")
 	pf.appendConf(t, "master.cf", fmt.Sprintf(`%s inet n - n - - smtpd
   -o smtpd_milters=inet:%s
@@ -66,6 +71,18 @@ func (pf *postfix) useSpamMilter(t *testing.T, milter string) string {
 		t.Fatalf("postfix: %v\n%s", err, tail(filepath.Join(pf.dir, "postfix.log"), 30))
 	}
 	return addr
+}
+
+// queuedAcks counts the acknowledgements in the bot's outbox.
+func (b *bot) queuedAcks(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for _, o := range b.outbox(t) {
+		if o.Kind == "ack" {
+			n++
+		}
+	}
+	return n
 }
 
 // appendConf adds text to the end of Postfix's configuration file name.
@@ -88,7 +105,7 @@ func TestE2ESpamHold(t *testing.T) {
 	e := newEnv(t, botOptions{mode: "idle", extra: "[spam]\ntrust = [\"spamassassin\"]\n"})
 	spamd := startSpamd(t, filepath.Join(e.dir, "spamd"))
 	milter := startSpamassMilter(t, filepath.Join(e.dir, "spamass-milter"), spamd)
-	smtpAddr := e.pf.useSpamMilter(t, milter)
+	smtpAddr := e.pf.useSpamMilter(t, milter, "^X-Spam-")
 	e.bot.startReady(t)
 
 	action := func(raw []byte) string {
@@ -120,12 +137,7 @@ func TestE2ESpamHold(t *testing.T) {
 	if statuses["suspected-spam"] != 1 || statuses["new"] != 1 {
 		t.Errorf("case statuses = %v, want one suspected-spam and one new", statuses)
 	}
-	acks := 0
-	for _, o := range e.bot.outbox(t) {
-		if o.Kind == "ack" {
-			acks++
-		}
-	}
+	acks := e.bot.queuedAcks(t)
 	if acks != 1 {
 		t.Errorf("acknowledgements queued = %d, want 1 (the ham only)", acks)
 	}

@@ -139,7 +139,5 @@ func (l *Line) self() triage.Self {
 		MsgIDDomain:  l.cfg.MsgIDDomain,
 		LoopHeader:   outmail.LoopHeader,
 		OwnMessageID: outmail.OwnMessageID,
-		// TrustedSpamHeader stays off: a flagged report is held as
-		// suspected spam (examineSpam), never silently classed a robot.
 	}
 }

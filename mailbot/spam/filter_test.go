@@ -106,6 +106,7 @@ func fakeSpamd(t *testing.T, answer []byte, msg []byte, block <-chan struct{}) s
 func TestFilterRspamd(t *testing.T) {
 	gtube := readFile(t, filepath.Join(corpus, "spam/gtube.eml"))
 	ham := readFile(t, filepath.Join(corpus, "nice/001.eml"))
+	nice005 := readFile(t, filepath.Join(corpus, "nice/005.eml"))
 	tests := []struct {
 		name   string
 		status int
@@ -117,6 +118,8 @@ func TestFilterRspamd(t *testing.T) {
 	}{
 		{"gtube", 200, readFile(t, "testdata/rspamd-checkv2-spam-gtube.json"), gtube, true, nil, "rspamd: reject (score 15.00, reject at 15.00)"},
 		{"ham", 200, readFile(t, "testdata/rspamd-checkv2-nice-001.json"), ham, false, nil, "rspamd: no action (score 3.89"},
+		// A junk folder's mark is not a hold (holdActions).
+		{"add header", 200, readFile(t, "testdata/rspamd-checkv2-nice-005.json"), nice005, false, nil, "rspamd: add header (score 7.38, reject at 15.00)"},
 		{"error answer", 500, readFile(t, "testdata/rspamd-error-500.json"), ham, false, ErrUnavailable, `500 Internal Server Error: invalid command`},
 		{"not json", 200, []byte("<html>proxy</html>"), ham, false, ErrProtocol, "not checked"},
 		{"unknown action", 200, []byte(`{"score":1,"action":"frobnicate"}`), ham, false, ErrProtocol, "frobnicate"},
@@ -137,6 +140,7 @@ func TestFilterRspamd(t *testing.T) {
 func TestFilterSpamd(t *testing.T) {
 	gtube := readFile(t, filepath.Join(corpus, "spam/gtube.eml"))
 	ham := readFile(t, filepath.Join(corpus, "nice/001.eml"))
+	crlf := readFile(t, filepath.Join(corpus, "nice/crlf-endings.eml"))
 	tests := []struct {
 		name   string
 		answer []byte
@@ -147,6 +151,8 @@ func TestFilterSpamd(t *testing.T) {
 	}{
 		{"gtube", readFile(t, "testdata/spamd-symbols-gtube.txt"), gtube, true, nil, "spamd: spam (score 1000.0, required 5.0) GTUBE,NO_RECEIVED,NO_RELAYS"},
 		{"ham", readFile(t, "testdata/spamd-symbols-ham.txt"), ham, false, nil, "spamd: not spam (score 0.0, required 5.0) HEADER_FROM_DIFFERENT_DOMAINS"},
+		// Over spamd's junk line (5.0), under DefaultSpamdMinScore.
+		{"junk, not held", readFile(t, "testdata/spamd-symbols-crlf-endings.txt"), crlf, false, nil, "spamd: spam (score 7.3, required 5.0) DATE_IN_PAST_03_06,INVALID_DATE,KHOP_HELO_FCRDNS,MSGID_RANDY; spam at min_score 8 or more"},
 		{"check answer without symbols", readFile(t, "testdata/spamd-check-gtube.txt"), gtube, true, nil, "spamd: spam (score 1000.0, required 5.0)"},
 		{"spamd refuses", readFile(t, "testdata/spamd-bad-command.txt"), ham, false, ErrUnavailable, "76 Bad header line"},
 		{"not spamd", []byte("220 smtp.example.org ESMTP\r\n"), ham, false, ErrProtocol, "status line"},
@@ -239,6 +245,10 @@ func TestFilterMinScore(t *testing.T) {
 	rsGTUBE, _ := fakeRspamd(t, 200, readFile(t, "testdata/rspamd-checkv2-spam-gtube.json"), gtube, nil) // score 15, reject
 	rsHam, _ := fakeRspamd(t, 200, readFile(t, "testdata/rspamd-checkv2-nice-001.json"), ham, nil)       // score 3.89, no action
 	sdHam := fakeSpamd(t, readFile(t, "testdata/spamd-symbols-ham.txt"), ham, nil)                       // score 0.0
+	nice005 := readFile(t, filepath.Join(corpus, "nice/005.eml"))
+	rsAddHeader, _ := fakeRspamd(t, 200, readFile(t, "testdata/rspamd-checkv2-nice-005.json"), nice005, nil) // score 7.38, add header
+	crlf := readFile(t, filepath.Join(corpus, "nice/crlf-endings.eml"))
+	sdCRLF := fakeSpamd(t, readFile(t, "testdata/spamd-symbols-crlf-endings.txt"), crlf, nil) // score 7.3
 	tests := []struct {
 		f    Filter
 		msg  []byte
@@ -248,6 +258,9 @@ func TestFilterMinScore(t *testing.T) {
 		{Filter{Kind: KindRspamd, Address: rsGTUBE, MinScore: 15}, gtube, true},
 		{Filter{Kind: KindRspamd, Address: rsHam, MinScore: 3.5}, ham, true},
 		{Filter{Kind: KindSpamd, Address: sdHam, MinScore: 0.5}, ham, false},
+		{Filter{Kind: KindRspamd, Address: rsAddHeader, MinScore: 6}, nice005, true},
+		{Filter{Kind: KindSpamd, Address: sdCRLF, MinScore: 5}, crlf, true},
+		{Filter{Kind: KindSpamd, Address: sdCRLF}, crlf, false}, // DefaultSpamdMinScore
 	}
 	for _, tc := range tests {
 		v, err := tc.f.Check(context.Background(), strings.NewReader(string(tc.msg)))

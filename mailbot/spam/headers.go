@@ -14,7 +14,8 @@
 //   - Filter asks a real filter over the network: rspamd's HTTP API
 //     (/checkv2) or SpamAssassin's spamd (the SPAMC/1.5 protocol), bounded
 //     by a context and a size cap, failing open to "not spam" with the error
-//     returned for the caller to log.
+//     returned for the caller to log. It holds where the filter would
+//     refuse mail, not where it would file it as junk (Filter.MinScore).
 //
 // Why a header counts only from a trusted MTA: every header field of a
 // message is written by whoever sent it, and a spammer writes

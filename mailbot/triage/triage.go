@@ -41,9 +41,8 @@ type Self struct {
 	MsgIDDomain string   // domain of Message-IDs the bot generates
 	// OwnMessageID, when set, tells the bot's own Message-IDs from others in
 	// MsgIDDomain: colleagues on the same domain are not the bot.
-	OwnMessageID      func(id string) bool
-	LoopHeader        string // e.g. "X-Mailbot-Loop", value = mailbox address; set on all the bot's mail
-	TrustedSpamHeader bool   // X-Spam-Flag: YES is honoured only when the receiving MTA is trusted
+	OwnMessageID func(id string) bool
+	LoopHeader   string // e.g. "X-Mailbot-Loop", value = mailbox address; set on all the bot's mail
 }
 
 // Verdict is the class and a short reason, fit for a log line or a case note.
@@ -73,11 +72,12 @@ const maxReasonValue = 40
 //  6. From/Sender postmaster, no-reply, bounce addresses in their common
 //     spellings; Return-Path MAILER-DAEMON or VERP-encoding our address;
 //     no usable From;
-//  7. X-Spam-Flag: YES, only when TrustedSpamHeader;
-//  8. heuristic, last resort: subject prefixes of bounces and auto-replies,
+//  7. heuristic, last resort: subject prefixes of bounces and auto-replies,
 //     English and localised, followed by a separator.
 //
-// Anything else is a report. A follow-up is decided by the caller from
+// Anything else is a report: a spam verdict (X-Spam-Flag and the like) is
+// not a class but mailbot/spam's, which holds the acknowledgement and keeps
+// the case for the team to release. A follow-up is decided by the caller from
 // ThreadIDs and SubjectTag.
 func Classify(m *parse.Message, self Self) Verdict {
 	if m == nil {
@@ -140,9 +140,6 @@ func Classify(m *parse.Message, self Self) Verdict {
 			return Verdict{ClassAutomated, "From: not a valid address"}
 		}
 		return Verdict{ClassAutomated, "no usable From"}
-	}
-	if self.TrustedSpamHeader && strings.EqualFold(strings.TrimSpace(m.Header.Get("X-Spam-Flag")), "yes") {
-		return Verdict{ClassAutomated, "X-Spam-Flag: YES"}
 	}
 	if v, ok := subjectHeuristic(m.Subject); ok {
 		return v
