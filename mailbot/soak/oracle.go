@@ -54,6 +54,7 @@ const (
 	CheckAckTwice     = "ack-twice"          // two acknowledgements with different Message-IDs
 	CheckAckLate      = "ack-late"           // later than MaxWait (after the faults in the way)
 	CheckAckRecipient = "ack-recipient"      // an acknowledgement to someone else than the reporter
+	CheckAckNotReport = "ack-not-report"     // an acknowledgement of a follow-up, team mail or a withdrawal
 	CheckAnsweredSpam = "answered-spam"      // mail to spam that no member released
 	CheckAnsweredBot  = "answered-robot"     // mail to a robot
 	CheckUnescalated  = "breach-unescalated" // a deadline passed and no escalation came in time
@@ -349,6 +350,15 @@ func (or *oracle) answers(st *instanceState, a Action, ref string) []seen {
 }
 
 func (or *oracle) checkAcks() {
+	for _, st := range or.inst {
+		for _, m := range st.mail {
+			a, ok := or.act[strings.TrimSuffix(bareID(m.InReplyTo), "@soak.test")]
+			if m.kind == mailAck && ok && a.Kind != ActReport && a.Kind != ActSpam && a.Kind != ActRobot {
+				or.violate(Violation{Check: CheckAckNotReport, Instance: st.in.Name, Report: a.ID, Case: m.ref, At: m.At,
+					Detail: string(a.Kind) + " acknowledged as a new report"})
+			}
+		}
+	}
 	for _, a := range or.p.Actions {
 		st := or.inst[a.Instance]
 		arrived, ok := or.delivered(a.ID)
@@ -357,7 +367,13 @@ func (or *oracle) checkAcks() {
 		}
 		switch a.Kind {
 		case ActRobot:
-			for _, m := range or.answers(st, a, or.caseOf(a)) {
+			// A robot's own case (not a report's, as a bounce of the
+			// bot's mail would be put on) gets no acknowledgement.
+			ref := or.caseOf(a)
+			if _, onReport := or.byCase[a.Instance+" "+ref]; onReport {
+				ref = ""
+			}
+			for _, m := range or.answers(st, a, ref) {
 				if bareID(m.InReplyTo) == msgID(a.ID) || m.kind == mailAck {
 					or.violate(Violation{Check: CheckAnsweredBot, Instance: a.Instance, Report: a.ID, At: m.At, Detail: m.Subject})
 				}

@@ -3,6 +3,7 @@ package soak
 import (
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,10 @@ func TestCheck(t *testing.T) {
 			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "promo@spam.soak.test", MessageID: "<x@caspar.soak.test>",
 				InReplyTo: "<spam-1@soak.test>", Subject: "[SEC-2027-0003] Received: win", At: cet("2027-03-25 08:05")})
 		}, []string{CheckAnsweredSpam}},
+		{"a follow-up acknowledged as a new report", func(o *Observed) {
+			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "ann@team.soak.test", MessageID: "<f@caspar.soak.test>",
+				InReplyTo: "<reply-1@soak.test>", Subject: "[SEC-2027-0009] Received: Re: your report", At: cet("2027-03-24 10:35")})
+		}, []string{CheckAckNotReport}},
 		{"answer to a robot", func(o *Observed) {
 			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "mailer-daemon@example.net", MessageID: "<y@caspar.soak.test>",
 				InReplyTo: "<robot-1@soak.test>", Subject: "[SEC-2027-0004] Received: Undeliverable", At: cet("2027-03-25 09:05")})
@@ -260,3 +265,68 @@ func TestCheckCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckGeneratedPlan runs the oracle on a generated month whose run
+// acknowledged every report and sent nothing else: the only violations
+// are the missing digests and the breaches of the forgotten reports, so
+// the team's planned work keeps every deadline of every seed policy.
+func TestCheckGeneratedPlan(t *testing.T) {
+	p := Generate(MonthOptions(1))
+	var o Observed
+	refs := map[string]string{}
+	for i, a := range p.Actions {
+		if a.Kind == ActReport || a.Kind == ActSpam {
+			refs[a.ID] = "SEC-2027-" + strings.Repeat("0", 4-len(itoa(i))) + itoa(i)
+		}
+	}
+	byID := map[string]Action{}
+	for _, a := range p.Actions {
+		byID[a.ID] = a
+		at := a.At.Add(time.Minute)
+		o.Sent = append(o.Sent, Sent{Action: a.ID, At: at})
+		ref := refs[a.ID]
+		if ref == "" {
+			ref = refs[a.Report]
+		}
+		o.Stored = append(o.Stored, Stored{Instance: a.Instance, MessageID: "<" + a.ID + "@soak.test>", Case: ref})
+		report := a
+		switch {
+		case a.Kind == ActReport:
+		case a.Kind == ActTeamCommand && a.Command == "not-spam":
+			report = byID[a.Report]
+		default:
+			continue
+		}
+		o.Mail = append(o.Mail, Mail{Instance: a.Instance, To: report.From, MessageID: "<ack-" + report.ID + "@x>",
+			InReplyTo: "<" + report.ID + "@soak.test>", Subject: "[" + refs[report.ID] + "] Received: your report", At: at.Add(2 * time.Minute)})
+	}
+	start := time.Now()
+	r := Check(p, o, CheckOptions{})
+	t.Logf("Check() on %d actions, %d mails took %v", len(p.Actions), len(o.Mail), time.Since(start))
+	t.Log(r.Table()[:strings.Index(r.Table(), "| fault")])
+	forgotten := 0
+	for _, v := range r.Violations() {
+		switch v.Check {
+		case CheckDigestMiss:
+		case CheckUnescalated:
+			if !byID[v.Report].Forget {
+				t.Errorf("Check() violation %+v on a report the team answers", v)
+			}
+			forgotten++
+		default:
+			t.Errorf("Check() violation %+v, want only %s and %s", v, CheckDigestMiss, CheckUnescalated)
+		}
+	}
+	if forgotten == 0 || r.Acked != r.Reports {
+		t.Errorf("Check() = %d breaches, %d of %d acknowledged; want breaches and all acknowledged", forgotten, r.Acked, r.Reports)
+	}
+	kept := 0
+	for _, c := range r.Commitments {
+		kept += c.Kept
+	}
+	if kept < 400 {
+		t.Errorf("Check() kept = %d, want most of the 520 reports' commitments kept", kept)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
