@@ -506,23 +506,29 @@ func (or *oracle) checkCommitments() {
 	}
 }
 
-// commitment checks one commitment on one case and says how it ended.
-func (or *oracle) commitment(st *instanceState, a Action, ref string, cm policy.Commitment, arrived, release time.Time, evs []event) string {
-	start := time.Time{}
+// span is when commitment cm's clock started on a case that arrived at
+// arrived (zero: never) and the event that stopped it (nil: none): one of
+// its stop events, or a final status.
+func span(cm policy.Commitment, arrived time.Time, evs []event) (start time.Time, stop *event) {
 	if cm.Start == policy.EventReportReceived {
 		start = arrived
 	}
-	var stop *event
 	for i := range evs {
 		e := &evs[i]
 		if start.IsZero() && slices.Contains(e.names, cm.Start) {
 			start = e.lo
 			continue
 		}
-		if !start.IsZero() && stop == nil && (e.closed || slices.ContainsFunc(e.names, func(n policy.Event) bool { return slices.Contains(cm.Stop, n) })) {
-			stop = e
+		if !start.IsZero() && (e.closed || slices.ContainsFunc(e.names, func(n policy.Event) bool { return slices.Contains(cm.Stop, n) })) {
+			return start, e
 		}
 	}
+	return start, nil
+}
+
+// commitment checks one commitment on one case and says how it ended.
+func (or *oracle) commitment(st *instanceState, a Action, ref string, cm policy.Commitment, arrived, release time.Time, evs []event) string {
+	start, stop := span(cm, arrived, evs)
 	if start.IsZero() {
 		return "" // never started
 	}
@@ -631,17 +637,7 @@ func (or *oracle) checkReminders() {
 				if !strings.Contains(m.Subject, " "+cm.Name+" due ") {
 					continue
 				}
-				start, stop := time.Time{}, time.Time{}
-				if cm.Start == policy.EventReportReceived {
-					start = arrived
-				}
-				for _, e := range evs {
-					if start.IsZero() && slices.Contains(e.names, cm.Start) {
-						start = e.lo
-					} else if !start.IsZero() && stop.IsZero() && (e.closed || slices.ContainsFunc(e.names, func(n policy.Event) bool { return slices.Contains(cm.Stop, n) })) {
-						stop = e.hi
-					}
-				}
+				start, stop := span(cm, arrived, evs)
 				if start.IsZero() {
 					continue
 				}
@@ -649,8 +645,8 @@ func (or *oracle) checkReminders() {
 				if bound := or.bound(st, due, false); m.At.After(bound) {
 					or.violate(Violation{Check: CheckRemindLate, Instance: st.in.Name, Report: a.ID, Case: m.ref, At: m.At, Due: due, Detail: cm.Name})
 				}
-				if !stop.IsZero() && m.At.After(or.bound(st, stop, false)) {
-					or.violate(Violation{Check: CheckRemindMet, Instance: st.in.Name, Report: a.ID, Case: m.ref, At: m.At, Due: stop, Detail: cm.Name})
+				if stop != nil && m.At.After(or.bound(st, stop.hi, false)) {
+					or.violate(Violation{Check: CheckRemindMet, Instance: st.in.Name, Report: a.ID, Case: m.ref, At: m.At, Due: stop.hi, Detail: cm.Name})
 				}
 			}
 		}
