@@ -44,7 +44,11 @@ type Plan struct {
 	Faults    []Fault    // sorted by At
 }
 
-// Instance is one bot with its policy and its team.
+// Instance is one bot with its policy and its team. The driver writes its
+// configuration from it: [[team]] from Team, [team_mail] lead = Lead,
+// [duty] mode = DutyMode, start = DutyStart, order = the Team names, and
+// one overrides entry { from, to, swap = Pair } per DutySwap; the oracle
+// computes who is on duty from the same fields (Instance.OnDuty).
 type Instance struct {
 	Name    string   // short name, e.g. "caspar"
 	Policy  string   // file name in testdata/policies
