@@ -16,6 +16,11 @@ type CheckOptions struct {
 	MaxWait       time.Duration // a mail leaves at most this long after its cause when nothing is broken
 	DetectWithin  time.Duration // /healthz is red this long after a visible fault began
 	RecoverWithin time.Duration // and green again this long after it ended
+	// Backoff is the longest retry wait after a server comes back: mail
+	// held by an SMTP outage, Dovecot or a wrong password may wait up to
+	// min(Backoff, the fault's length) more (the outbox retries 1 min
+	// doubling to 1 h).
+	Backoff       time.Duration
 	EscalateEvery time.Duration // [remind] escalate_every
 	LeadTimes     []time.Duration
 	DigestAt      time.Duration // [remind] digest_at, since local midnight
@@ -33,6 +38,9 @@ func (o CheckOptions) withDefaults() CheckOptions {
 	}
 	if o.RecoverWithin <= 0 {
 		o.RecoverWithin = time.Hour
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = time.Hour
 	}
 	if o.EscalateEvery <= 0 {
 		o.EscalateEvery = 4 * time.Hour
@@ -269,8 +277,8 @@ func (or *oracle) bound(st *instanceState, t time.Time, working bool) time.Time 
 		}
 		moved := false
 		for _, f := range st.faults {
-			if f.Began.Before(b.Add(or.opt.MaxWait)) && f.Ended.After(b) {
-				b, moved = f.Ended, true
+			if end := or.settled(f); f.Began.Before(b.Add(or.opt.MaxWait)) && end.After(b) {
+				b, moved = end, true
 			}
 		}
 		if !moved {
@@ -278,6 +286,16 @@ func (or *oracle) bound(st *instanceState, t time.Time, working bool) time.Time 
 		}
 	}
 	return b.Add(or.opt.MaxWait)
+}
+
+// settled is when the product is past fault f: its end, plus the retry
+// backoff for a server that was away.
+func (or *oracle) settled(f FaultRecord) time.Time {
+	switch f.Kind {
+	case FaultSMTP, FaultDovecot, FaultPassword:
+		return f.Ended.Add(min(or.opt.Backoff, f.Ended.Sub(f.Began)))
+	}
+	return f.Ended
 }
 
 // plannedEarliest is the earliest moment a mail that arrived at t may have
@@ -699,30 +717,30 @@ func (or *oracle) checkDigests() {
 	}
 }
 
-// visible says whether a fault must turn /healthz red: the intake fails
-// (Dovecot down, a wrong password), the store's disk is full, or mail waits
-// on a dead SMTP server. A kill or a suspend is not seen from inside, and a
-// UIDVALIDITY reset is handled, not a problem.
-func (or *oracle) visible(f FaultRecord) bool {
-	if f.Ended.Sub(f.Began) < or.opt.DetectWithin {
-		return false
-	}
+// redFrom is when a fault must have turned st's /healthz red, if it must:
+// the intake fails (Dovecot down, a wrong password) or the store's disk is
+// full from its start; a dead SMTP server is seen once a mail is waiting
+// (an action delivered to st during the outage). A kill or a suspend is
+// not seen from inside, and a UIDVALIDITY reset is handled, not a problem.
+// A fault shorter than DetectWithin need not be seen.
+func (or *oracle) redFrom(f FaultRecord, st *instanceState) (time.Time, bool) {
+	last := f.Ended.Add(-or.opt.DetectWithin)
 	switch f.Kind {
 	case FaultDovecot, FaultPassword, FaultDiskFull:
-		return true
+		return f.Began, !f.Began.After(last)
 	case FaultSMTP:
-		for _, a := range or.p.Actions { // mail was waiting: something was delivered to a bot
-			if at, ok := or.delivered(a.ID); ok && !at.Before(f.Began) && at.Before(f.Ended.Add(-or.opt.DetectWithin)) {
-				return true
+		for _, a := range or.p.Actions {
+			if at, ok := or.delivered(a.ID); ok && a.Instance == st.in.Name && !at.Before(f.Began) && !at.After(last) {
+				return at, true
 			}
 		}
 	}
-	return false
+	return time.Time{}, false
 }
 
 func (or *oracle) checkHealth() {
 	for _, f := range or.o.Faults {
-		row := FaultRow{Kind: f.Kind, Instance: f.Instance, Began: f.Began, For: f.Ended.Sub(f.Began), Visible: or.visible(f)}
+		row := FaultRow{Kind: f.Kind, Instance: f.Instance, Began: f.Began, For: f.Ended.Sub(f.Began)}
 		for _, st := range or.inst {
 			if f.Instance != "" && f.Instance != st.in.Name {
 				continue
@@ -739,9 +757,10 @@ func (or *oracle) checkHealth() {
 					green = h.At
 				}
 			}
-			if row.Visible {
-				if red.IsZero() || red.After(f.Began.Add(or.opt.DetectWithin)) {
-					or.violate(Violation{Check: CheckHealthRed, Instance: st.in.Name, At: red, Due: f.Began.Add(or.opt.DetectWithin),
+			if from, ok := or.redFrom(f, st); ok {
+				row.Visible = true
+				if red.IsZero() || red.After(from.Add(or.opt.DetectWithin)) {
+					or.violate(Violation{Check: CheckHealthRed, Instance: st.in.Name, At: red, Due: from.Add(or.opt.DetectWithin),
 						Detail: string(f.Kind) + " from " + f.Began.Format(time.DateTime)})
 				}
 				if !red.IsZero() {

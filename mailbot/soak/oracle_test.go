@@ -204,6 +204,19 @@ func TestCheck(t *testing.T) {
 				o.Health[i].OK = true
 			}
 		}, []string{CheckHealthRed}},
+		{"health green during an SMTP outage with nothing waiting", func(o *Observed) {
+			o.Faults[0].Kind = FaultSMTP
+			for i := range o.Health {
+				o.Health[i].OK = true
+			}
+		}, nil},
+		{"health green during an SMTP outage with mail waiting", func(o *Observed) {
+			o.Faults[0].Kind = FaultSMTP
+			o.Faults[0].Began, o.Faults[0].Ended = cet("2027-03-25 08:30"), cet("2027-03-25 10:00")
+			for i := range o.Health {
+				o.Health[i].OK = true
+			}
+		}, []string{CheckHealthRed}},
 		{"health red after the outage", func(o *Observed) {
 			for i := range o.Health {
 				if o.Health[i].At.After(cet("2027-03-25 13:00")) && o.Health[i].At.Before(cet("2027-03-25 16:00")) {
