@@ -299,12 +299,16 @@ func (or *oracle) settled(f FaultRecord) time.Time {
 }
 
 // plannedEarliest is the earliest moment a mail that arrived at t may have
-// been planned: MaxWait before, or before the faults that held it back.
+// been planned: MaxWait before, or just before a fault that held it back
+// (one that began before t and was not settled long before).
 func (or *oracle) plannedEarliest(st *instanceState, t time.Time) time.Time {
 	e := t.Add(-or.opt.MaxWait)
-	for _, f := range st.faults {
-		if f.Began.Before(t) && !f.Ended.Add(or.opt.MaxWait).Before(e) && f.Began.Add(-or.opt.MaxWait).Before(e) {
-			e = f.Began.Add(-or.opt.MaxWait)
+	for moved := true; moved; {
+		moved = false
+		for _, f := range st.faults {
+			if early := f.Began.Add(-or.opt.MaxWait); f.Began.Before(t) && !or.settled(f).Add(or.opt.MaxWait).Before(e) && early.Before(e) {
+				e, moved = early, true
+			}
 		}
 	}
 	return e

@@ -165,6 +165,11 @@ func TestCheck(t *testing.T) {
 		}, []string{CheckAnsweredBot}},
 		{"reminder on Easter Monday", moveMail("remind24-bob", "2027-03-29 11:01"), []string{CheckRemindHours}},
 		{"reminder at night", moveMail("remind24-bob", "2027-03-30 22:01"), []string{CheckRemindHours}},
+		{"reminder held by an SMTP outage past closing time", func(o *Observed) {
+			o.Faults[0].Kind = FaultSMTP
+			o.Faults[0].Began, o.Faults[0].Ended = cet("2027-03-30 10:55"), cet("2027-03-30 18:00")
+			moveMail("remind24-bob", "2027-03-30 18:10")(o)
+		}, nil},
 		{"reminder after its deadline", moveMail("remind2-bob", "2027-03-31 12:01"), []string{CheckRemindLate}},
 		{"reminder of a kept commitment", func(o *Observed) {
 			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "bob@team.soak.test", MessageID: "<r@caspar.soak.test>",
