@@ -63,6 +63,7 @@ const (
 	CheckAckLate      = "ack-late"           // later than MaxWait (after the faults in the way)
 	CheckAckRecipient = "ack-recipient"      // an acknowledgement to someone else than the reporter
 	CheckAckNotReport = "ack-not-report"     // an acknowledgement of a follow-up, team mail or a withdrawal
+	CheckNotify       = "notify-missing"     // the on-duty pair was not told of a new report (or held spam) in time
 	CheckAnsweredSpam = "answered-spam"      // mail to spam that no member released
 	CheckAnsweredBot  = "answered-robot"     // mail to a robot
 	CheckUnescalated  = "breach-unescalated" // a deadline passed and no escalation came in time
@@ -94,6 +95,7 @@ type Violation struct {
 // Mail kinds as the oracle tells them apart, by the templates' subjects.
 const (
 	mailAck      = "ack"
+	mailNotify   = "notify"
 	mailRemind   = "remind"
 	mailEscalate = "escalate"
 	mailDigest   = "digest"
@@ -105,7 +107,9 @@ var (
 	// templates/{en,de,nl}/ack.tmpl
 	ackRE = regexp.MustCompile(`^\[([^\]]+)\] (Received|Eingegangen|Ontvangen): `)
 	// templates/en/remind.tmpl, escalate.tmpl (team mail is English)
-	remindRE   = regexp.MustCompile(`^\[([^\]]+)\] Reminder:`)
+	remindRE = regexp.MustCompile(`^\[([^\]]+)\] Reminder:`)
+	// templates/en/notify.tmpl and notice.tmpl: a new report, held spam
+	notifyRE   = regexp.MustCompile(`^\[([^\]]+)\] (New report|Held as suspected spam)`)
 	escalateRE = regexp.MustCompile(`^\[([^\]]+)\] Overdue:`)
 	refRE      = regexp.MustCompile(`\[([A-Z][A-Z0-9]*-[0-9]{4}-[0-9]+)\]`)
 )
@@ -116,6 +120,8 @@ func classify(m Mail) (kind, ref string) {
 	switch {
 	case ackRE.MatchString(s):
 		return mailAck, ackRE.FindStringSubmatch(s)[1]
+	case notifyRE.MatchString(s):
+		return mailNotify, notifyRE.FindStringSubmatch(s)[1]
 	case remindRE.MatchString(s):
 		return mailRemind, remindRE.FindStringSubmatch(s)[1]
 	case escalateRE.MatchString(s):
@@ -236,6 +242,7 @@ func Check(p Plan, o Observed, opt CheckOptions) Report {
 
 	or.checkDelivered()
 	or.checkAcks()
+	or.checkNotified()
 	or.checkCommitments()
 	or.checkReminders()
 	or.checkDigests()
@@ -445,6 +452,33 @@ func (or *oracle) checkAcks() {
 		}
 		if !strings.EqualFold(ack.To, a.From) {
 			or.violate(Violation{Check: CheckAckRecipient, Instance: a.Instance, Report: a.ID, Case: ref, At: ack.At, Detail: "to " + ack.To})
+		}
+	}
+}
+
+// checkNotified: every new report and every held spam is told to a member
+// on duty (at its arrival, or when the notification came) in time.
+func (or *oracle) checkNotified() {
+	for _, a := range or.p.Actions {
+		st := or.inst[a.Instance]
+		arrived, ok := or.delivered(a.ID)
+		ref := or.caseOf(a)
+		if st == nil || !ok || ref == "" || (a.Kind != ActReport && a.Kind != ActSpam) {
+			continue
+		}
+		due := or.bound(st, arrived, false)
+		told := false
+		for _, m := range st.mail {
+			if m.kind != mailNotify || m.ref != ref || m.At.After(due) {
+				continue
+			}
+			for _, t := range []time.Time{arrived, m.At} {
+				pair := st.in.OnDuty(t, st.cal.loc, st.cal.isWorkday)
+				told = told || strings.EqualFold(m.To, pair[0].Address) || strings.EqualFold(m.To, pair[1].Address)
+			}
+		}
+		if !told && due.Before(or.end) {
+			or.violate(Violation{Check: CheckNotify, Instance: a.Instance, Report: a.ID, Case: ref, At: or.end, Due: due})
 		}
 	}
 }

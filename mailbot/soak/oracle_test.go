@@ -74,6 +74,13 @@ func perfectRun(p Plan) Observed {
 	}
 	mail("2027-03-24 10:03", "r1@research.soak.test", "ack1", "<rep-1@soak.test>", "[SEC-2027-0001] Received: your report", "")
 	mail("2027-03-24 11:03", "r2@research.soak.test", "ack2", "<rep-2@soak.test>", "[SEC-2027-0002] Received: your report", "")
+	for _, m := range []string{"ann", "bob"} {
+		mail("2027-03-24 10:02", m+"@team.soak.test", "new1-"+m, "", "[SEC-2027-0001] New report: XSS", "")
+		mail("2027-03-24 11:02", m+"@team.soak.test", "new2-"+m, "", "[SEC-2027-0002] New report", "")
+	}
+	for _, m := range []string{"cem", "bob"} {
+		mail("2027-03-25 08:02", m+"@team.soak.test", "held3-"+m, "", "[SEC-2027-0003] Held as suspected spam: win", "")
+	}
 	// Digests on the working days at 09:00, to the pair on duty: ann and
 	// bob in the week of 03-22 (cem for ann on Thursday, the swap), bob and
 	// cem in the week of 03-29; none on Good Friday or Easter Monday.
@@ -229,6 +236,15 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		}, []string{CheckHealthGreen}},
+		{"new report not told to the team", dropMail("new2-"), []string{CheckNotify}},
+		{"new report told to a member off duty", func(o *Observed) {
+			for i := range o.Mail {
+				if strings.Contains(o.Mail[i].MessageID, "new2-") {
+					o.Mail[i].To = "cem@team.soak.test"
+				}
+			}
+		}, []string{CheckNotify}},
+		{"held spam not told to the team", dropMail("held3-"), []string{CheckNotify}},
 		{"lost message", func(o *Observed) {
 			o.Stored = slices.DeleteFunc(o.Stored, func(s Stored) bool { return s.MessageID == "<reply-1@soak.test>" })
 		}, []string{CheckLost}},
@@ -286,7 +302,8 @@ func TestCheckCounts(t *testing.T) {
 
 // TestCheckGeneratedPlan runs the oracle on a generated month whose run
 // acknowledged every report and sent nothing else: the only violations
-// are the missing digests and the breaches of the forgotten reports, so
+// are the missing digests and notifications and the breaches of the
+// forgotten reports, so
 // the team's planned work keeps every deadline of every seed policy.
 func TestCheckGeneratedPlan(t *testing.T) {
 	p := Generate(MonthOptions(1))
@@ -325,14 +342,14 @@ func TestCheckGeneratedPlan(t *testing.T) {
 	forgotten := 0
 	for _, v := range r.Violations() {
 		switch v.Check {
-		case CheckDigestMiss:
+		case CheckDigestMiss, CheckNotify:
 		case CheckUnescalated:
 			if !byID[v.Report].Forget {
 				t.Errorf("Check() violation %+v on a report the team answers", v)
 			}
 			forgotten++
 		default:
-			t.Errorf("Check() violation %+v, want only %s and %s", v, CheckDigestMiss, CheckUnescalated)
+			t.Errorf("Check() violation %+v, want only %s, %s and %s", v, CheckDigestMiss, CheckNotify, CheckUnescalated)
 		}
 	}
 	if forgotten == 0 || r.Acked != r.Reports {
