@@ -69,6 +69,7 @@ const (
 	CheckUnescalated  = "breach-unescalated" // a deadline passed and no escalation came in time
 	CheckEscalateKept = "escalation-kept"    // an escalation of a commitment not breached (kept, or before its deadline)
 	CheckEscalateTo   = "escalation-to"      // an escalation to someone outside the team and lead
+	CheckRemindMiss   = "reminder-missing"   // a commitment nobody kept was not reminded before its deadline
 	CheckRemindLate   = "reminder-late"      // a reminder after its deadline
 	CheckRemindHours  = "reminder-hours"     // a reminder outside working hours
 	CheckRemindMet    = "reminder-met"       // a reminder after the commitment was kept
@@ -629,6 +630,9 @@ func (or *oracle) commitment(st *instanceState, a Action, ref string, cm policy.
 	case stop != nil && !stop.lo.After(due) && len(escalations) == 0:
 		return outcomeKept // processed around the deadline: either is right
 	}
+	if stop == nil && release.Equal(arrived) {
+		or.checkReminded(st, a, ref, cm, start, due)
+	}
 	// Breached: an escalation to the lead or the team must come by the
 	// next working moment after the deadline (after the release of held
 	// spam), MaxWait and the faults in the way allowing.
@@ -649,6 +653,48 @@ func (or *oracle) commitment(st *instanceState, a Action, ref string, cm policy.
 	}
 	or.violate(v)
 	return outcomeBreached
+}
+
+// reminderMoment is when the reminder of the shortest lead time before due
+// is planned: due-lead, or the next working moment when that is before
+// due, else the opening of the last working day before; false when it
+// would be before the clock started (the product skips it then).
+func (or *oracle) reminderMoment(st *instanceState, start, due time.Time) (time.Time, bool) {
+	r := due.Add(-slices.Min(or.opt.LeadTimes))
+	if r.Before(start) {
+		return time.Time{}, false
+	}
+	if m := st.cal.nextWorking(r); m.Before(due) {
+		return m, true
+	}
+	for i := 0; i > -31; i-- {
+		if m := st.cal.clock(r, i, st.cal.open); st.cal.isWorkday(m) && !m.After(r) {
+			return m, !m.Before(start)
+		}
+	}
+	return time.Time{}, false
+}
+
+// checkReminded: a commitment nobody kept was reminded before its deadline
+// (the shortest lead time at least), unless a fault of the instance in the
+// way let the deadline pass first (then the escalation takes over).
+func (or *oracle) checkReminded(st *instanceState, a Action, ref string, cm policy.Commitment, start, due time.Time) {
+	m, ok := or.reminderMoment(st, start, due)
+	if !ok || !or.bound(st, due, false).Before(or.end) {
+		return
+	}
+	for _, f := range st.faults {
+		if f.Began.Before(due) && or.settled(f).Add(or.opt.MaxWait).After(m) {
+			return
+		}
+	}
+	for _, r := range st.mail {
+		if (r.kind == mailRemind && r.ref == ref && strings.Contains(r.Subject, " "+cm.Name+" due ")) ||
+			(r.kind == mailSummary && strings.Contains(r.Body, ref)) {
+			return
+		}
+	}
+	or.violate(Violation{Check: CheckRemindMiss, Instance: a.Instance, Report: a.ID, Case: ref, At: m, Due: due, Detail: cm.Name})
 }
 
 func maxTime(a, b time.Time) time.Time {

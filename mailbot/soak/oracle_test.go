@@ -177,6 +177,7 @@ func TestCheck(t *testing.T) {
 			o.Faults[0].Began, o.Faults[0].Ended = cet("2027-03-30 10:55"), cet("2027-03-30 18:00")
 			moveMail("remind24-bob", "2027-03-30 18:10")(o)
 		}, nil},
+		{"no reminder before a breach", dropMail("remind"), []string{CheckRemindMiss}},
 		{"reminder after its deadline", moveMail("remind2-bob", "2027-03-31 12:01"), []string{CheckRemindLate}},
 		{"reminder of a kept commitment", func(o *Observed) {
 			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "bob@team.soak.test", MessageID: "<r@caspar.soak.test>",
@@ -302,8 +303,8 @@ func TestCheckCounts(t *testing.T) {
 
 // TestCheckGeneratedPlan runs the oracle on a generated month whose run
 // acknowledged every report and sent nothing else: the only violations
-// are the missing digests and notifications and the breaches of the
-// forgotten reports, so
+// are the missing digests and notifications and the missing reminders and
+// escalations of the forgotten reports, so
 // the team's planned work keeps every deadline of every seed policy.
 func TestCheckGeneratedPlan(t *testing.T) {
 	p := Generate(MonthOptions(1))
@@ -343,13 +344,15 @@ func TestCheckGeneratedPlan(t *testing.T) {
 	for _, v := range r.Violations() {
 		switch v.Check {
 		case CheckDigestMiss, CheckNotify:
-		case CheckUnescalated:
+		case CheckUnescalated, CheckRemindMiss:
 			if !byID[v.Report].Forget {
 				t.Errorf("Check() violation %+v on a report the team answers", v)
 			}
-			forgotten++
+			if v.Check == CheckUnescalated {
+				forgotten++
+			}
 		default:
-			t.Errorf("Check() violation %+v, want only %s, %s and %s", v, CheckDigestMiss, CheckNotify, CheckUnescalated)
+			t.Errorf("Check() violation %+v, want only %s, %s, %s and %s", v, CheckDigestMiss, CheckNotify, CheckRemindMiss, CheckUnescalated)
 		}
 	}
 	if forgotten == 0 || r.Acked != r.Reports {
