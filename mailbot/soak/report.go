@@ -103,6 +103,9 @@ func dur(d time.Duration) string {
 	if d == 0 {
 		return "-"
 	}
+	if d < time.Minute {
+		return d.Round(time.Millisecond).String()
+	}
 	return d.Round(time.Second).String()
 }
 
@@ -115,6 +118,26 @@ func (r Report) Table() string {
 	b.WriteString("| policy | commitment | kept | escalated | late | breached | open |\n|---|---|---:|---:|---:|---:|---:|\n")
 	for _, c := range r.Commitments {
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d |\n", c.Instance, c.Commitment, c.Kept, c.Escalated, c.Late, c.Breached, c.Open)
+	}
+	b.WriteString("\n| fault kind | count | health red expected | slowest detection (sim / wall) | slowest recovery (sim / wall) |\n|---|---:|---:|---|---|\n")
+	for _, k := range FaultKinds {
+		var n, visible int
+		var worst FaultRow
+		for _, f := range r.Faults {
+			if f.Kind != k {
+				continue
+			}
+			n++
+			if f.Visible {
+				visible++
+			}
+			worst.Detected, worst.WallDetected = max(worst.Detected, f.Detected), max(worst.WallDetected, f.WallDetected)
+			worst.Recovered, worst.WallRecovered = max(worst.Recovered, f.Recovered), max(worst.WallRecovered, f.WallRecovered)
+		}
+		if n > 0 {
+			fmt.Fprintf(&b, "| %s | %d | %d | %s / %s | %s / %s |\n", k, n, visible,
+				dur(worst.Detected), dur(worst.WallDetected), dur(worst.Recovered), dur(worst.WallRecovered))
+		}
 	}
 	b.WriteString("\n| fault | instance | began (sim, UTC) | for | health red | detected after (sim / wall) | recovered after (sim / wall) |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range r.Faults {
