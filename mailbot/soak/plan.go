@@ -433,16 +433,19 @@ func (g *gen) faults() {
 			kind = FaultKinds[g.r.IntN(len(FaultKinds))]
 		}
 		f := Fault{Kind: kind, For: g.faultLength(kind)}
+		loc := g.locs[g.plan.Instances[0].Name] // shared servers: the first zone
 		switch kind {
 		case FaultDovecot, FaultSMTP: // the shared servers
 		default:
 			f.Instance = g.plan.Instances[g.r.IntN(len(g.plan.Instances))].Name
+			loc = g.locs[f.Instance]
 		}
 		for try := 0; ; try++ {
 			if try == 1000 {
 				return // no room left: fewer faults rather than overlapping ones
 			}
-			f.At = g.between(lo, hi.Add(-f.For)).Truncate(time.Minute)
+			// Shaped like the arrivals: a fault while mail flows tests more.
+			f.At = g.arrival(lo, hi.Add(-f.For), loc)
 			if !g.overlaps(f) {
 				break
 			}
