@@ -6,10 +6,13 @@
 // and the SMTP side saw against what the policies promised.
 //
 // It owns the plan (Generate), the record of a run (Observed) and the oracle
-// (Check) with its report. It must not import the product's store, remind or
-// jobs packages: the oracle is independent of the product's bookkeeping. It
-// reads the seed policies' data (policy.Parse) but computes deadlines on its
-// own calendar arithmetic.
+// (Check) with its report. It must not import the product's store, remind,
+// jobs or intake packages: the oracle is independent of the product's
+// bookkeeping. It reads the seed policies' data (policy.Load, and the
+// holiday data through policy.Calendar.Holiday) but computes deadlines,
+// reminder moments and duty shifts with its own arithmetic. It tells the
+// bot's mail apart by the subjects of templates/ (ack, reminder, overdue,
+// digest, summary, new report).
 package soak
 
 import "time"
