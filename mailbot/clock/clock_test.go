@@ -176,3 +176,28 @@ func TestWallIsTheDefault(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParse: Parse never panics, and what it accepts it writes back
+// (String) in a form it reads as the same clock.
+func FuzzParse(f *testing.F) {
+	f.Add("start=2027-03-24T00:00:00Z,epoch=2026-12-06T07:30:00.123456789Z,scale=720")
+	f.Add(" scale=1e-9 , epoch=2026-12-06T07:30:00+01:00,start=0001-01-01T00:00:00Z")
+	f.Add("start=2027-03-24T00:00:00Z,start=2027-03-24T00:00:00Z")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse(s)
+		if err != nil || !c.Scaled() {
+			return // the wall clock is written "wall" (for logs), set by leaving Env empty
+		}
+		again, err := Parse(c.String())
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v, want the clock %q read back", c.String(), err, c)
+		}
+		if again.String() != c.String() {
+			t.Fatalf("Parse(%q).String() = %q, want %q", c.String(), again.String(), c.String())
+		}
+		if c.Wait(time.Hour) <= 0 {
+			t.Fatalf("Parse(%q).Wait(1h) = %v, want a positive wait", s, c.Wait(time.Hour))
+		}
+	})
+}
