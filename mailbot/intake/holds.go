@@ -14,14 +14,14 @@ import (
 
 // Issue 18: the team's side of held spam and of scope hints.
 
-// scopeHints records on c the policy's scope hints examine found in a new
-// readable report (examineScope); the team's notification shows them too
-// (scopeData). A hint never skips the acknowledgement nor its clocks: the
-// policy promises both to every report.
-func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
+// scopeHint is the event detail of the policy's scope hints examine found
+// in a new readable report (examineScope), "" when none; the team's
+// notification shows them too (scopeData). A hint never skips the
+// acknowledgement nor its clocks: the policy promises both to every report.
+func scopeHint(in *incoming) string {
 	h := in.hints
 	if len(h.OutOfScope) == 0 && len(h.Reward) == 0 {
-		return nil
+		return ""
 	}
 	var parts []string
 	for _, e := range h.OutOfScope {
@@ -30,7 +30,7 @@ func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
 	if len(h.Reward) > 0 {
 		parts = append(parts, "asks for a reward ("+strings.Join(h.Reward, ", ")+") where the policy offers none")
 	}
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "scope.hint", Actor: "bot", Detail: strings.Join(parts, "; ")})
+	return strings.Join(parts, "; ")
 }
 
 // scopeData is the out-of-scope entries of h with the policy's English
@@ -58,11 +58,17 @@ func (l *Line) notSpam(tx *txn, c *store.Case, out *teamOutcome) error {
 		return err
 	}
 	c.Status = "new"
-	var res Result
-	if err := l.queueAck(tx, c, in, &res); err != nil {
+	now := l.now()
+	st, err := l.readAck(tx, in.from, now)
+	if err != nil {
 		return err
 	}
-	if res.Acks > 0 {
+	d := &decision{now: now}
+	l.decideAck(d, c, in, st)
+	if err := l.writeDecided(tx, d, in); err != nil {
+		return err
+	}
+	if d.res.Acks > 0 {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement went to the reporter with the dates from the arrival")
 	} else {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement stays suppressed (see the case's events)")

@@ -86,61 +86,123 @@ func (l *Line) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) erro
 	return nil
 }
 
-// decideTeam is the team's decider beside the reporter's (decide): an
-// authenticated mail from a member is a reply to relay, commands to apply
-// and a confirmation; a refused one is recorded and the team warned.
-func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result) error {
-	now := l.now()
-	tf := in.team
-	v := tf.verdict
-	c, conflict, err := l.teamCase(tx, in, v)
-	if err != nil {
-		return err
-	}
-	if conflict != "" {
-		v = team.Verdict{Member: v.Member, Reason: conflict}
-	}
-	if v.OK && v.ReplayKey != "" && tx.SeenReplay(v.ReplayKey) {
+// teamState is what the store knows about a mail from a team member, read
+// in its transaction (readTeam).
+type teamState struct {
+	c        *store.Case // the case an authenticated mail acts on (teamCase)
+	conflict string      // why its outer Subject does not agree
+	replayed bool        // its replay key is remembered already
+	named    *store.Case // refused: the case it names (references, else the subject tag)
+	warnings int         // refused-mail warnings within the last hour
+}
+
+// teamWarningKey counts the warnings about refused team mail.
+const teamWarningKey = "team-warning"
+
+// readTeam reads what decideTeam needs about a mail from a member.
+func (l *Line) readTeam(tx *txn, in *incoming) (teamState, error) {
+	var ts teamState
+	var err error
+	if v := in.team.verdict; v.OK {
+		if ts.c, ts.conflict, err = l.teamCase(tx, in, v); err != nil {
+			return ts, err
+		}
 		// Checked again inside the transaction: examine looked before an
 		// earlier mail of the same batch recorded the key.
+		ts.replayed = v.ReplayKey != "" && tx.SeenReplay(v.ReplayKey)
+		if ts.conflict == "" && !ts.replayed {
+			return ts, nil
+		}
+	}
+	if cid, ok := threadCase(tx.Tx, triage.ThreadIDs(in.msg)); ok {
+		ts.named, err = tx.Case(cid)
+	} else {
+		ts.named, err = l.caseByTag(tx, in)
+	}
+	if err != nil {
+		return ts, err
+	}
+	ts.warnings, err = tx.RecentSends(teamWarningKey, l.now().Add(-time.Hour))
+	return ts, err
+}
+
+// teamMail is an accepted team mail's part of a decision: the verdict
+// whose text holds its commands, and its case (nil: none found).
+type teamMail struct {
+	verdict team.Verdict
+	c       *store.Case
+}
+
+// decideTeam is the team's decider beside the reporter's: an
+// authenticated mail from a member goes on its case, its commands to be
+// applied (applyTeam); a refused one is recorded, leaves an event on the
+// case it names and nothing else there, and the team is warned.
+func (l *Line) decideTeam(d *decision, in *incoming, st *state) {
+	ts := st.team
+	v := in.team.verdict
+	if ts.conflict != "" {
+		v = team.Verdict{Member: v.Member, Reason: ts.conflict}
+	}
+	if v.OK && ts.replayed {
 		v = team.Verdict{Member: v.Member, Reason: "a command mail seen before (replay)"}
 	}
 	if !v.OK {
-		// Refused: nothing relayed, the case untouched, the team warned.
-		sm.Class, sm.Reason = "team-refused", v.Reason
-		res.Action, res.Class, res.Reason = ActionRecorded, sm.Class, v.Reason
-		if err := l.addMessage(tx, sm, res); err != nil {
-			return err
+		// Refused: nothing relayed, no command, the case's participants
+		// as they were; only its log says so.
+		d.message.Class, d.message.Reason = "team-refused", v.Reason
+		d.res = Result{Action: ActionRecorded, Class: d.message.Class, Reason: v.Reason}
+		if ts.named != nil {
+			d.event(ts.named, "team.refused", in.from, triage.Sanitize(v.Reason, 300), true)
 		}
-		return l.warnTeam(tx, c, in, v.Reason)
+		label := ts.c
+		if label == nil {
+			label = ts.named
+		}
+		l.decideWarning(d, label, in, v.Reason, ts.warnings)
+		return
 	}
-	if err := tx.RecordReplay(v.ReplayKey, now, l.cfg.TeamMail.MaxAge.Duration+time.Hour); err != nil {
-		return err
+	d.replayKey = v.ReplayKey
+	d.message.Class, d.message.Reason = "team", "from "+v.Member.Address+" ("+v.Method+")"
+	d.res = Result{Action: ActionRecorded, Class: d.message.Class, Reason: d.message.Reason}
+	d.team = &teamMail{verdict: v, c: ts.c}
+	if ts.c == nil {
+		return
 	}
-	sm.Class, sm.Reason = "team", "from "+v.Member.Address+" ("+v.Method+")"
-	res.Class, res.Reason, res.Action = sm.Class, sm.Reason, ActionRecorded
+	d.onCase, d.message.CaseID, d.res.Case = ts.c, ts.c.ID, ts.c.Ref
+	d.event(ts.c, "team.mail", v.Member.Address, d.message.Reason, true)
+}
+
+// decideWarning tells the on-duty pair that a mail claiming to be a
+// member's was refused (c: the case it names, nil if none). At most ten
+// warnings an hour (sent: those of the last hour), so a forger cannot flood
+// the team.
+func (l *Line) decideWarning(d *decision, c *store.Case, in *incoming, reason string, sent int) {
+	if sent >= 10 {
+		return
+	}
+	d.sends = append(d.sends, sendMark{key: teamWarningKey, at: d.now})
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, d.now) {
+		d.mails = append(d.mails, mailOut{name: "refused", c: c, to: &m, who: in.from, text: reason})
+	}
+}
+
+// applyTeam applies an accepted team mail (the message recorded on its
+// case): its commands, then its text relayed to the reporter or kept as an
+// internal note, and the confirmation to the member.
+func (l *Line) applyTeam(tx *txn, tm *teamMail, sm *store.Message, in *incoming, res *Result) error {
+	now := l.now()
+	tf, v, c := in.team, tm.verdict, tm.c
 	cmds, perrs := team.Parse(v.Text)
 	out := &teamOutcome{member: v.Member}
 	for _, e := range perrs {
 		out.errors = append(out.errors, e.Error())
 	}
 	if c == nil {
-		if err := l.addMessage(tx, sm, res); err != nil {
-			return err
-		}
 		help := slices.ContainsFunc(cmds, func(c team.Command) bool { return c.Name == team.CmdHelp })
 		if !help {
 			out.errors = append(out.errors, "no case found: reply to a case mail sent to you, or put [REF] in the signed text or the signed (protected) subject")
 		}
 		return l.confirmToMember(tx, nil, in, out, help)
-	}
-	sm.CaseID = c.ID
-	res.Case = c.Ref
-	if err := l.addMessage(tx, sm, res); err != nil {
-		return err
-	}
-	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.mail", Actor: v.Member.Address, Detail: sm.Reason, MessageID: sm.ID}); err != nil {
-		return err
 	}
 	// Status changes go last: their notices show what the other commands of
 	// the same mail set (the expected resolution date).
@@ -194,15 +256,6 @@ func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result)
 // to mail the bot sent to this very member. The outer Subject only has to
 // agree; conflict says why it does not.
 func (l *Line) teamCase(tx *txn, in *incoming, v team.Verdict) (c *store.Case, conflict string, err error) {
-	if !v.OK {
-		// Refused anyway: the case, if any, only labels the warning.
-		if ref, ok := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix); ok {
-			if c, err := tx.CaseByRef(ref); err == nil {
-				return c, "", nil
-			}
-		}
-		return nil, "", nil
-	}
 	var thread string
 	for _, id := range v.Thread {
 		if cid, ok := tx.CaseSentTo(id, v.Member.Address); ok {
@@ -387,20 +440,10 @@ func (l *Line) merge(tx *txn, c *store.Case, ref string, out *teamOutcome) error
 	return tx.AppendEvent(into.ID, store.Event{Time: now, Kind: "merged", Actor: out.member.Address, Detail: c.Ref + " merged into this case"})
 }
 
-// notifyTeam tells the on-duty pair (or, for a follow-up, the assignee)
-// about a reporter's mail. Members with a key get the content encrypted;
-// the others a notice without it, unless team_mail.plaintext is set.
-func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) error {
-	if l.roster == nil {
-		return nil
-	}
-	if over, err := l.notifyOverCap(tx, c, in, kind); err != nil || over {
-		return err
-	}
-	target := policy.RemindOnDuty
-	if kind == "follow-up" {
-		target = policy.RemindAssignee
-	}
+// notifyData is what a team notification about a reporter's mail on c
+// shows (kind: what happened). Members with a key get the content
+// encrypted; the others a notice without it (decideNotify).
+func (l *Line) notifyData(c *store.Case, in *incoming, kind string) templates.Data {
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
 	if kind == "new report" {
@@ -419,16 +462,7 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	for _, a := range in.msg.Attachments {
 		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
 	}
-	for _, m := range l.out.TeamRecipients(target, c, l.now()) {
-		name := "notify"
-		if (len(m.Keys) == 0 || l.keys == nil) && !l.cfg.TeamMail.Plaintext {
-			name = "notice"
-		}
-		if err := tx.q.ToMember(c, m, name, data, ""); err != nil {
-			return err
-		}
-	}
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "team.notified", Actor: "bot", Detail: kind + " to " + target})
+	return data
 }
 
 // relay sends a member's reply to the reporter from the security address:
@@ -534,24 +568,6 @@ func (l *Line) confirmToMember(tx *txn, c *store.Case, in *incoming, out *teamOu
 		data.Help = team.Help("en")
 	}
 	return tx.q.ToMember(c, out.member, "confirm", data, in.msg.MessageID)
-}
-
-// warnTeam tells the on-duty pair that a mail claiming to be a member's was
-// refused. At most ten warnings an hour, so a forger cannot flood the team.
-func (l *Line) warnTeam(tx *txn, c *store.Case, in *incoming, reason string) error {
-	now := l.now()
-	n, err := tx.RecentSends("team-warning", now.Add(-time.Hour))
-	if err != nil || n >= 10 {
-		return err
-	}
-	if err := tx.RecordSend("team-warning", now); err != nil {
-		return err
-	}
-	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Member: in.from, Text: reason}
-	if c != nil {
-		data.CaseRef = c.Ref
-	}
-	return l.toTeam(tx, policy.RemindOnDuty, nil, "refused", data)
 }
 
 func boolInt(b bool) int {
