@@ -91,7 +91,7 @@ func (l *Line) readState(tx *txn, in *incoming) (*state, error) {
 	case ruleAutomated:
 		st.robotCase, err = readRobotCase(tx, in)
 	case ruleTeam, ruleTeamRefused:
-		st.team, err = l.readTeam(tx, in)
+		st.team, err = l.readTeam(tx, in, st.now)
 	case ruleFollowUp:
 		if in.from == c.Reporter {
 			st.notifyCap, err = l.readNotifyCap(tx, in.from, st.now)

@@ -100,7 +100,7 @@ type teamState struct {
 const teamWarningKey = "team-warning"
 
 // readTeam reads what decideTeam needs about a mail from a member.
-func (l *Line) readTeam(tx *txn, in *incoming) (teamState, error) {
+func (l *Line) readTeam(tx *txn, in *incoming, now time.Time) (teamState, error) {
 	var ts teamState
 	var err error
 	if v := in.team.verdict; v.OK {
@@ -122,7 +122,7 @@ func (l *Line) readTeam(tx *txn, in *incoming) (teamState, error) {
 	if err != nil {
 		return ts, err
 	}
-	ts.warnings, err = tx.RecentSends(teamWarningKey, l.now().Add(-time.Hour))
+	ts.warnings, err = tx.RecentSends(teamWarningKey, now.Add(-time.Hour))
 	return ts, err
 }
 
