@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/emersion/go-message/mail"
+
 	"mailbot/mailbot/flood"
 	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/probe"
@@ -82,8 +84,7 @@ func (l *Line) apply(tx *txn, it item, in *incoming, res *Result) error {
 
 // write writes decision d about message in inside tx: the case it opens,
 // the message record, the keys and ciphertexts it brings, the case's
-// change, the events, the outgoing mail and the send log's marks; an
-// accepted team mail's commands are applied last (applyTeam).
+// change, the events, the outgoing mail and the send log's marks.
 func (l *Line) write(tx *txn, d *decision, in *incoming, res *Result) error {
 	*res = d.res
 	switch {
@@ -115,7 +116,7 @@ func (l *Line) write(tx *txn, d *decision, in *incoming, res *Result) error {
 		return err
 	}
 	res.Message = d.message.ID
-	if err := l.writeKey(tx, d); err != nil {
+	if err := l.writeKeys(tx, d); err != nil {
 		return err
 	}
 	for _, h := range d.ciphertexts {
@@ -138,37 +139,39 @@ func (l *Line) write(tx *txn, d *decision, in *incoming, res *Result) error {
 			return err
 		}
 	}
+	for _, c := range d.changed {
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+	}
 	if d.folded != nil {
 		e := *d.folded
 		e.Message = d.message.ID
 		tx.folded = append(tx.folded, e)
 	}
-	if d.team != nil {
-		return l.applyTeam(tx, d.team, d.message, in, res)
-	}
 	return nil
 }
 
-// writeKey writes the decided change to the sender's keys.
-func (l *Line) writeKey(tx *txn, d *decision) error {
-	k := d.key
-	if k == nil {
-		return nil
-	}
-	if k.put != nil {
-		if err := tx.PutKey(k.addr, k.put); err != nil {
-			return err
+// writeKeys writes the decided changes to keys.
+func (l *Line) writeKeys(tx *txn, d *decision) error {
+	for _, k := range d.keys {
+		if k.put != nil {
+			if err := tx.PutKey(k.addr, k.put); err != nil {
+				return err
+			}
 		}
-	}
-	if k.unpend != "" {
-		if err := tx.DeletePendingKey(k.addr, k.unpend); err != nil {
-			return err
+		if k.unpend != "" {
+			if err := tx.DeletePendingKey(k.addr, k.unpend); err != nil {
+				return err
+			}
 		}
-	}
-	if k.pending != nil {
-		p := *k.pending
-		p.MessageID, p.CaseID = d.message.ID, d.onCase.ID
-		return tx.PutPendingKey(&p)
+		if k.pending != nil {
+			p := *k.pending
+			p.MessageID, p.CaseID = d.message.ID, d.onCase.ID
+			if err := tx.PutPendingKey(&p); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -207,7 +210,7 @@ func (l *Line) writeEvents(tx *txn, evs []caseEvent, msgID uint64, items []*stor
 			ev.MessageID = msgID
 		}
 		if e.mail > 0 {
-			ev.Detail = "<" + items[e.mail-1].MessageID + ">" + ev.Detail
+			ev.Detail = e.lead + "<" + items[e.mail-1].MessageID + ">" + ev.Detail
 		}
 		if err := tx.AppendEvent(e.c.ID, ev); err != nil {
 			return err
@@ -216,12 +219,26 @@ func (l *Line) writeEvents(tx *txn, evs []caseEvent, msgID uint64, items []*stor
 	return nil
 }
 
-// queueMail renders decided mail m and queues it in tx's queue; the
-// acknowledgement's outbox item is returned (its event names it).
+// queueMail renders decided mail m and queues it in tx's queue; a mail to
+// the reporter returns its outbox item (an event may name it).
 func (l *Line) queueMail(tx *txn, m mailOut, in *incoming) (*store.OutboxItem, error) {
+	switch {
+	case m.data != nil && m.to != nil:
+		return nil, tx.q.ToMember(m.c, *m.to, m.name, *m.data, m.thread.inReplyTo)
+	case m.data != nil:
+		// To the reporter, encrypted when their key is known, never
+		// showing a member's address.
+		subject, body, err := l.out.Templates.Render(m.name, []string{m.lang}, *m.data)
+		if err != nil {
+			return nil, err
+		}
+		c := m.c
+		return tx.q.Add(outmail.Mail{Kind: m.name, CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
+			Subject: subject, Body: body, InReplyTo: m.thread.inReplyTo, References: m.thread.refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)}), nil
+	}
 	switch m.name {
 	case "ack", "wrong-key", "damaged":
-		o, err := l.composeAck(tx, m.c, in, m.name)
+		o, err := l.composeAck(tx, m.c, m.report, m.name)
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"mailbot/mailbot/team"
 	"mailbot/mailbot/triage"
 	"mailbot/store"
+	"mailbot/templates"
 )
 
 // decision is what decide makes of one message: everything apply writes
@@ -30,41 +31,49 @@ type decision struct {
 	onCase      *store.Case
 	open        bool
 	put         bool
+	changed     []*store.Case // other cases changed (a merge's), written back
 	events      []caseEvent
 	mails       []mailOut
 	sends       []sendMark   // the send log's marks: rate limits and flood caps
-	key         *keyWrite    // trust on first use: the sender's key
+	keys        []keyWrite   // trust on first use, and keys the team accepts
 	ciphertexts []string     // hashes of the message's ciphertexts to index under onCase
 	folded      *flood.Entry // a report the case caps kept from a case, for the flood log
 	replayKey   string       // an accepted team mail's replay key, remembered
-	team        *teamMail    // an accepted team mail: its commands are applied (applyTeam)
 	// afterCase is the fault point between a new case and its
 	// acknowledgement (tests of the one transaction).
 	afterCase bool
 }
 
 // caseEvent is an event decided for case c. ofMessage: the event names the
-// message's record (its ID is the store's); mail > 0: its detail starts
-// with the Message-ID of mails[mail-1].
+// message's record (its ID is the store's); mail > 0: its detail is lead,
+// the Message-ID of mails[mail-1], then ev.Detail.
 type caseEvent struct {
 	c         *store.Case
 	ev        store.Event
 	ofMessage bool
 	mail      int
+	lead      string
 }
 
 // mailOut is an outgoing mail decided: apply renders template name and
-// queues it in the transaction's outmail.Queue.
+// queues it in the transaction's outmail.Queue. A mail with data has it
+// complete (the team's commands); the reporter's rules leave the data of
+// their mail (ack, wrong-key, damaged, notify, notice, flood, keychange,
+// refused) to apply, from the fields below.
 type mailOut struct {
-	name      string       // the template: ack, wrong-key, damaged, notify, notice, flood, keychange, refused
-	c         *store.Case  // the case it is about; nil: none
-	to        *team.Member // a member; nil: the case's reporter
-	notBefore time.Time    // the acknowledgement's slot under the global rate
-	kind      string       // notify: what happened; flood: the cap (flood.Cases, flood.Notify)
-	who       string       // flood: the burst; keychange: the address; refused: the claimed From
-	text      string       // flood, refused: the reason
-	oldKey    string       // keychange: the known key's fingerprint
-	newKey    string       // keychange: the offered key's fingerprint
+	name      string          // the template
+	c         *store.Case     // the case it is about; nil: none
+	to        *team.Member    // a member; nil: the case's reporter
+	data      *templates.Data // what the template shows
+	lang      string          // to the reporter with data: the language
+	thread    mailThread      // what it answers
+	report    *incoming       // an acknowledgement's report when not the message (not-spam)
+	notBefore time.Time       // the acknowledgement's slot under the global rate
+	kind      string          // notify: what happened; flood: the cap (flood.Cases, flood.Notify)
+	who       string          // flood: the burst; keychange: the address; refused: the claimed From
+	text      string          // flood, refused: the reason
+	oldKey    string          // keychange: the known key's fingerprint
+	newKey    string          // keychange: the offered key's fingerprint
 }
 
 // event adds an event on c.
@@ -326,7 +335,12 @@ func (l *Line) decideOpen(d *decision, in *incoming, how threadHow, held bool, s
 	// between them is impossible by construction; this fault point proves it.
 	d.afterCase = true
 	d.res.Action = ActionOpened
-	l.decideAck(d, c, in, st.ack)
+	switch queued, suppressed := l.decideAck(d, c, in, st.ack); {
+	case queued:
+		d.res.Acks++
+	case suppressed:
+		d.res.Action = ActionOpenedQuiet
+	}
 	l.decideNotify(d, c, in, "new report", st)
 }
 
@@ -342,14 +356,15 @@ type ackState struct {
 // ack.rate_limit of them within the window; over the global rate the
 // acknowledgement waits for a free slot in the outbox: a reporter is owed
 // one, late beats never.
-func (l *Line) decideAck(d *decision, c *store.Case, in *incoming, st ackState) {
+// It reports whether the acknowledgement is queued, and whether the rate
+// limit suppressed it.
+func (l *Line) decideAck(d *decision, c *store.Case, in *incoming, st ackState) (queued, suppressed bool) {
 	if in.from == "" {
-		return
+		return false, false
 	}
 	if st.recent >= l.cfg.Ack.RateLimit {
-		d.res.Action = ActionOpenedQuiet
 		d.event(c, "ack.suppressed", "bot", fmt.Sprintf("rate limit: %d acknowledgements to this sender in %s", st.recent, l.cfg.Ack.RateWindow), false)
-		return
+		return false, true
 	}
 	name := "ack"
 	switch {
@@ -358,16 +373,16 @@ func (l *Line) decideAck(d *decision, c *store.Case, in *incoming, st ackState) 
 	case l.keys != nil && in.crypto.damaged:
 		name = "damaged"
 	}
-	d.mails = append(d.mails, mailOut{name: name, c: c, notBefore: st.slot})
+	d.mails = append(d.mails, mailOut{name: name, c: c, notBefore: st.slot, report: in})
 	d.sends = append(d.sends, st.marks...)
 	d.sends = append(d.sends, sendMark{key: ackRateKey(in.from), at: d.now})
-	d.res.Acks++
 	detail := " to " + in.from
 	if st.slot.After(d.now) {
 		detail += fmt.Sprintf("; waits until %s: over the global rate of %d acknowledgements an hour (ack.global_per_hour)",
 			st.slot.UTC().Format(time.RFC3339), l.cfg.Ack.GlobalPerHour)
 	}
 	d.events = append(d.events, caseEvent{c: c, ev: store.Event{Time: d.now, Kind: "ack.queued", Actor: "bot", Detail: detail}, mail: len(d.mails)})
+	return true, false
 }
 
 // ackRateKey counts the acknowledgements to one sender in the send log.

@@ -69,7 +69,12 @@ func TestDecide(t *testing.T) {
 	fromMember := func(ok bool) *incoming {
 		in := report("ann@example.com")
 		in.team = &teamFacts{member: team.Member{Name: "Ann", Address: "ann@example.com"},
-			verdict: team.Verdict{OK: ok, Method: "pgp", Reason: "no valid signature or DKIM"}}
+			verdict: team.Verdict{OK: ok, Member: team.Member{Name: "Ann", Address: "ann@example.com"}, Method: "pgp", Reason: "no valid signature or DKIM"}}
+		return in
+	}
+	commands := func(text string) *incoming {
+		in := fromMember(true)
+		in.team.verdict.Text = text
 		return in
 	}
 	onCase := func(k caseState) func(*state) { return func(st *state) { st.caseState = k } }
@@ -141,6 +146,12 @@ func TestDecide(t *testing.T) {
 			action: ActionRecorded, class: "team-refused"},
 		{name: "accepted team mail", in: fromMember(true), state: func(st *state) { st.team.c = caseOf() },
 			action: ActionRecorded, class: "team", onCase: "SEC-2026-0007", events: []string{"SEC-2026-0007 team.mail"}},
+		{name: "team commands", in: commands("claim\nstatus triaged\n\nThanks, we are on it."), state: func(st *state) { st.team.c = caseOf() },
+			action: ActionRecorded, class: "team", onCase: "SEC-2026-0007",
+			events: []string{"SEC-2026-0007 team.mail", "SEC-2026-0007 command", "SEC-2026-0007 command", "SEC-2026-0007 relay.queued"},
+			mails:  []string{"claimed>bob@example.com", "status>" + alice, "relay>" + alice, "confirm>ann@example.com"}},
+		{name: "team commands naming no case", in: commands("status triaged\n"),
+			action: ActionRecorded, class: "team", mails: []string{"confirm>ann@example.com"}},
 		{name: "a replayed team mail", in: fromMember(true),
 			state:  func(st *state) { st.team.c, st.team.replayed, st.team.named = caseOf(), true, caseOf() },
 			action: ActionRecorded, class: "team-refused", events: []string{"SEC-2026-0007 team.refused"},
@@ -256,8 +267,13 @@ func TestDecideDetails(t *testing.T) {
 			!strings.Contains(e.ev.Detail, "no valid signature") {
 			t.Errorf("decide(refused) event %+v, want team.refused by the claimed From with the sanitized reason", e)
 		}
-		if d.onCase != nil || d.put || d.team != nil || d.message.CaseID != 0 || c.Status != "triaged" {
-			t.Errorf("decide(refused) acts on the case: onCase %v, put %v, team %v, message case %d, status %s", d.onCase, d.put, d.team, d.message.CaseID, c.Status)
+		if d.onCase != nil || d.put || len(d.changed)+len(d.keys) != 0 || d.message.CaseID != 0 || c.Status != "triaged" {
+			t.Errorf("decide(refused) acts on the case: onCase %v, put %v, changed %v, keys %v, message case %d, status %s", d.onCase, d.put, d.changed, d.keys, d.message.CaseID, c.Status)
+		}
+		for _, m := range d.mails {
+			if m.name != "refused" {
+				t.Errorf("decide(refused) mail %q, want only the team's warnings", m.name)
+			}
 		}
 		if got := marks(d); !slices.Equal(got, []string{teamWarningKey}) {
 			t.Errorf("decide(refused) marks %q, want the warning's", got)

@@ -10,7 +10,8 @@
 //	read      in the transaction, before anything of the message is
 //	          written: the case state route needs, then what its rule
 //	          needs (flood caps, the sender's acknowledgements and the
-//	          global slot, keys, the team's case) into one state (readState)
+//	          global slot, keys, the team's case and what its commands
+//	          name) into one state (readState)
 //	decide    facts + that state -> a decision: the message record, the
 //	          case to open or the case change, its events, the outgoing
 //	          mail and the send log's marks; a plain function, no store;
@@ -18,8 +19,7 @@
 //	          side; which rule applies is the plain function route
 //	apply     writes the decision in ONE transaction with the IMAP
 //	          watermark (mailbox, UIDVALIDITY, UID), the failure count
-//	          cleared; an accepted team mail's commands are applied there
-//	          (applyTeam); the outgoing mail waits in the transaction's
+//	          cleared; the outgoing mail waits in the transaction's
 //	          outmail.Queue and is sealed in parallel at its end (txn)
 //	committed what a commit causes afterwards: the log line and the metrics
 //

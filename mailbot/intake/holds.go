@@ -44,37 +44,22 @@ func (l *Line) scopeData(h policy.Hints) []templates.ScopeHint {
 	return out
 }
 
-// notSpam releases a case held as suspected spam: status new again, the
-// acknowledgement queued now with the dates of the original arrival (the
-// case's clocks started then). The member who released it is told in the
-// confirmation.
-func (l *Line) notSpam(tx *txn, c *store.Case, out *teamOutcome) error {
-	if c.Status != remind.StatusSuspectedSpam {
+// decideNotSpam releases a case held as suspected spam: status new again,
+// the acknowledgement queued now with the dates of the original arrival
+// (the case's clocks started then) to the held report (ts.held, examined
+// again). The member who released it is told in the confirmation.
+func (l *Line) decideNotSpam(d *decision, c *store.Case, ts teamState, out *teamOutcome) {
+	if c.Status != remind.StatusSuspectedSpam || ts.held == nil {
 		out.errors = append(out.errors, fmt.Sprintf("not-spam: %s is not held as suspected spam (status %s)", c.Ref, c.Status))
-		return nil
-	}
-	in, err := l.reexamineReport(tx, c)
-	if err != nil {
-		return err
+		return
 	}
 	c.Status = "new"
-	now := l.now()
-	st, err := l.readAck(tx, in.from, now)
-	if err != nil {
-		return err
-	}
-	d := &decision{now: now}
-	l.decideAck(d, c, in, st)
-	if err := l.writeDecided(tx, d, in); err != nil {
-		return err
-	}
-	if d.res.Acks > 0 {
+	if queued, _ := l.decideAck(d, c, ts.held, ts.ack); queued {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement went to the reporter with the dates from the arrival")
 	} else {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement stays suppressed (see the case's events)")
 	}
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "spam.released", Actor: out.member.Address,
-		Detail: "not spam: acknowledgement released"})
+	d.event(c, "spam.released", out.member.Address, "not spam: acknowledgement released", false)
 }
 
 // reexamineReport rebuilds, from the stored report that opened c, what
@@ -104,31 +89,29 @@ func (l *Line) reexamineReport(tx *txn, c *store.Case) (*incoming, error) {
 	return nil, fmt.Errorf("intake: %s has no report from %s", c.Ref, c.Reporter)
 }
 
-// outOfScope answers the reporter with the policy's out-of-scope entry n
-// in the case's language, threaded and encrypted like a relay, and closes
-// the case as rejected. words are the member's own, after the commands.
-func (l *Line) outOfScope(tx *txn, c *store.Case, cmd team.Command, words string, out *teamOutcome) error {
+// decideOutOfScope answers the reporter with the policy's out-of-scope
+// entry n in the case's language, threaded and encrypted like a relay, and
+// closes the case as rejected. words are the member's own, after the
+// commands.
+func (l *Line) decideOutOfScope(d *decision, c *store.Case, cmd team.Command, words string, thread mailThread, out *teamOutcome) {
 	if l.policy == nil {
 		out.errors = append(out.errors, fmt.Sprintf("line %d: out-of-scope %d: no policy is configured", cmd.Line, cmd.Entry))
-		return nil
+		return
 	}
 	text, ok := l.policy.OutOfScopeText(cmd.Entry, c.Language)
 	if !ok {
 		out.errors = append(out.errors, fmt.Sprintf("line %d: out-of-scope %d: the policy has %d out-of-scope entries", cmd.Line, cmd.Entry, len(l.policy.Scope.Out)))
-		return nil
+		return
 	}
 	data := l.out.TemplateData(c)
 	data.OutOfScope = templates.ScopeHint{N: cmd.Entry, Text: text}
 	data.Text = strings.TrimSpace(words)
-	item, err := l.toReporter(tx, c, "out-of-scope", data)
-	if err != nil {
-		return err
-	}
+	n := d.toReporter(c, "out-of-scope", data, thread)
 	old := c.Status
 	c.Status = "rejected"
-	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, l.now())
+	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, d.now)
 	out.bodySent = data.Text != ""
 	out.lines = append(out.lines, fmt.Sprintf("out of scope (entry %d): the reporter was answered with its wording; status: rejected (was %s)", cmd.Entry, old))
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "out-of-scope", Actor: out.member.Address,
-		Detail: fmt.Sprintf("entry %d, <%s> to the reporter; case closed as rejected", cmd.Entry, item.MessageID)})
+	d.events = append(d.events, caseEvent{c: c, ev: store.Event{Time: d.now, Kind: "out-of-scope", Actor: out.member.Address,
+		Detail: " to the reporter; case closed as rejected"}, mail: n, lead: fmt.Sprintf("entry %d, ", cmd.Entry)})
 }

@@ -42,7 +42,7 @@ func (l *Line) decideKey(d *decision, c *store.Case, in *incoming, k *keyState) 
 		d.events = append(d.events, keyEvents(c, k.openCases, d.now, true, kind, detail)...)
 	}
 	if !k.known {
-		d.key = &keyWrite{addr: addr, put: k.pub}
+		d.keys = append(d.keys, keyWrite{addr: addr, put: k.pub})
 		event("key.learned", fmt.Sprintf("OpenPGP key %s for %s learned: the first key of this address", fp, addr))
 		return
 	}
@@ -52,7 +52,7 @@ func (l *Line) decideKey(d *decision, c *store.Case, in *incoming, k *keyState) 
 	oldFP := armoredFingerprint(k.old)
 	if k.signed && oldFP != "" && in.crypto.signer == oldFP {
 		// The known key vouches for its successor (or for its own update).
-		d.key = &keyWrite{addr: addr, put: k.pub, unpend: fp}
+		d.keys = append(d.keys, keyWrite{addr: addr, put: k.pub, unpend: fp})
 		event("key.replaced", fmt.Sprintf("OpenPGP key %s for %s replaced by %s: the mail carrying it was signed by the known key", oldFP, addr, fp))
 		return
 	}
@@ -63,7 +63,7 @@ func (l *Line) decideKey(d *decision, c *store.Case, in *incoming, k *keyState) 
 		event("key.refused", fmt.Sprintf("OpenPGP key %s offered for %s not kept: %d keys wait already; mail stays encrypted to the known key %s", fp, addr, len(k.pending), oldFP))
 		return
 	}
-	d.key = &keyWrite{addr: addr, pending: &store.PendingKey{Address: addr, Fingerprint: fp, Armored: k.pub, Time: d.now}}
+	d.keys = append(d.keys, keyWrite{addr: addr, pending: &store.PendingKey{Address: addr, Fingerprint: fp, Armored: k.pub, Time: d.now}})
 	event("key.pending", fmt.Sprintf("OpenPGP key %s offered for %s in a mail on %s waits: mail stays encrypted to the known key %s until a team member sends \"key accept %s\" or a mail signed by the known key brings it", fp, addr, c.Ref, oldFP, fp))
 	// The on-duty pair is told once per pending key: the mail holds the
 	// fingerprints, never the report.
@@ -74,53 +74,58 @@ func (l *Line) decideKey(d *decision, c *store.Case, in *incoming, k *keyState) 
 	}
 }
 
-// acceptKey applies "key accept FINGERPRINT" on c: the pending key with
-// that fingerprint of the reporter (or of another participant of c)
-// becomes the key mail to that address is encrypted to.
-func (l *Line) acceptKey(tx *txn, c *store.Case, fp string, out *teamOutcome) error {
-	var found *store.PendingKey
+// keyAccept is what "key accept FINGERPRINT" finds on a case: the pending
+// key with that fingerprint of the reporter or of another participant
+// (found, nil if none), the address it is for (else the reporter's), the
+// key known for that address and its open cases.
+type keyAccept struct {
+	found *store.PendingKey
+	addr  string
+	old   []byte
+	open  []*store.Case
+}
+
+// readKeyAccept reads what "key accept fp" on c finds.
+func readKeyAccept(tx *txn, c *store.Case, fp string) (keyAccept, error) {
+	k := keyAccept{addr: c.Reporter}
 	for _, addr := range append([]string{c.Reporter}, c.Participants...) {
 		pending, err := tx.PendingKeys(addr)
 		if err != nil {
-			return err
+			return k, err
 		}
 		if i := slices.IndexFunc(pending, func(p *store.PendingKey) bool { return p.Fingerprint == fp }); i >= 0 {
-			found = pending[i]
+			k.found, k.addr = pending[i], addr
 			break
 		}
 	}
-	addr := c.Reporter
-	if found != nil {
-		addr = found.Address
-	}
-	oldFP := ""
-	if old, ok := tx.Key(addr); ok {
-		oldFP = armoredFingerprint(old)
-	}
-	if found == nil {
-		out.errors = append(out.errors, fmt.Sprintf("key accept %s: no key with that fingerprint waits for %s (the key stays %s)", fp, addr, oldFP))
-		return l.keyEvent(tx, c, addr, "key.refused",
-			fmt.Sprintf("%s asked to accept OpenPGP key %s for %s, which does not wait: the key stays %s", out.member.Address, fp, addr, oldFP))
-	}
-	if err := tx.PutKey(addr, found.Armored); err != nil {
-		return err
-	}
-	if err := tx.DeletePendingKey(addr, fp); err != nil {
-		return err
-	}
-	out.lines = append(out.lines, fmt.Sprintf("OpenPGP key of %s: now %s (was %s)", addr, fp, oldFP))
-	return l.keyEvent(tx, c, addr, "key.accepted",
-		fmt.Sprintf("%s accepted OpenPGP key %s for %s, replacing %s", out.member.Address, fp, addr, oldFP))
+	k.old, _ = tx.Key(k.addr)
+	var err error
+	k.open, err = openCasesOf(tx, k.addr)
+	return k, err
 }
 
-// keyEvent records a key decision about addr on c (with the message that
-// brought the key, if any) and on every other open case of addr.
-func (l *Line) keyEvent(tx *txn, c *store.Case, addr string, kind, detail string) error {
-	open, err := openCasesOf(tx, addr)
-	if err != nil {
-		return err
+// decideAcceptKey applies "key accept FINGERPRINT" on c (k: what it
+// found): the pending key with that fingerprint becomes the key mail to its
+// address is encrypted to.
+func (l *Line) decideAcceptKey(d *decision, c *store.Case, fp string, k keyAccept, out *teamOutcome) {
+	oldFP := armoredFingerprint(k.old)
+	for _, w := range d.keys {
+		if w.addr == k.addr && w.unpend == fp {
+			// Accepted by an earlier line of the same mail: it waits no more.
+			k.found, oldFP = nil, fp
+		}
 	}
-	return l.writeEvents(tx, keyEvents(c, open, l.now(), false, kind, detail), 0, nil)
+	event := func(kind, detail string) {
+		d.events = append(d.events, keyEvents(c, k.open, d.now, false, kind, detail)...)
+	}
+	if k.found == nil {
+		out.errors = append(out.errors, fmt.Sprintf("key accept %s: no key with that fingerprint waits for %s (the key stays %s)", fp, k.addr, oldFP))
+		event("key.refused", fmt.Sprintf("%s asked to accept OpenPGP key %s for %s, which does not wait: the key stays %s", out.member.Address, fp, k.addr, oldFP))
+		return
+	}
+	d.keys = append(d.keys, keyWrite{addr: k.addr, put: k.found.Armored, unpend: fp})
+	out.lines = append(out.lines, fmt.Sprintf("OpenPGP key of %s: now %s (was %s)", k.addr, fp, oldFP))
+	event("key.accepted", fmt.Sprintf("%s accepted OpenPGP key %s for %s, replacing %s", out.member.Address, fp, k.addr, oldFP))
 }
 
 // keyEvents are the events of a key decision: on c, and on each of the
