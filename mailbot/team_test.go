@@ -3,6 +3,7 @@ package mailbot_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,9 +195,10 @@ func TestForgedTeamMailIsRefused(t *testing.T) {
 				t.Errorf("mail to the reporter: %d, want only the ack (nothing relayed)", got)
 			}
 			c := h.cases()[0]
-			if c.Status != "new" || len(h.events_(c)) != len(before) {
-				t.Errorf("case touched: status %q, %d events (was %d)", c.Status, len(h.events_(c)), len(before))
+			if c.Status != "new" {
+				t.Errorf("case touched: status %q", c.Status)
 			}
+			refusedEventOnly(t, h, c, before, res.Reason)
 			warned := 0
 			for _, o := range append(outboxTo(h, ann), outboxTo(h, bob)...) {
 				if strings.Contains(header(t, o.Raw, "Subject"), "Refused") || o.Kind == "team" && bytes.Contains(o.Raw, []byte("-----BEGIN PGP MESSAGE")) {
@@ -207,6 +209,60 @@ func TestForgedTeamMailIsRefused(t *testing.T) {
 				t.Errorf("the team was not warned (%d warnings)", warned)
 			}
 		})
+	}
+}
+
+// refusedEventOnly checks that a refused team mail left c's log as it was
+// (before) but for one team.refused event: by the claimed From, with the
+// refusal's reason (issue 18 item 6).
+func refusedEventOnly(t *testing.T, h *harness, c *store.Case, before []store.Event, reason string) {
+	t.Helper()
+	after := h.events_(c)
+	if len(after) != len(before)+1 {
+		t.Fatalf("case events: %d (was %d), want one more: team.refused", len(after), len(before))
+	}
+	if e := after[len(after)-1]; e.Kind != "team.refused" || e.Detail != reason || e.MessageID == 0 {
+		t.Errorf("case event %+v, want team.refused with the reason %q and the mail", e, reason)
+	}
+}
+
+// TestRefusedTeamMailLeavesAnEvent: a forged team mail that names a case
+// only by replying to the case's notification (no tag in its subject)
+// leaves one team.refused event on that case, relays nothing and changes
+// nothing else; one that names no case leaves no case event, and the team
+// is warned either way (issue 18 item 6).
+func TestRefusedTeamMailLeavesAnEvent(t *testing.T) {
+	h := newTeamHarness(t, "")
+	h.ingest(report(ada, "XSS"))
+	c := h.cases()[0]
+	before := h.events_(c)
+	res := h.ingest(teamReply(h, bob, outboxTo(h, bob)[0].MessageID, "Re: the report", "status fixed\nassign bob\n\nAll done!", false))
+	if res.Class != "team-refused" || res.Case != "" {
+		t.Fatalf("Ingest(forged reply) = %+v, want team-refused on no case", res)
+	}
+	after := h.cases()[0]
+	if after.Status != c.Status || after.Fields["assignee"] != "" || !slices.Equal(after.Participants, c.Participants) {
+		t.Errorf("case touched: status %q, fields %v, participants %v", after.Status, after.Fields, after.Participants)
+	}
+	refusedEventOnly(t, h, after, before, res.Reason)
+	if got := len(outboxTo(h, ada)); got != 1 {
+		t.Errorf("mail to the reporter: %d, want only the ack (nothing relayed)", got)
+	}
+	if !teamWarned(t, h) {
+		t.Errorf("the team was not warned")
+	}
+
+	h = newTeamHarness(t, "")
+	h.ingest(report(ada, "XSS"))
+	before = h.events_(h.cases()[0])
+	if res := h.ingest(teamReply(h, bob, "nothing@example.org", "status", "status fixed\n", false)); res.Class != "team-refused" {
+		t.Fatalf("Ingest(forged mail naming no case) = %+v, want team-refused", res)
+	}
+	if got := h.events_(h.cases()[0]); len(got) != len(before) {
+		t.Errorf("case events: %d (was %d), want none added for a mail naming no case", len(got), len(before))
+	}
+	if !teamWarned(t, h) {
+		t.Errorf("the team was not warned of the mail naming no case")
 	}
 }
 

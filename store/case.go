@@ -131,6 +131,23 @@ func (tx *Tx) indexOpen(id uint64, status string) error {
 }
 
 // nextRef takes the next number of the year of created (UTC).
+// NextCase is the ID and reference NewCase gives the next case created at
+// created, without taking them: the intake decides a new case's events and
+// mail before it writes the case.
+func (tx *Tx) NextCase(created time.Time) (id uint64, ref string, err error) {
+	cases, err := tx.bucket(bCases)
+	if err != nil {
+		return 0, "", err
+	}
+	seq, err := tx.bucket(bRefSeq)
+	if err != nil {
+		return 0, "", err
+	}
+	year := created.UTC().Year()
+	n := btoi(seq.Get([]byte(strconv.Itoa(year)))) + 1
+	return cases.Sequence() + 1, tx.caseRef(year, n), nil
+}
+
 func (tx *Tx) nextRef(created time.Time) (string, error) {
 	seq, err := tx.bucket(bRefSeq)
 	if err != nil {
@@ -142,7 +159,12 @@ func (tx *Tx) nextRef(created time.Time) (string, error) {
 	if err := seq.Put(key, itob(n)); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s-%04d-%04d", tx.s.prefix, year, n), nil
+	return tx.caseRef(year, n), nil
+}
+
+// caseRef is the reference of the n-th case of year.
+func (tx *Tx) caseRef(year int, n uint64) string {
+	return fmt.Sprintf("%s-%04d-%04d", tx.s.prefix, year, n)
 }
 
 // indexReporter adds or removes addr -> id in the reporter index.

@@ -102,6 +102,32 @@ func TestCaseRefNumbering(t *testing.T) {
 	}
 }
 
+// TestNextCase: NextCase names the ID and reference NewCase then gives, in
+// the same transaction, across a year boundary too, and takes neither.
+func TestNextCase(t *testing.T) {
+	s := openTest(t)
+	next := t0.AddDate(1, 0, 0)
+	update(t, s, func(tx *Tx) error {
+		for _, created := range []time.Time{t0, t0, next, t0} {
+			id, ref, err := tx.NextCase(created)
+			if err != nil {
+				return err
+			}
+			if id2, ref2, _ := tx.NextCase(created); id2 != id || ref2 != ref {
+				t.Errorf("NextCase() again = %d, %s, want %d, %s: it must take nothing", id2, ref2, id, ref)
+			}
+			c := &Case{Subject: "x", Reporter: "a@example.org", Created: created}
+			if err := tx.NewCase(c); err != nil {
+				return err
+			}
+			if c.ID != id || c.Ref != ref {
+				t.Errorf("NewCase() = %d, %s, want %d, %s as NextCase() said", c.ID, c.Ref, id, ref)
+			}
+		}
+		return nil
+	})
+}
+
 func TestCaseByRef(t *testing.T) {
 	s := openTest(t)
 	c := newCase(t, s, "a@example.org")

@@ -10,17 +10,13 @@ import (
 	"mailbot/store"
 )
 
-// composeAck renders the acknowledgement of a new case.
-func (l *Line) composeAck(tx *txn, c *store.Case, in *incoming) (outmail.Mail, error) {
+// composeAck renders the acknowledgement of a new case with template name
+// (ack, or wrong-key or damaged: decideAck).
+func (l *Line) composeAck(tx *txn, c *store.Case, in *incoming, name string) (outmail.Mail, error) {
 	data := l.out.TemplateData(c)
 	data.Missing = l.missingFields(in)
-	name := "ack"
-	switch {
-	case l.keys != nil && in.crypto.noKey:
-		name = "wrong-key"
+	if name == "wrong-key" {
 		data.KeyIDs = in.crypto.keyIDs
-	case l.keys != nil && in.crypto.damaged:
-		name = "damaged"
 	}
 	encrypt := l.out.ReporterKey(tx.Tx, c.Reporter)
 	data.Encrypted = l.keys != nil && len(encrypt) > 0

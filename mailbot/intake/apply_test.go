@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,75 @@ func TestFloodLogInOneBatch(t *testing.T) {
 	})
 	if len(log.Entries) != 2 || log.Entries[0].Message >= log.Entries[1].Message || log.Entries[0].Case == "" {
 		t.Errorf("flood log = %+v, want the 2 reports over the cap, in order, folded on the first case", log.Entries)
+	}
+}
+
+// TestBatchReadsItsOwnWrites: in one batch (one transaction) each message
+// is read, decided and written before the next one is read, so a later
+// message sees what an earlier one wrote: the case its reply names, the
+// acknowledgement that counts against the sender's rate limit, and the
+// reference the next new case gets.
+func TestBatchReadsItsOwnWrites(t *testing.T) {
+	l, st := testLine(t, nil)
+	l.cfg.Ack.RateLimit = 1
+	mail := func(from, subject, id, inReplyTo string) io.Reader {
+		s := "From: " + from + "\r\nTo: security@example.com\r\nSubject: " + subject + "\r\n" +
+			"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <" + id + ">\r\n"
+		if inReplyTo != "" {
+			s += "In-Reply-To: <" + inReplyTo + ">\r\n"
+		}
+		return strings.NewReader(s + "\r\nThe login form has an SQL injection.\r\n")
+	}
+	rs := []io.Reader{
+		mail("alice@research.example", "SQL injection", "b1@research.example", ""),
+		mail("alice@research.example", "Re: SQL injection", "b2@research.example", "b1@research.example"),
+		mail("alice@research.example", "Another finding", "b3@research.example", ""),
+		mail("mallory@evil.example", "Re: [SEC-2026-0001] SQL injection", "b4@evil.example", ""),
+	}
+	if n, err := l.IngestBatch(context.Background(), rs); n != 4 || err != nil {
+		t.Fatalf("IngestBatch() = %d, %v; want 4 committed", n, err)
+	}
+	kinds := func(evs []store.Event) (out []string) {
+		for _, e := range evs {
+			out = append(out, e.Kind+": "+e.Detail)
+		}
+		return out
+	}
+	err := st.View(func(tx *store.Tx) error {
+		var refs []string
+		tx.Cases(func(c *store.Case) bool { refs = append(refs, c.Ref); return true })
+		if !slices.Equal(refs, []string{"SEC-2026-0001", "SEC-2026-0002", "SEC-2026-0003"}) {
+			t.Errorf("cases %q, want three: the report, the second report, the stranger's", refs)
+		}
+		first, err := tx.CaseByRef("SEC-2026-0001")
+		if err != nil {
+			return err
+		}
+		if msgs, _ := tx.Messages(first.ID); len(msgs) != 2 {
+			t.Errorf("SEC-2026-0001 has %d messages, want the report and its reply", len(msgs))
+		}
+		evs, _ := tx.Events(first.ID)
+		if !slices.ContainsFunc(kinds(evs), func(s string) bool {
+			return strings.HasPrefix(s, "note: ") && strings.HasSuffix(s, "it went to SEC-2026-0003")
+		}) {
+			t.Errorf("SEC-2026-0001 events %q, want a note that the stranger's mail went to SEC-2026-0003", kinds(evs))
+		}
+		second, err := tx.CaseByRef("SEC-2026-0002")
+		if err != nil {
+			return err
+		}
+		evs, _ = tx.Events(second.ID)
+		if !slices.ContainsFunc(kinds(evs), func(s string) bool { return strings.HasPrefix(s, "ack.suppressed: ") }) {
+			t.Errorf("SEC-2026-0002 events %q, want the acknowledgement suppressed by the first one's mark", kinds(evs))
+		}
+		acks := 0
+		tx.Outbox(func(o *store.OutboxItem) bool { acks++; return true })
+		if acks != 2 {
+			t.Errorf("outbox: %d mails, want 2 acknowledgements (Alice once, Mallory once)", acks)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("View() = %v", err)
 	}
 }

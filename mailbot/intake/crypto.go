@@ -406,16 +406,3 @@ func (l *Line) replayedCase(tx *txn, in *incoming) (*store.Case, error) {
 	}
 	return nil, nil
 }
-
-// rememberCiphertexts indexes this message's ciphertexts under case c.
-func (l *Line) rememberCiphertexts(tx *txn, c *store.Case, in *incoming) error {
-	for _, h := range in.crypto.cipherHashes {
-		if _, ok := tx.Meta("ciphertext:" + h); ok {
-			continue
-		}
-		if err := tx.SetMeta("ciphertext:"+h, fmt.Sprint(c.ID)); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -7,14 +7,20 @@
 //	examine   raw bytes -> facts: parse (limits), classify (triage),
 //	          authenticate team mail (team.Authenticate, DKIM needs DNS),
 //	          decrypt and verify (OpenPGP); reads the store, never writes it
-//	decide    facts + the case state read in the transaction -> the message
-//	          record, the case change, its events and the outgoing mail; the
-//	          reporter's rules (decide) and the team's (decideTeam) side by
+//	read      in the transaction, before anything of the message is
+//	          written: the case state route needs, then what its rule
+//	          needs (flood caps, the sender's acknowledgements and the
+//	          global slot, keys, the team's case and what its commands
+//	          name) into one state (readState)
+//	decide    facts + that state -> a decision: the message record, the
+//	          case to open or the case change, its events, the outgoing
+//	          mail and the send log's marks; a plain function, no store;
+//	          the reporter's rules and the team's (decideTeam) side by
 //	          side; which rule applies is the plain function route
-//	apply     in ONE transaction with the IMAP watermark (mailbox,
-//	          UIDVALIDITY, UID), the failure count cleared; the outgoing
-//	          mail waits in the transaction's outmail.Queue and is sealed in
-//	          parallel at its end (txn)
+//	apply     writes the decision in ONE transaction with the IMAP
+//	          watermark (mailbox, UIDVALIDITY, UID), the failure count
+//	          cleared; the outgoing mail waits in the transaction's
+//	          outmail.Queue and is sealed in parallel at its end (txn)
 //	committed what a commit causes afterwards: the log line and the metrics
 //
 // The commit itself wakes the sender and pokes the scheduler

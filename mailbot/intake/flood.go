@@ -32,7 +32,6 @@ import (
 	"mailbot/mailbot/flood"
 	"mailbot/policy"
 	"mailbot/store"
-	"mailbot/templates"
 )
 
 // Actions of reports the flood caps kept from opening a case.
@@ -78,55 +77,48 @@ func (l *Line) notifyCaps() flood.Caps {
 	return flood.Caps{Window: f.Window.Duration, PerSender: f.NotifyPerSender, PerDomain: f.NotifyPerDomain}
 }
 
-// newReport opens a case for a report, unless the disk is low (heldError:
-// nothing is written) or the sender is over a case cap (folded or held).
-func (l *Line) newReport(tx *txn, sm *store.Message, in *incoming, how threadHow, held bool, res *Result) error {
-	if tx.diskLow != "" {
-		return &heldError{reason: tx.diskLow}
+// decideReport opens a case for a report, unless the disk is low (the
+// message waits, nothing is written) or the sender is over a case cap
+// (folded or held).
+func (l *Line) decideReport(d *decision, in *incoming, how threadHow, held bool, st *state) {
+	if st.diskLow != "" {
+		d.held = st.diskLow
+		return
 	}
-	now := l.now()
-	caps := l.caseCaps()
-	reason, burst, err := caps.Over(tx, flood.Cases, in.from, now)
-	if err != nil {
-		return err
+	if st.caseCap.reason != "" {
+		l.decideFold(d, in, st)
+		return
 	}
-	if reason != "" {
-		return l.foldReport(tx, sm, in, reason, burst, res)
-	}
-	if err := caps.Count(tx, flood.Cases, in.from, now); err != nil {
-		return err
-	}
-	return l.openCase(tx, sm, in, how, held, res)
+	d.sends = append(d.sends, capMarks(l.caseCaps(), flood.Cases, in.from, d.now)...)
+	l.decideOpen(d, in, how, held, st)
 }
 
-// foldReport stores a report over a case cap on the sender's newest open
+// capMarks are the send log's marks that count one more of kind for addr.
+func capMarks(caps flood.Caps, kind, addr string, now time.Time) []sendMark {
+	var marks sendMarks
+	caps.Count(&marks, kind, addr, now) // only records: never fails
+	return marks.marks
+}
+
+// decideFold stores a report over a case cap on the sender's newest open
 // case, or on no case, tells the team once per burst and logs it for the
 // digest. Nothing answers the sender.
-func (l *Line) foldReport(tx *txn, sm *store.Message, in *incoming, reason, burst string, res *Result) error {
-	now := l.now()
-	c, err := l.newestOpenCase(tx, in.from)
-	if err != nil {
-		return err
-	}
+func (l *Line) decideFold(d *decision, in *incoming, st *state) {
+	c, reason := st.newestOpen, st.caseCap.reason
+	sm := d.message
 	sm.Reason = "over the flood caps: " + reason
-	sm.Class, res.Action = ActionHeld, ActionHeld
+	sm.Class, d.res.Action = ActionHeld, ActionHeld
 	if c != nil {
-		sm.CaseID, sm.Class, res.Action, res.Case = c.ID, ActionFolded, ActionFolded, c.Ref
+		d.onCase = c
+		sm.CaseID, sm.Class, d.res.Action, d.res.Case = c.ID, ActionFolded, ActionFolded, c.Ref
 	}
-	res.Class, res.Reason = sm.Class, sm.Reason
-	if err := l.addMessage(tx, sm, res); err != nil {
-		return err
-	}
-	entry := flood.Entry{Time: now, From: in.from, Message: sm.ID}
+	d.res.Class, d.res.Reason = sm.Class, sm.Reason
+	d.folded = &flood.Entry{Time: d.now, From: in.from}
 	if c != nil {
-		entry.Case = c.Ref
-		if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "flood.folded", Actor: "bot", MessageID: sm.ID,
-			Detail: "a new report folded onto this case, not acknowledged: " + reason}); err != nil {
-			return err
-		}
+		d.folded.Case = c.Ref
+		d.event(c, "flood.folded", "bot", "a new report folded onto this case, not acknowledged: "+reason, true)
 	}
-	tx.folded = append(tx.folded, entry)
-	return l.floodNotice(tx, c, flood.Cases, burst, reason)
+	l.decideFloodNotice(d, c, flood.Cases, st.caseCap)
 }
 
 // logFolded adds the batch's folded and held reports to the flood log the
@@ -168,50 +160,48 @@ func (l *Line) newestOpenCase(tx *txn, addr string) (*store.Case, error) {
 	return nil, nil
 }
 
-// notifyOverCap reports whether the team notification about in (on case
-// c) is over the notification caps; then it is left out, the case's log
-// says so, and the team gets one notice per burst. Otherwise it is counted.
-func (l *Line) notifyOverCap(tx *txn, c *store.Case, in *incoming, kind string) (bool, error) {
-	now := l.now()
-	caps := l.notifyCaps()
-	reason, burst, err := caps.Over(tx, flood.Notify, in.from, now)
-	if err != nil {
-		return false, err
+// decideNotify tells the on-duty pair (or, for a follow-up, the assignee)
+// about a reporter's mail on c (kind: what happened), within the
+// notification caps: over them the notification is left out, the case's
+// log says so, and the team gets one notice per burst.
+func (l *Line) decideNotify(d *decision, c *store.Case, in *incoming, kind string, st *state) {
+	if l.roster == nil {
+		return
 	}
-	if reason == "" {
-		return false, caps.Count(tx, flood.Notify, in.from, now)
+	if st.notifyCap.reason != "" {
+		d.event(c, "team.notify.folded", "bot", kind+": no notification: "+st.notifyCap.reason, false)
+		l.decideFloodNotice(d, c, flood.Notify, st.notifyCap)
+		return
 	}
-	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.notify.folded", Actor: "bot",
-		Detail: kind + ": no notification: " + reason}); err != nil {
-		return false, err
+	d.sends = append(d.sends, capMarks(l.notifyCaps(), flood.Notify, in.from, d.now)...)
+	target := policy.RemindOnDuty
+	if kind == "follow-up" {
+		target = policy.RemindAssignee
 	}
-	return true, l.floodNotice(tx, c, flood.Notify, burst, reason)
+	for _, m := range l.out.TeamRecipients(target, c, d.now) {
+		name := "notify"
+		if (len(m.Keys) == 0 || l.keys == nil) && !l.cfg.TeamMail.Plaintext {
+			name = "notice"
+		}
+		d.mails = append(d.mails, mailOut{name: name, c: c, to: &m, kind: kind})
+	}
+	d.event(c, "team.notified", "bot", kind+" to "+target, false)
 }
 
-// floodNotice tells the on-duty pair, once per burst and window, that mail
-// from burst (an address, or "@domain") went over a cap.
-func (l *Line) floodNotice(tx *txn, c *store.Case, kind, burst, reason string) error {
-	caps := l.caseCaps()
-	if kind == flood.Notify {
-		caps = l.notifyCaps()
+// decideFloodNotice tells the on-duty pair, once per burst and window,
+// that mail from a burst (an address, or "@domain") went over a cap of
+// kind (cs) while deciding about case c (nil: none).
+func (l *Line) decideFloodNotice(d *decision, c *store.Case, kind string, cs capState) {
+	if !cs.first {
+		return
 	}
-	first, err := caps.FirstOfBurst(tx, kind, burst, l.now())
-	if err != nil || !first {
-		return err
+	d.sends = append(d.sends, cs.marks...)
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, d.now) {
+		d.mails = append(d.mails, mailOut{name: "flood", c: c, to: &m, kind: kind, who: cs.burst, text: cs.reason})
 	}
-	now := l.now()
-	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Kind: kind,
-		Reporter: burst, Text: reason, Received: l.out.InZone(now)}
 	if c != nil {
-		data.CaseRef = c.Ref
+		d.event(c, "team.notified", "bot", "flood notice: "+cs.reason, false)
 	}
-	if err := l.toTeam(tx, policy.RemindOnDuty, nil, "flood", data); err != nil {
-		return err
-	}
-	if c == nil {
-		return nil
-	}
-	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.notified", Actor: "bot", Detail: "flood notice: " + reason})
 }
 
 // diskProblem checks the free space and the store size against the limits,

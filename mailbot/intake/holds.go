@@ -14,14 +14,14 @@ import (
 
 // Issue 18: the team's side of held spam and of scope hints.
 
-// scopeHints records on c the policy's scope hints examine found in a new
-// readable report (examineScope); the team's notification shows them too
-// (scopeData). A hint never skips the acknowledgement nor its clocks: the
-// policy promises both to every report.
-func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
+// scopeHint is the event detail of the policy's scope hints examine found
+// in a new readable report (examineScope), "" when none; the team's
+// notification shows them too (scopeData). A hint never skips the
+// acknowledgement nor its clocks: the policy promises both to every report.
+func scopeHint(in *incoming) string {
 	h := in.hints
 	if len(h.OutOfScope) == 0 && len(h.Reward) == 0 {
-		return nil
+		return ""
 	}
 	var parts []string
 	for _, e := range h.OutOfScope {
@@ -30,7 +30,7 @@ func (l *Line) scopeHints(tx *txn, c *store.Case, in *incoming) error {
 	if len(h.Reward) > 0 {
 		parts = append(parts, "asks for a reward ("+strings.Join(h.Reward, ", ")+") where the policy offers none")
 	}
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "scope.hint", Actor: "bot", Detail: strings.Join(parts, "; ")})
+	return strings.Join(parts, "; ")
 }
 
 // scopeData is the out-of-scope entries of h with the policy's English
@@ -44,31 +44,22 @@ func (l *Line) scopeData(h policy.Hints) []templates.ScopeHint {
 	return out
 }
 
-// notSpam releases a case held as suspected spam: status new again, the
-// acknowledgement queued now with the dates of the original arrival (the
-// case's clocks started then). The member who released it is told in the
-// confirmation.
-func (l *Line) notSpam(tx *txn, c *store.Case, out *teamOutcome) error {
-	if c.Status != remind.StatusSuspectedSpam {
+// decideNotSpam releases a case held as suspected spam: status new again,
+// the acknowledgement queued now with the dates of the original arrival
+// (the case's clocks started then) to the held report (ts.held, examined
+// again). The member who released it is told in the confirmation.
+func (l *Line) decideNotSpam(d *decision, c *store.Case, ts teamState, out *teamOutcome) {
+	if c.Status != remind.StatusSuspectedSpam || ts.held == nil {
 		out.errors = append(out.errors, fmt.Sprintf("not-spam: %s is not held as suspected spam (status %s)", c.Ref, c.Status))
-		return nil
-	}
-	in, err := l.reexamineReport(tx, c)
-	if err != nil {
-		return err
+		return
 	}
 	c.Status = "new"
-	var res Result
-	if err := l.queueAck(tx, c, in, &res); err != nil {
-		return err
-	}
-	if res.Acks > 0 {
+	if queued, _ := l.decideAck(d, c, ts.held, ts.ack); queued {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement went to the reporter with the dates from the arrival")
 	} else {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement stays suppressed (see the case's events)")
 	}
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "spam.released", Actor: out.member.Address,
-		Detail: "not spam: acknowledgement released"})
+	d.event(c, "spam.released", out.member.Address, "not spam: acknowledgement released", false)
 }
 
 // reexamineReport rebuilds, from the stored report that opened c, what
@@ -98,31 +89,29 @@ func (l *Line) reexamineReport(tx *txn, c *store.Case) (*incoming, error) {
 	return nil, fmt.Errorf("intake: %s has no report from %s", c.Ref, c.Reporter)
 }
 
-// outOfScope answers the reporter with the policy's out-of-scope entry n
-// in the case's language, threaded and encrypted like a relay, and closes
-// the case as rejected. words are the member's own, after the commands.
-func (l *Line) outOfScope(tx *txn, c *store.Case, cmd team.Command, words string, out *teamOutcome) error {
+// decideOutOfScope answers the reporter with the policy's out-of-scope
+// entry n in the case's language, threaded and encrypted like a relay, and
+// closes the case as rejected. words are the member's own, after the
+// commands.
+func (l *Line) decideOutOfScope(d *decision, c *store.Case, cmd team.Command, words string, thread mailThread, out *teamOutcome) {
 	if l.policy == nil {
 		out.errors = append(out.errors, fmt.Sprintf("line %d: out-of-scope %d: no policy is configured", cmd.Line, cmd.Entry))
-		return nil
+		return
 	}
 	text, ok := l.policy.OutOfScopeText(cmd.Entry, c.Language)
 	if !ok {
 		out.errors = append(out.errors, fmt.Sprintf("line %d: out-of-scope %d: the policy has %d out-of-scope entries", cmd.Line, cmd.Entry, len(l.policy.Scope.Out)))
-		return nil
+		return
 	}
 	data := l.out.TemplateData(c)
 	data.OutOfScope = templates.ScopeHint{N: cmd.Entry, Text: text}
 	data.Text = strings.TrimSpace(words)
-	item, err := l.toReporter(tx, c, "out-of-scope", data)
-	if err != nil {
-		return err
-	}
+	n := d.toReporter(c, "out-of-scope", data, thread)
 	old := c.Status
 	c.Status = "rejected"
-	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, l.now())
+	c.Clocks = l.applyClocks(c.Clocks, policy.EventRejected, d.now)
 	out.bodySent = data.Text != ""
 	out.lines = append(out.lines, fmt.Sprintf("out of scope (entry %d): the reporter was answered with its wording; status: rejected (was %s)", cmd.Entry, old))
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "out-of-scope", Actor: out.member.Address,
-		Detail: fmt.Sprintf("entry %d, <%s> to the reporter; case closed as rejected", cmd.Entry, item.MessageID)})
+	d.events = append(d.events, caseEvent{c: c, ev: store.Event{Time: d.now, Kind: "out-of-scope", Actor: out.member.Address,
+		Detail: " to the reporter; case closed as rejected"}, mail: n, lead: fmt.Sprintf("entry %d, ", cmd.Entry)})
 }

@@ -83,8 +83,8 @@ type Options struct {
 	Disk func() (flood.Disk, error)
 }
 
-// Line is the message line: examine, decide and apply, for one message or
-// a batch of them.
+// Line is the message line: examine, read, decide and apply, for one
+// message or a batch of them.
 type Line struct {
 	cfg     *config.Config
 	store   *store.Store
@@ -225,9 +225,9 @@ const bigMessage = 1 << 20
 
 // run is the line: it handles items (one intake batch in UID order, or a
 // single message as a batch of one) with a group commit. The messages are
-// examined in parallel (examine: no store writes), then decided and applied
-// in ONE transaction together with the watermark (decide, apply), their outgoing
-// mail sealed in parallel at its end; that costs two disk flushes for the
+// examined in parallel (examine: no store writes), then each read, decided
+// and written in ONE transaction together with the watermark (apply:
+// readState, decide, write), their outgoing mail sealed in parallel at its end; that costs two disk flushes for the
 // batch instead of two per message. It returns how many items from the
 // first are committed and their results; fewer than all with a nil error
 // means "call again with the rest" (the batch was cut). A non-nil error is

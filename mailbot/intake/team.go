@@ -11,7 +11,6 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-message/mail"
 
-	"mailbot/mailbot/outmail"
 	"mailbot/mailbot/parse"
 	"mailbot/mailbot/pgp"
 	"mailbot/mailbot/remind"
@@ -86,61 +85,176 @@ func (l *Line) examineTeam(in *incoming, raw func() (io.ReadCloser, error)) erro
 	return nil
 }
 
-// decideTeam is the team's decider beside the reporter's (decide): an
-// authenticated mail from a member is a reply to relay, commands to apply
-// and a confirmation; a refused one is recorded and the team warned.
-func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result) error {
-	now := l.now()
-	tf := in.team
-	v := tf.verdict
-	c, conflict, err := l.teamCase(tx, in, v)
-	if err != nil {
-		return err
-	}
-	if conflict != "" {
-		v = team.Verdict{Member: v.Member, Reason: conflict}
-	}
-	if v.OK && v.ReplayKey != "" && tx.SeenReplay(v.ReplayKey) {
+// teamState is what the store knows about a mail from a team member, read
+// in its transaction (readTeam).
+type teamState struct {
+	c        *store.Case // the case an authenticated mail acts on (teamCase)
+	conflict string      // why its outer Subject does not agree
+	replayed bool        // its replay key is remembered already
+	named    *store.Case // refused: the case it names (references, else the subject tag)
+	warnings int         // refused-mail warnings within the last hour
+	// What an accepted mail's commands need (readCommands).
+	thread mailThread             // of a mail to the case's reporter
+	merge  map[string]*store.Case // the cases merge commands name, by their argument
+	keys   map[string]keyAccept   // what "key accept" finds, by fingerprint
+	held   *incoming              // not-spam: the held report, examined again
+	ack    ackState               // not-spam: its acknowledgement's rate limits
+}
+
+// teamWarningKey counts the warnings about refused team mail.
+const teamWarningKey = "team-warning"
+
+// readTeam reads what decideTeam needs about a mail from a member.
+func (l *Line) readTeam(tx *txn, in *incoming, now time.Time) (teamState, error) {
+	var ts teamState
+	var err error
+	if v := in.team.verdict; v.OK {
+		if ts.c, ts.conflict, err = l.teamCase(tx, in, v); err != nil {
+			return ts, err
+		}
 		// Checked again inside the transaction: examine looked before an
 		// earlier mail of the same batch recorded the key.
+		ts.replayed = v.ReplayKey != "" && tx.SeenReplay(v.ReplayKey)
+		if ts.conflict == "" && !ts.replayed {
+			if ts.c != nil {
+				err = l.readCommands(tx, in, &ts, now)
+			}
+			return ts, err
+		}
+	}
+	if cid, ok := threadCase(tx.Tx, triage.ThreadIDs(in.msg)); ok {
+		ts.named, err = tx.Case(cid)
+	} else {
+		ts.named, err = l.caseByTag(tx, in)
+	}
+	if err != nil {
+		return ts, err
+	}
+	ts.warnings, err = tx.RecentSends(teamWarningKey, now.Add(-time.Hour))
+	return ts, err
+}
+
+// readCommands reads what an accepted team mail's commands on ts.c need:
+// the reporter's thread, the cases merges name, the keys "key accept"
+// names, and the held report not-spam releases.
+func (l *Line) readCommands(tx *txn, in *incoming, ts *teamState, now time.Time) error {
+	c := ts.c
+	ts.thread = reporterThread(tx, c)
+	cmds, _ := team.Parse(in.team.verdict.Text)
+	for _, cmd := range cmds {
+		switch cmd.Name {
+		case team.CmdMerge:
+			into, err := tx.CaseByRef(cmd.Arg)
+			if errors.Is(err, store.ErrCaseNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for _, other := range ts.merge {
+				if other.ID == into.ID {
+					into = other // one case, however it is named
+				}
+			}
+			if ts.merge == nil {
+				ts.merge = map[string]*store.Case{}
+			}
+			ts.merge[cmd.Arg] = into
+		case team.CmdKey:
+			k, err := readKeyAccept(tx, c, cmd.Arg)
+			if err != nil {
+				return err
+			}
+			if ts.keys == nil {
+				ts.keys = map[string]keyAccept{}
+			}
+			ts.keys[cmd.Arg] = k
+		case team.CmdNotSpam:
+			if c.Status != remind.StatusSuspectedSpam || ts.held != nil {
+				continue
+			}
+			var err error
+			if ts.held, err = l.reexamineReport(tx, c); err != nil {
+				return err
+			}
+			if ts.ack, err = l.readAck(tx, ts.held.from, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// decideTeam is the team's decider beside the reporter's: an
+// authenticated mail from a member goes on its case with what its commands
+// do (decideCommands); a refused one is recorded, leaves an event on the
+// case it names and nothing else there, and the team is warned.
+func (l *Line) decideTeam(d *decision, in *incoming, st *state) {
+	ts := st.team
+	v := in.team.verdict
+	if ts.conflict != "" {
+		v = team.Verdict{Member: v.Member, Reason: ts.conflict}
+	}
+	if v.OK && ts.replayed {
 		v = team.Verdict{Member: v.Member, Reason: "a command mail seen before (replay)"}
 	}
 	if !v.OK {
-		// Refused: nothing relayed, the case untouched, the team warned.
-		sm.Class, sm.Reason = "team-refused", v.Reason
-		res.Action, res.Class, res.Reason = ActionRecorded, sm.Class, v.Reason
-		if err := l.addMessage(tx, sm, res); err != nil {
-			return err
+		// Refused: nothing relayed, no command, the case's participants
+		// as they were; only its log says so.
+		d.message.Class, d.message.Reason = "team-refused", v.Reason
+		d.res = Result{Action: ActionRecorded, Class: d.message.Class, Reason: v.Reason}
+		if ts.named != nil {
+			d.event(ts.named, "team.refused", in.from, triage.Sanitize(v.Reason, 300), true)
 		}
-		return l.warnTeam(tx, c, in, v.Reason)
+		label := ts.c
+		if label == nil {
+			label = ts.named
+		}
+		l.decideWarning(d, label, in, v.Reason, ts.warnings)
+		return
 	}
-	if err := tx.RecordReplay(v.ReplayKey, now, l.cfg.TeamMail.MaxAge.Duration+time.Hour); err != nil {
-		return err
+	d.replayKey = v.ReplayKey
+	d.message.Class, d.message.Reason = "team", "from "+v.Member.Address+" ("+v.Method+")"
+	d.res = Result{Action: ActionRecorded, Class: d.message.Class, Reason: d.message.Reason}
+	if ts.c != nil {
+		d.onCase, d.message.CaseID, d.res.Case = ts.c, ts.c.ID, ts.c.Ref
+		d.event(ts.c, "team.mail", v.Member.Address, d.message.Reason, true)
 	}
-	sm.Class, sm.Reason = "team", "from "+v.Member.Address+" ("+v.Method+")"
-	res.Class, res.Reason, res.Action = sm.Class, sm.Reason, ActionRecorded
+	l.decideCommands(d, ts.c, in, ts)
+}
+
+// decideWarning tells the on-duty pair that a mail claiming to be a
+// member's was refused (c: the case it names, nil if none). At most ten
+// warnings an hour (sent: those of the last hour), so a forger cannot flood
+// the team.
+func (l *Line) decideWarning(d *decision, c *store.Case, in *incoming, reason string, sent int) {
+	if sent >= 10 {
+		return
+	}
+	d.sends = append(d.sends, sendMark{key: teamWarningKey, at: d.now})
+	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, nil, d.now) {
+		d.mails = append(d.mails, mailOut{name: "refused", c: c, to: &m, who: in.from, text: reason})
+	}
+}
+
+// decideCommands decides what an accepted team mail does (the message
+// recorded on its case c, nil if none was found): its commands, then its
+// text relayed to the reporter or kept as an internal note, and the
+// confirmation to the member.
+func (l *Line) decideCommands(d *decision, c *store.Case, in *incoming, ts teamState) {
+	tf, v := in.team, in.team.verdict
 	cmds, perrs := team.Parse(v.Text)
 	out := &teamOutcome{member: v.Member}
 	for _, e := range perrs {
 		out.errors = append(out.errors, e.Error())
 	}
 	if c == nil {
-		if err := l.addMessage(tx, sm, res); err != nil {
-			return err
-		}
 		help := slices.ContainsFunc(cmds, func(c team.Command) bool { return c.Name == team.CmdHelp })
 		if !help {
 			out.errors = append(out.errors, "no case found: reply to a case mail sent to you, or put [REF] in the signed text or the signed (protected) subject")
 		}
-		return l.confirmToMember(tx, nil, in, out, help)
-	}
-	sm.CaseID = c.ID
-	res.Case = c.Ref
-	if err := l.addMessage(tx, sm, res); err != nil {
-		return err
-	}
-	if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "team.mail", Actor: v.Member.Address, Detail: sm.Reason, MessageID: sm.ID}); err != nil {
-		return err
+		l.decideConfirm(d, nil, in, out, help)
+		return
 	}
 	// Status changes go last: their notices show what the other commands of
 	// the same mail set (the expected resolution date).
@@ -153,9 +267,7 @@ func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result)
 			help = true
 			continue
 		}
-		if err := l.applyCommand(tx, c, cmd, in, out); err != nil {
-			return err
-		}
+		l.decideCommand(d, c, cmd, in, out, ts)
 	}
 	body := team.Body(v.Text)
 	switch {
@@ -167,26 +279,19 @@ func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result)
 			}
 		}
 		if note != "" {
-			if err := tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "note", Actor: v.Member.Address, Detail: triage.Sanitize(note, 4000), MessageID: sm.ID}); err != nil {
-				return err
-			}
+			d.event(c, "note", v.Member.Address, triage.Sanitize(note, 4000), true)
 			out.lines = append(out.lines, "recorded as an internal note (not sent to the reporter)")
 		}
 	case strings.TrimSpace(body) != "" && !out.bodySent:
-		if err := l.relay(tx, c, body, v.Member); err != nil {
-			return err
-		}
+		l.decideRelay(d, c, body, v.Member, ts.thread)
 		out.lines = append(out.lines, "your reply was relayed to the reporter from "+l.cfg.Address)
-		res.Acks++
+		d.res.Acks++
 	}
-	c.Updated = now
-	if err := tx.PutCase(c); err != nil {
-		return err
-	}
+	c.Updated = d.now
+	d.put = true
 	if len(cmds) > 0 || len(out.errors) > 0 {
-		return l.confirmToMember(tx, c, in, out, help)
+		l.decideConfirm(d, c, in, out, help)
 	}
-	return nil
 }
 
 // teamCase finds the case an authenticated team mail acts on, from signed
@@ -194,15 +299,6 @@ func (l *Line) decideTeam(tx *txn, sm *store.Message, in *incoming, res *Result)
 // to mail the bot sent to this very member. The outer Subject only has to
 // agree; conflict says why it does not.
 func (l *Line) teamCase(tx *txn, in *incoming, v team.Verdict) (c *store.Case, conflict string, err error) {
-	if !v.OK {
-		// Refused anyway: the case, if any, only labels the warning.
-		if ref, ok := triage.SubjectTag(in.msg.Subject, l.cfg.CasePrefix); ok {
-			if c, err := tx.CaseByRef(ref); err == nil {
-				return c, "", nil
-			}
-		}
-		return nil, "", nil
-	}
 	var thread string
 	for _, id := range v.Thread {
 		if cid, ok := tx.CaseSentTo(id, v.Member.Address); ok {
@@ -234,11 +330,12 @@ type teamOutcome struct {
 	bodySent bool // the member's text went to the reporter inside a command's mail (out-of-scope)
 }
 
-// applyCommand applies one command to c and queues what the seeds' process
-// asks for: a claim tells the other on-duty member, high or critical
-// severity alerts the whole team, a status change tells the reporter.
-func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incoming, out *teamOutcome) error {
-	now := l.now()
+// decideCommand applies one command to c and decides what the seeds'
+// process asks for: a claim tells the other on-duty member, high or
+// critical severity alerts the whole team, a status change tells the
+// reporter.
+func (l *Line) decideCommand(d *decision, c *store.Case, cmd team.Command, in *incoming, out *teamOutcome, ts teamState) {
+	now := d.now
 	if c.Fields == nil {
 		c.Fields = map[string]string{}
 	}
@@ -247,20 +344,18 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		c.Fields[field] = value
 		out.lines = append(out.lines, line)
 	}
-	event := func() error {
-		return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "command", Actor: out.member.Address, Detail: strings.Join(out.lines[first:], "; ")})
+	event := func() {
+		d.event(c, "command", out.member.Address, strings.Join(out.lines[first:], "; "), false)
 	}
 	switch cmd.Name {
 	case team.CmdClaim:
 		set("assignee", out.member.Address, "claimed: you are the assignee")
-		if err := l.tellOthersClaimed(tx, c, out.member); err != nil {
-			return err
-		}
+		l.decideClaimed(d, c, out.member)
 	case team.CmdAssign:
 		m, ok := l.roster.Lookup(cmd.Arg)
 		if !ok {
 			out.errors = append(out.errors, fmt.Sprintf("assign %s: not a team member", cmd.Arg))
-			return nil
+			return
 		}
 		set("assignee", m.Address, "assigned to "+m.Name)
 	case team.CmdStatus:
@@ -268,7 +363,7 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 			// Opening a held case any other way would leave its reporter
 			// without the acknowledgement the policy promises.
 			out.errors = append(out.errors, fmt.Sprintf("line %d: status %s: %s is held as suspected spam; send not-spam to release it (that sends the acknowledgement)", cmd.Line, cmd.Arg, c.Ref))
-			return nil
+			return
 		}
 		old := c.Status
 		c.Status = cmd.Arg
@@ -276,9 +371,7 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		out.lines = append(out.lines, fmt.Sprintf("status: %s (was %s)", cmd.Arg, old))
 		switch cmd.Arg {
 		case "triaged", "confirmed", "fixed", "disclosed":
-			if err := l.statusNotice(tx, c, cmd.Arg); err != nil {
-				return err
-			}
+			l.decideStatusNotice(d, c, cmd.Arg, ts.thread)
 			out.lines = append(out.lines, "the reporter was told")
 		}
 	case team.CmdSeverity:
@@ -290,9 +383,7 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		}
 		set("severity", s.Level, "severity: "+level)
 		if s.Level == "high" || s.Level == "critical" {
-			if err := l.alertTeam(tx, c, out.member, level); err != nil {
-				return err
-			}
+			l.decideAlert(d, c, out.member, level)
 			out.lines = append(out.lines, "the whole team was alerted")
 		}
 	case team.CmdExpected:
@@ -303,18 +394,18 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 	case team.CmdExtend:
 		if l.policy != nil && !l.policy.Disclosure.Extendable {
 			out.errors = append(out.errors, "extend: the policy does not allow extending the disclosure date")
-			return nil
+			return
 		}
 		base := l.out.DisclosureDate(c)
 		if base.IsZero() {
 			out.errors = append(out.errors, "extend: the case has no disclosure date")
-			return nil
+			return
 		}
 		if l.policy != nil && l.policy.Disclosure.MaxExtensionDays > 0 {
 			orig := l.policy.DisclosureDate(c.Created)
 			if base.AddDate(0, 0, cmd.Days).Sub(orig) > time.Duration(l.policy.Disclosure.MaxExtensionDays)*24*time.Hour {
 				out.errors = append(out.errors, fmt.Sprintf("extend %d: more than the policy's %d days of extension", cmd.Days, l.policy.Disclosure.MaxExtensionDays))
-				return nil
+				return
 			}
 		}
 		t := base.AddDate(0, 0, cmd.Days)
@@ -333,34 +424,35 @@ func (l *Line) applyCommand(tx *txn, c *store.Case, cmd team.Command, in *incomi
 		c.Language = cmd.Arg
 		out.lines = append(out.lines, "language of mail to the reporter: "+cmd.Arg)
 	case team.CmdMerge:
-		return l.merge(tx, c, cmd.Arg, out)
+		l.decideMerge(d, c, ts.merge[cmd.Arg], cmd.Arg, out)
+		return
 	case team.CmdKey:
-		return l.acceptKey(tx, c, cmd.Arg, out)
+		l.decideAcceptKey(d, c, cmd.Arg, ts.keys[cmd.Arg], out)
+		return
 	case team.CmdNotSpam:
-		return l.notSpam(tx, c, out)
+		l.decideNotSpam(d, c, ts, out)
+		return
 	case team.CmdOutOfScope:
-		return l.outOfScope(tx, c, cmd, team.Body(in.team.verdict.Text), out)
+		l.decideOutOfScope(d, c, cmd, team.Body(in.team.verdict.Text), ts.thread, out)
+		return
 	case team.CmdNote, team.CmdInternal:
-		return nil
+		return
 	default:
 		out.errors = append(out.errors, fmt.Sprintf("line %d: %s: not supported", cmd.Line, cmd.Name))
-		return nil
+		return
 	}
-	return event()
+	event()
 }
 
-// merge folds c into the case named ref: c becomes a duplicate pointing at
-// it, the reporter is added to its participants, and each keeps its credit.
-func (l *Line) merge(tx *txn, c *store.Case, ref string, out *teamOutcome) error {
-	into, err := tx.CaseByRef(ref)
-	if errors.Is(err, store.ErrCaseNotFound) || (err == nil && into.ID == c.ID) {
+// decideMerge folds c into the case ref names (into, nil if none): c
+// becomes a duplicate pointing at it, the reporter is added to its
+// participants, and each keeps its credit.
+func (l *Line) decideMerge(d *decision, c, into *store.Case, ref string, out *teamOutcome) {
+	if into == nil || into.ID == c.ID {
 		out.errors = append(out.errors, fmt.Sprintf("merge %s: no such other case", ref))
-		return nil
+		return
 	}
-	if err != nil {
-		return err
-	}
-	now := l.now()
+	now := d.now
 	c.Status = "duplicate"
 	c.Fields["merged_into"] = into.Ref
 	c.Clocks = l.applyClocks(c.Clocks, policy.EventDuplicate, now)
@@ -380,27 +472,17 @@ func (l *Line) merge(tx *txn, c *store.Case, ref string, out *teamOutcome) error
 	}
 	into.Fields["credits"] = strings.TrimPrefix(credits+"; "+c.Ref+": "+credit, "; ")
 	into.Updated = now
-	if err := tx.PutCase(into); err != nil {
-		return err
+	if !slices.Contains(d.changed, into) {
+		d.changed = append(d.changed, into)
 	}
 	out.lines = append(out.lines, fmt.Sprintf("merged into %s as a duplicate (the reporter keeps their credit)", into.Ref))
-	return tx.AppendEvent(into.ID, store.Event{Time: now, Kind: "merged", Actor: out.member.Address, Detail: c.Ref + " merged into this case"})
+	d.event(into, "merged", out.member.Address, c.Ref+" merged into this case", false)
 }
 
-// notifyTeam tells the on-duty pair (or, for a follow-up, the assignee)
-// about a reporter's mail. Members with a key get the content encrypted;
-// the others a notice without it, unless team_mail.plaintext is set.
-func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) error {
-	if l.roster == nil {
-		return nil
-	}
-	if over, err := l.notifyOverCap(tx, c, in, kind); err != nil || over {
-		return err
-	}
-	target := policy.RemindOnDuty
-	if kind == "follow-up" {
-		target = policy.RemindAssignee
-	}
+// notifyData is what a team notification about a reporter's mail on c
+// shows (kind: what happened). Members with a key get the content
+// encrypted; the others a notice without it (decideNotify).
+func (l *Line) notifyData(c *store.Case, in *incoming, kind string) templates.Data {
 	data := l.out.TemplateData(c)
 	data.Kind, data.Reporter = kind, c.Reporter
 	if kind == "new report" {
@@ -419,64 +501,60 @@ func (l *Line) notifyTeam(tx *txn, c *store.Case, in *incoming, kind string) err
 	for _, a := range in.msg.Attachments {
 		data.Attachments = append(data.Attachments, fmt.Sprintf("%s (%s, %d bytes, sha256 %.12s)", triage.Sanitize(a.Name, 100), a.ContentType, a.Size, a.Hash))
 	}
-	for _, m := range l.out.TeamRecipients(target, c, l.now()) {
-		name := "notify"
-		if (len(m.Keys) == 0 || l.keys == nil) && !l.cfg.TeamMail.Plaintext {
-			name = "notice"
-		}
-		if err := tx.q.ToMember(c, m, name, data, ""); err != nil {
-			return err
-		}
-	}
-	return tx.AppendEvent(c.ID, store.Event{Time: l.now(), Kind: "team.notified", Actor: "bot", Detail: kind + " to " + target})
+	return data
 }
 
-// relay sends a member's reply to the reporter from the security address:
-// threaded to the reporter's last message, encrypted when their key is known,
-// never showing the member's address.
-func (l *Line) relay(tx *txn, c *store.Case, body string, m team.Member) error {
-	now := l.now()
+// decideRelay sends a member's reply to the reporter from the security
+// address: threaded to the reporter's last message, encrypted when their key
+// is known, never showing the member's address.
+func (l *Line) decideRelay(d *decision, c *store.Case, body string, m team.Member, thread mailThread) {
 	data := l.out.TemplateData(c)
 	data.Text = strings.TrimSpace(body)
-	item, err := l.toReporter(tx, c, "relay", data)
-	if err != nil {
-		return err
-	}
-	c.Clocks = l.applyClocks(c.Clocks, policy.EventTeamReplied, now)
-	return tx.AppendEvent(c.ID, store.Event{Time: now, Kind: "relay.queued", Actor: m.Address, Detail: "<" + item.MessageID + "> to the reporter"})
+	n := d.toReporter(c, "relay", data, thread)
+	c.Clocks = l.applyClocks(c.Clocks, policy.EventTeamReplied, d.now)
+	d.events = append(d.events, caseEvent{c: c, ev: store.Event{Time: d.now, Kind: "relay.queued", Actor: m.Address, Detail: " to the reporter"}, mail: n})
 }
 
-// toReporter renders template name (also the outbox kind) with data in the
-// case's language and queues it to c's reporter: threaded to their newest
-// message, encrypted when their key is known.
-func (l *Line) toReporter(tx *txn, c *store.Case, name string, data templates.Data) (*store.OutboxItem, error) {
-	subject, body, err := l.out.Templates.Render(name, []string{c.Language}, data)
-	if err != nil {
-		return nil, err
-	}
-	inReplyTo, refs := l.reporterThread(tx, c)
-	return tx.q.Add(outmail.Mail{Kind: name, CaseID: c.ID, CaseRef: c.Ref, To: &mail.Address{Name: c.ReporterName, Address: c.Reporter},
-		Subject: subject, Body: body, InReplyTo: inReplyTo, References: refs, Encrypt: l.out.ReporterKey(tx.Tx, c.Reporter)}), nil
+// mailThread is the Message-ID a mail to a case's reporter answers and its
+// References: the reporter's newest message on the case.
+type mailThread struct {
+	inReplyTo string
+	refs      []string
 }
 
-// reporterThread is the Message-ID to answer and the References for a mail
-// to the reporter: the reporter's newest message on the case.
-func (l *Line) reporterThread(tx *txn, c *store.Case) (string, []string) {
+// toReporter decides template name (also the outbox kind) with data, in
+// the case's language, to c's reporter, threaded; apply encrypts it when
+// their key is known. It returns the mail's number (caseEvent.mail).
+func (d *decision) toReporter(c *store.Case, name string, data templates.Data, thread mailThread) int {
+	d.mails = append(d.mails, mailOut{name: name, c: c, data: &data, lang: c.Language, thread: thread})
+	return len(d.mails)
+}
+
+// toMembers decides template name with data to each of members about c
+// (nil: no case).
+func (d *decision) toMembers(members []team.Member, c *store.Case, name string, data templates.Data, inReplyTo string) {
+	for _, m := range members {
+		d.mails = append(d.mails, mailOut{name: name, c: c, to: &m, data: &data, thread: mailThread{inReplyTo: inReplyTo}})
+	}
+}
+
+// reporterThread reads the thread of a mail to c's reporter.
+func reporterThread(tx *txn, c *store.Case) mailThread {
 	msgs, err := tx.Messages(c.ID)
 	if err != nil {
-		return "", nil
+		return mailThread{}
 	}
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if m := msgs[i]; m.Direction == "in" && m.From == c.Reporter && m.MessageID != "" {
-			return m.MessageID, m.References
+			return mailThread{inReplyTo: m.MessageID, refs: m.References}
 		}
 	}
-	return "", nil
+	return mailThread{}
 }
 
-// statusNotice tells the reporter about a status change, in the case's
-// language.
-func (l *Line) statusNotice(tx *txn, c *store.Case, status string) error {
+// decideStatusNotice tells the reporter about a status change, in the
+// case's language.
+func (l *Line) decideStatusNotice(d *decision, c *store.Case, status string, thread mailThread) {
 	data := l.out.TemplateData(c)
 	data.Kind = status
 	if s := c.Fields["expected"]; s != "" {
@@ -485,46 +563,27 @@ func (l *Line) statusNotice(tx *txn, c *store.Case, status string) error {
 	if t := l.out.DisclosureDate(c); !t.IsZero() {
 		data.Disclosure = t
 	}
-	_, err := l.toReporter(tx, c, "status", data)
-	return err
+	d.toReporter(c, "status", data, thread)
 }
 
-// alertTeam tells everyone at once about a high or critical case.
-func (l *Line) alertTeam(tx *txn, c *store.Case, by team.Member, severity string) error {
+// decideAlert tells everyone at once about a high or critical case.
+func (l *Line) decideAlert(d *decision, c *store.Case, by team.Member, severity string) {
 	data := l.out.TemplateData(c)
 	data.Member, data.Severity = by.Name, severity
-	return l.toTeam(tx, policy.RemindTeam, c, "alert", data)
+	d.toMembers(l.out.TeamRecipients(policy.RemindTeam, c, d.now), c, "alert", data, "")
 }
 
-// toTeam queues template name with data to each member target names
-// (TeamRecipients) about c, or about no case when c is nil.
-func (l *Line) toTeam(tx *txn, target string, c *store.Case, name string, data templates.Data) error {
-	for _, m := range l.out.TeamRecipients(target, c, l.now()) {
-		if err := tx.q.ToMember(c, m, name, data, ""); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// tellOthersClaimed tells the other on-duty member that by took c.
-func (l *Line) tellOthersClaimed(tx *txn, c *store.Case, by team.Member) error {
+// decideClaimed tells the other on-duty member that by took c.
+func (l *Line) decideClaimed(d *decision, c *store.Case, by team.Member) {
 	data := l.out.TemplateData(c)
 	data.Member = by.Name
-	for _, m := range l.out.TeamRecipients(policy.RemindOnDuty, c, l.now()) {
-		if m.Address == by.Address {
-			continue
-		}
-		if err := tx.q.ToMember(c, m, "claimed", data, ""); err != nil {
-			return err
-		}
-	}
-	return nil
+	others := slices.DeleteFunc(l.out.TeamRecipients(policy.RemindOnDuty, c, d.now), func(m team.Member) bool { return m.Address == by.Address })
+	d.toMembers(others, c, "claimed", data, "")
 }
 
-// confirmToMember answers a member's command mail with what was applied and
+// decideConfirm answers a member's command mail with what was applied and
 // what was wrong (and the command reference for help).
-func (l *Line) confirmToMember(tx *txn, c *store.Case, in *incoming, out *teamOutcome, help bool) error {
+func (l *Line) decideConfirm(d *decision, c *store.Case, in *incoming, out *teamOutcome, help bool) {
 	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Lines: out.lines, Errors: out.errors}
 	if c != nil {
 		data = l.out.TemplateData(c)
@@ -533,25 +592,7 @@ func (l *Line) confirmToMember(tx *txn, c *store.Case, in *incoming, out *teamOu
 	if help {
 		data.Help = team.Help("en")
 	}
-	return tx.q.ToMember(c, out.member, "confirm", data, in.msg.MessageID)
-}
-
-// warnTeam tells the on-duty pair that a mail claiming to be a member's was
-// refused. At most ten warnings an hour, so a forger cannot flood the team.
-func (l *Line) warnTeam(tx *txn, c *store.Case, in *incoming, reason string) error {
-	now := l.now()
-	n, err := tx.RecentSends("team-warning", now.Add(-time.Hour))
-	if err != nil || n >= 10 {
-		return err
-	}
-	if err := tx.RecordSend("team-warning", now); err != nil {
-		return err
-	}
-	data := templates.Data{Organisation: l.out.DisplayName(), Address: l.cfg.Address, Member: in.from, Text: reason}
-	if c != nil {
-		data.CaseRef = c.Ref
-	}
-	return l.toTeam(tx, policy.RemindOnDuty, nil, "refused", data)
+	d.toMembers([]team.Member{out.member}, c, "confirm", data, in.msg.MessageID)
 }
 
 func boolInt(b bool) int {

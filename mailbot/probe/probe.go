@@ -84,15 +84,29 @@ func Start(tx *store.Tx, now time.Time) (Record, error) {
 // reports whether that is the recorded probe and, the first time, records
 // its arrival at now. A value that is not the recorded token is not a probe.
 func Arrive(tx *store.Tx, value string, now time.Time) (bool, error) {
-	value = strings.TrimSpace(value)
 	r, ok, err := Latest(tx)
-	if err != nil || !ok || len(value) != len(r.Token) || subtle.ConstantTimeCompare([]byte(value), []byte(r.Token)) != 1 {
+	if err != nil {
 		return false, err
+	}
+	probe, arrived := Arrival(r, ok, value, now)
+	if arrived == nil {
+		return probe, nil
+	}
+	return true, Save(tx, *arrived)
+}
+
+// Arrival is Arrive without the store: whether a message carrying the probe
+// header with value is r, the newest probe (ok: there is one), and the
+// record to save when it arrives the first time (nil: nothing to save).
+func Arrival(r Record, ok bool, value string, now time.Time) (bool, *Record) {
+	value = strings.TrimSpace(value)
+	if !ok || len(value) != len(r.Token) || subtle.ConstantTimeCompare([]byte(value), []byte(r.Token)) != 1 {
+		return false, nil
 	}
 	if !r.Arrived.IsZero() {
 		return true, nil // the same probe again (a redelivery)
 	}
 	r.Arrived = now
 	r.Lost = false // late, but it came
-	return true, Save(tx, r)
+	return true, &r
 }
