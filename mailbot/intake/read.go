@@ -71,6 +71,13 @@ func (s *sendMarks) RecentSends(key string, since time.Time) (int, error) {
 	return s.tx.RecentSends(key, since)
 }
 
+func (s *sendMarks) NewestSends(key string, n int) ([]time.Time, error) {
+	if s.tx == nil {
+		return nil, nil
+	}
+	return s.tx.NewestSends(key, n)
+}
+
 func (s *sendMarks) RecordSend(key string, t time.Time) error {
 	s.marks = append(s.marks, sendMark{key: key, at: t})
 	return nil
