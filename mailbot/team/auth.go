@@ -499,8 +499,10 @@ func withoutArmor(text string) string {
 // signature's creation time (hashed, so it cannot be changed) and the signed
 // content.
 func checkPGP(data []byte, member Member, at pgp.Options) (u *signedUnit, reason string, mixed bool) {
-	at.MaxSize = int64(len(data)) + 1
-	res, err := at.VerifyMessage(bytes.NewReader(data), member.Keys)
+	// The bound is the raw mail's, for VerifyMessage only: bindSignature
+	// verifies the signed part again with CRLF line ends, which may make it
+	// longer than the raw mail.
+	res, err := pgp.Options{MaxSize: int64(len(data)) + 1, Now: at.Now}.VerifyMessage(bytes.NewReader(data), member.Keys)
 	switch {
 	case errors.Is(err, pgp.ErrNotSigned):
 		return nil, "not signed", false
