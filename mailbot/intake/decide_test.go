@@ -279,6 +279,23 @@ func TestDecideDetails(t *testing.T) {
 			t.Errorf("decide(refused) marks %q, want the warning's", got)
 		}
 	})
+	t.Run("a released ack shows the case as released", func(t *testing.T) {
+		// Later commands of the same mail do not reach back into the
+		// acknowledgement not-spam decided: it is rendered from the case
+		// as it was released, as every other mail of a command is.
+		member := team.Member{Name: "Ann", Address: "ann@example.com"}
+		release := in("ann@example.com")
+		release.team = &teamFacts{member: member, verdict: team.Verdict{OK: true, Member: member, Method: "pgp", Text: "not-spam\nlanguage de\n"}}
+		held := &store.Case{ID: 7, Ref: "SEC-2026-0007", Reporter: alice, Status: "suspected-spam", Language: "en"}
+		d := decide(release, func(st *state) { st.team.c, st.team.held = held, in(alice) })
+		i := slices.IndexFunc(d.mails, func(m mailOut) bool { return m.name == "ack" })
+		if i < 0 || held.Language != "de" {
+			t.Fatalf("decide(not-spam, language de) mails %+v, case language %q; want an ack and the case in de", d.mails, held.Language)
+		}
+		if ack := d.mails[i].c; ack.Language != "en" || ack.Status != "new" || ack.ID != held.ID {
+			t.Errorf("decide(not-spam, language de) ack of case %d in %q, status %q; want case %d as released: en, new", ack.ID, ack.Language, ack.Status, held.ID)
+		}
+	})
 	t.Run("low disk writes nothing", func(t *testing.T) {
 		d := decide(in(alice), func(st *state) { st.diskLow = "low" })
 		if d.held != "low" || d.open || len(d.events)+len(d.mails)+len(d.sends) != 0 {

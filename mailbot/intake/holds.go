@@ -2,6 +2,8 @@ package intake
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"mailbot/mailbot/parse"
@@ -54,7 +56,11 @@ func (l *Line) decideNotSpam(d *decision, c *store.Case, ts teamState, out *team
 		return
 	}
 	c.Status = "new"
-	if queued, _ := l.decideAck(d, c, ts.held, ts.ack); queued {
+	// The acknowledgement is rendered in apply: from the case as released
+	// here, not as the mail's later commands leave it (language, merge).
+	released := *c
+	released.Clocks, released.Fields = slices.Clone(c.Clocks), maps.Clone(c.Fields)
+	if queued, _ := l.decideAck(d, &released, ts.held, ts.ack); queued {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement went to the reporter with the dates from the arrival")
 	} else {
 		out.lines = append(out.lines, "released: not spam; the acknowledgement stays suppressed (see the case's events)")
