@@ -130,7 +130,6 @@ func (tx *Tx) indexOpen(id uint64, status string) error {
 	return b.Put(itob(id), nil)
 }
 
-// nextRef takes the next number of the year of created (UTC).
 // NextCase is the ID and reference NewCase gives the next case created at
 // created, without taking them: the intake decides a new case's events and
 // mail before it writes the case.
@@ -148,6 +147,7 @@ func (tx *Tx) NextCase(created time.Time) (id uint64, ref string, err error) {
 	return cases.Sequence() + 1, tx.caseRef(year, n), nil
 }
 
+// nextRef takes the next number of the year of created (UTC).
 func (tx *Tx) nextRef(created time.Time) (string, error) {
 	seq, err := tx.bucket(bRefSeq)
 	if err != nil {
