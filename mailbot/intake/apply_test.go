@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -231,5 +232,37 @@ func TestBatchReadsItsOwnWrites(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("View() = %v", err)
+	}
+}
+
+// TestProcessingTimeIsWall: how long a batch took is measured on the wall
+// clock, not the daemon's (a scaled clock in the soak would make a
+// millisecond look like minutes in the log and mailbot_processing_seconds).
+func TestProcessingTimeIsWall(t *testing.T) {
+	l, st := testLine(t, nil)
+	var logged strings.Builder
+	l.log = slog.New(slog.NewJSONHandler(&logged, nil))
+	sim := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { sim = sim.Add(time.Hour); return sim } // an hour a call
+	raw := "From: alice@research.example\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
+		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <w1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
+	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
+	if err != nil {
+		t.Fatalf("SpoolRaw() = %v", err)
+	}
+	if _, err := l.Process(context.Background(), Source{}, blob); err != nil {
+		t.Fatalf("Process() = %v", err)
+	}
+	var line struct {
+		Msg  string
+		Took time.Duration
+	}
+	for _, s := range strings.Split(strings.TrimSpace(logged.String()), "\n") {
+		if err := json.Unmarshal([]byte(s), &line); err == nil && line.Msg == "processed" {
+			break
+		}
+	}
+	if line.Msg != "processed" || line.Took >= time.Hour {
+		t.Errorf("log %q: processed took %v, want the wall time (under the daemon's hour a call)", logged.String(), line.Took)
 	}
 }
