@@ -6,9 +6,9 @@
 // and the free-disk and store-size check. It decides and remembers; the
 // daemon acts on its answers inside its own store transaction.
 //
-// Counting uses the store's send log (RecentSends, RecordSend), so every
-// count commits or rolls back with the message that caused it: a crash never
-// counts a report twice or not at all.
+// Counting uses the store's send log (RecentSends, NewestSends,
+// RecordSend), so every count commits or rolls back with the message that
+// caused it: a crash never counts a report twice or not at all.
 package flood
 
 import (

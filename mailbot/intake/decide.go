@@ -57,9 +57,9 @@ type caseEvent struct {
 
 // mailOut is an outgoing mail decided: apply renders template name and
 // queues it in the transaction's outmail.Queue. A mail with data has it
-// complete (the team's commands); the reporter's rules leave the data of
-// their mail (ack, wrong-key, damaged, notify, notice, flood, keychange,
-// refused) to apply, from the fields below.
+// complete (the team's commands); the other rules leave the data of their
+// mail (ack, wrong-key, damaged, notify, notice, flood, keychange, and the
+// refused team mail's warning) to apply, from the fields below.
 type mailOut struct {
 	name      string          // the template
 	c         *store.Case     // the case it is about; nil: none
@@ -283,7 +283,7 @@ func decideReplay(d *decision, orig *store.Case, in *incoming) {
 
 // decideOpen opens a case for a new report, acknowledges it and tells the
 // team; held (suspected spam) opens it in status suspected-spam instead,
-// acknowledges nothing and leaves the team to the digest.
+// acknowledges nothing and tells the team it is held (the digest lists it).
 func (l *Line) decideOpen(d *decision, in *incoming, how threadHow, held bool, st *state) {
 	now := d.now
 	c := &store.Case{
