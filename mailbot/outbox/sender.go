@@ -74,6 +74,10 @@ func (s *Sender) Wake() {
 	}
 }
 
+// storeRetry is how long Run waits, on the wall clock, after the store
+// failed.
+const storeRetry = 10 * time.Second
+
 // Run sends until stop is done; the item in hand is finished first, unless
 // abort ends too: then its SMTP exchange is cut (it stays queued and is sent
 // again later, with the same Message-ID).
@@ -81,13 +85,16 @@ func (s *Sender) Run(stop, abort context.Context) error {
 	s.init()
 	for {
 		next, err := s.safeRunOnce(stop, abort)
-		if err != nil {
-			s.Logger.Error("outbox", "err", err)
-			next = s.Now().Add(10 * time.Second)
-		}
 		var timer <-chan time.Time
 		var t *time.Timer
-		if !next.IsZero() {
+		switch {
+		case err != nil:
+			// The store's trouble (a full disk) is tried again after a
+			// wall pause: it is not a due time of the daemon's clock.
+			s.Logger.Error("outbox", "err", err)
+			t = time.NewTimer(storeRetry)
+			timer = t.C
+		case !next.IsZero():
 			t = s.Clock.NewTimer(max(next.Sub(s.Now()), 0))
 			timer = t.C
 		}
