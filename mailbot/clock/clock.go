@@ -124,7 +124,7 @@ func (c *Clock) Wait(d time.Duration) time.Duration {
 	if !c.Scaled() || d <= 0 {
 		return d
 	}
-	return max(time.Duration(float64(d)/c.scale), 1)
+	return max(saturated(float64(d)/c.scale), 1)
 }
 
 // Sim is the simulated duration of the wall duration d: d*Scale.
@@ -132,7 +132,19 @@ func (c *Clock) Sim(d time.Duration) time.Duration {
 	if !c.Scaled() {
 		return d
 	}
-	return time.Duration(float64(d) * c.scale)
+	return saturated(float64(d) * c.scale)
+}
+
+// saturated is ns nanoseconds, held at the bounds of time.Duration (about
+// 292 years either way): a conversion out of range would wrap around.
+func saturated(ns float64) time.Duration {
+	switch {
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	case ns <= math.MinInt64:
+		return math.MinInt64
+	}
+	return time.Duration(ns)
 }
 
 // NewTimer is a timer that fires when the simulated duration d has passed.

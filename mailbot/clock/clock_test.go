@@ -102,6 +102,36 @@ func TestNowFollowsTheMapping(t *testing.T) {
 	}
 }
 
+// TestBeyondTheDurationRange: a product past time.Duration's 292 years
+// saturates instead of wrapping around: far from the epoch simulated time
+// still never runs backwards, and a very slow clock waits long, never a
+// nanosecond (a ticker that spins).
+func TestBeyondTheDurationRange(t *testing.T) {
+	c, err := Parse(example)
+	if err != nil {
+		t.Fatalf("Parse() = %v", err)
+	}
+	epoch := mustTime(t, "2026-12-06T07:30:00.123456789Z")
+	var wall time.Time
+	c.wall = func() time.Time { return wall }
+	last := c.Now()
+	for _, days := range []int{100, 200, 400, -200} {
+		wall = epoch.AddDate(0, 0, days)
+		got := c.Now()
+		if days > 0 && got.Before(last) || days < 0 && !got.Before(mustTime(t, "2027-03-24T00:00:00Z")) {
+			t.Errorf("Now() at %d wall days from the epoch = %v, want time to keep its direction (before: %v)", days, got, last)
+		}
+		last = got
+	}
+	slow, err := New(time.Time{}, time.Time{}, 1e-9)
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	if got := slow.Wait(time.Hour); got < time.Hour {
+		t.Errorf("Wait(1h) at scale 1e-9 = %v, want at least an hour", got)
+	}
+}
+
 // TestWaitAndSim: a simulated duration is Scale times the wall one.
 func TestWaitAndSim(t *testing.T) {
 	c, err := New(time.Time{}, time.Time{}, 3600)
