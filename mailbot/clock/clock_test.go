@@ -74,16 +74,23 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
-// TestNowFollowsTheMapping: Now = Start + (wall - Epoch) * Scale, also
-// before the epoch and after a jump of the wall clock (a suspend).
-func TestNowFollowsTheMapping(t *testing.T) {
+// exampleClock is the clock of example, its epoch, and what sets the wall
+// time it reads.
+func exampleClock(t *testing.T) (c *Clock, epoch time.Time, setWall func(time.Time)) {
+	t.Helper()
 	c, err := Parse(example)
 	if err != nil {
 		t.Fatalf("Parse() = %v", err)
 	}
-	epoch := mustTime(t, "2026-12-06T07:30:00.123456789Z")
 	var wall time.Time
 	c.wall = func() time.Time { return wall }
+	return c, mustTime(t, "2026-12-06T07:30:00.123456789Z"), func(w time.Time) { wall = w }
+}
+
+// TestNowFollowsTheMapping: Now = Start + (wall - Epoch) * Scale, also
+// before the epoch and after a jump of the wall clock (a suspend).
+func TestNowFollowsTheMapping(t *testing.T) {
+	c, epoch, setWall := exampleClock(t)
 	tests := []struct {
 		wall time.Time
 		want string
@@ -95,7 +102,7 @@ func TestNowFollowsTheMapping(t *testing.T) {
 		{epoch.Add(2*time.Hour + 500*time.Millisecond), "2027-05-23T00:06:00Z"},
 	}
 	for _, tt := range tests {
-		wall = tt.wall
+		setWall(tt.wall)
 		if got := c.Now(); !got.Equal(mustTime(t, tt.want)) {
 			t.Errorf("Now() at wall %v = %v, want %s", tt.wall, got, tt.want)
 		}
@@ -107,16 +114,11 @@ func TestNowFollowsTheMapping(t *testing.T) {
 // still never runs backwards, and a very slow clock waits long, never a
 // nanosecond (a ticker that spins).
 func TestBeyondTheDurationRange(t *testing.T) {
-	c, err := Parse(example)
-	if err != nil {
-		t.Fatalf("Parse() = %v", err)
-	}
-	epoch := mustTime(t, "2026-12-06T07:30:00.123456789Z")
-	var wall time.Time
-	c.wall = func() time.Time { return wall }
+	c, epoch, setWall := exampleClock(t)
+	setWall(epoch)
 	last := c.Now()
 	for _, days := range []int{100, 200, 400, -200} {
-		wall = epoch.AddDate(0, 0, days)
+		setWall(epoch.AddDate(0, 0, days))
 		got := c.Now()
 		if days > 0 && got.Before(last) || days < 0 && !got.Before(mustTime(t, "2027-03-24T00:00:00Z")) {
 			t.Errorf("Now() at %d wall days from the epoch = %v, want time to keep its direction (before: %v)", days, got, last)
