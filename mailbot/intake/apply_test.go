@@ -266,3 +266,27 @@ func TestProcessingTimeIsWall(t *testing.T) {
 		t.Errorf("log %q: processed took %v, want the wall time (under the daemon's hour a call)", logged.String(), line.Took)
 	}
 }
+
+// TestStoreSizeCacheIsWall: the store's measured size is trusted for a
+// wall minute (a walk of the raw mail costs I/O, not policy time): on a
+// scaled clock, where a simulated minute is a blink, it is not walked
+// again for every batch.
+func TestStoreSizeCacheIsWall(t *testing.T) {
+	l, st := testLine(t, nil)
+	sim := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	l.now = func() time.Time { sim = sim.Add(time.Hour); return sim } // an hour a call
+	first, err := l.measureDisk()
+	if err != nil {
+		t.Fatalf("measureDisk() = %v", err)
+	}
+	if _, err := st.SpoolRaw(strings.NewReader(strings.Repeat("x", 100<<10)), 1<<20); err != nil {
+		t.Fatalf("SpoolRaw() = %v", err)
+	}
+	again, err := l.measureDisk()
+	if err != nil {
+		t.Fatalf("measureDisk() = %v", err)
+	}
+	if again.Store != first.Store {
+		t.Errorf("measureDisk() store size %d then %d within a wall minute, want the measure reused", first.Store, again.Store)
+	}
+}

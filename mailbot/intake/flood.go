@@ -40,8 +40,8 @@ const (
 	ActionHeld   = "held"   // stored on no case
 )
 
-// storeSizeEvery is how long a measured store size is trusted: measuring
-// walks the raw mail directory.
+// storeSizeEvery is how long, in wall time, a measured store size is
+// trusted: measuring walks the raw mail directory.
 const storeSizeEvery = time.Minute
 
 // MaxHeld bounds the UIDs held on the server per mailbox (the mailbox
@@ -243,7 +243,7 @@ func (l *Line) measureDisk() (flood.Disk, error) {
 	}
 	l.diskMu.Lock()
 	defer l.diskMu.Unlock()
-	now := l.now()
+	now := time.Now() // the walk's cost is wall time, whatever l.now says
 	if l.storeSizeAt.IsZero() || now.Sub(l.storeSizeAt) >= storeSizeEvery || now.Before(l.storeSizeAt) {
 		size, err := flood.StoreBytes(path)
 		if err != nil {
