@@ -1,0 +1,949 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-pgpmail"
+
+	"mailbot/mailbot/pgp"
+	"mailbot/mailbot/soak"
+)
+
+// The soak's mail routing (issue 19): Postfix rewrites every recipient but
+// the bots' own addresses to sinkUser+LOCAL=DOMAIN@example.org, so that one
+// mailbox sees everything the bots send and the detail keeps the original
+// recipient (Dovecot's LMTP writes it into Delivered-To).
+const (
+	sinkUser = "sink"
+	sinkPass = "sink-secret"
+)
+
+// soakScale is the simulated seconds per wall second of each mode: a
+// week in about five minutes, a month in about 45.
+var soakScale = map[string]float64{"short": 2000, "month": 960}
+
+// TestSoak is issue 19's accelerated soak: the plan of soak.Generate (a
+// seeded workload over the five seed policies, with faults) is played
+// against five `mailbot run` processes on one real Dovecot and Postfix,
+// all on one scaled clock (MAILBOT_CLOCK); what the bots sent, their
+// /healthz and their stores are handed to soak.Check, whose every
+// violation fails the test. SOAK=short (default: a simulated week) or
+// month; SOAK_SEED (default 1).
+func TestSoak(t *testing.T) {
+	mode := os.Getenv("SOAK")
+	if mode == "" {
+		mode = "short"
+	}
+	scale, ok := soakScale[mode]
+	if !ok {
+		t.Fatalf("SOAK=%q: want short or month", mode)
+	}
+	seed := int64(1)
+	if s := os.Getenv("SOAK_SEED"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("SOAK_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
+	plan := soakPlan(t, mode, seed)
+	counts := map[string]int{}
+	for _, a := range plan.Actions {
+		counts[string(a.Kind)]++
+	}
+	say("soak: mode %s, seed %d (SOAK_SEED=%d repeats it), %d instances, %d actions %v, %d faults, simulated %s from %s at scale %g",
+		mode, seed, seed, len(plan.Instances), len(plan.Actions), counts, len(plan.Faults), plan.Span, plan.Start.Format(time.RFC3339), scale)
+
+	r := newSoakRun(t, plan, scale)
+	wallStart := time.Now()
+	r.play()
+	r.finish()
+	r.obs.Wall = time.Since(wallStart)
+	say("soak: wall time %s; %d mails sent to the bots, %d mails from the bots, %d health samples, %d stored messages, %d faults carried out",
+		r.obs.Wall.Round(time.Second), len(r.obs.Sent), len(r.obs.Mail), len(r.obs.Health), len(r.obs.Stored), len(r.obs.Faults))
+	r.check()
+}
+
+// soakInstance is one bot of the soak with what the driver knows of it.
+type soakInstance struct {
+	soak.Instance
+	bot      *bot
+	user     string // its Dovecot user: its INBOX is the bot's security@ mailbox
+	pass     string // the password Dovecot has now
+	health   string // /healthz URL
+	storeDir string // a tmpfs of its own (disk-full faults)
+	key      openpgp.EntityList
+
+	mu  sync.Mutex // one APPEND at a time on conn
+	imp *imapConn
+}
+
+// soakRun is one run of the soak: the servers, the bots, the people's keys
+// and what was observed.
+type soakRun struct {
+	t     *testing.T
+	e     *env
+	plan  soak.Plan
+	clock soak.Clock
+	inst  map[string]*soakInstance
+	order []*soakInstance
+	keys  map[string]*openpgp.Entity // every person's private key by address
+	ring  openpgp.EntityList         // the same, to decrypt the bots' mail
+
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled when mail is observed
+	obs     soak.Observed
+	acks    map[string]soakRef // report action ID -> the bot's answer to it
+	notes   map[string]string  // case tag + " " + recipient -> Message-ID of the bot's mail to them
+	actions map[string]soak.Action
+
+	stop    chan struct{} // closed to end the watchers
+	watched sync.WaitGroup
+	pending sync.WaitGroup // actions waiting for the bot's answer to what they reply to
+	skipped []string
+}
+
+// soakRef is the bot's acknowledgement of a report: its case tag and
+// Message-ID.
+type soakRef struct{ tag, msgID string }
+
+var soakTagRE = regexp.MustCompile(`\[([A-Z]+-\d{4}-\d+)\]`)
+
+// soakPlan is soak.Generate's plan for the mode and seed.
+func soakPlan(t *testing.T, mode string, seed int64) soak.Plan {
+	t.Helper()
+	return handPlan(seed)
+}
+
+// handPlan is a small plan for one instance, until soak.Generate lands.
+func handPlan(seed int64) soak.Plan {
+	start := time.Date(2027, 3, 24, 7, 0, 0, 0, time.UTC)
+	at := func(h float64) time.Time { return start.Add(time.Duration(h * float64(time.Hour))) }
+	in := soak.Instance{Name: "caspar", Policy: "000_caspar_health.toml", Address: "security@caspar-health.com",
+		Team: []soak.Member{{Name: "Ann Caspar", Address: "ann@caspar-health.com"}, {Name: "Ben Caspar", Address: "ben@caspar-health.com"},
+			{Name: "Cid Caspar", Address: "cid@caspar-health.com"}},
+		Lead: "lead@caspar-health.com"}
+	return soak.Plan{Seed: seed, Start: start, Span: 12 * time.Hour, Instances: []soak.Instance{in},
+		Actions: []soak.Action{
+			{At: at(1), Instance: "caspar", Kind: soak.ActReport, ID: "r1", From: "ada@research.example", Format: "plain"},
+			{At: at(1.5), Instance: "caspar", Kind: soak.ActReport, ID: "r2", From: "eve@lab.example", Format: "pgp-mime"},
+			{At: at(2), Instance: "caspar", Kind: soak.ActReport, ID: "r3", From: "ada@research.example", Format: "inline"},
+			{At: at(2.5), Instance: "caspar", Kind: soak.ActReport, ID: "r4", From: "kim@uni.example", Format: "attachment", Forget: true},
+			{At: at(3), Instance: "caspar", Kind: soak.ActRobot, ID: "b1", Sample: "automated/autoreplies/sisimai/rfc3834-01.eml"},
+			{At: at(3.2), Instance: "caspar", Kind: soak.ActSpam, ID: "s1", Sample: "automated/spam-ham/spamassassin-t-data/spam/001.eml"},
+			{At: at(4), Instance: "caspar", Kind: soak.ActFollowUp, ID: "f1", From: "ada@research.example", Report: "r1", Format: "plain"},
+			{At: at(5), Instance: "caspar", Kind: soak.ActTeamCommand, ID: "c1", From: "ann@caspar-health.com", Report: "r1", Command: "status triaged"},
+			{At: at(6), Instance: "caspar", Kind: soak.ActTeamReply, ID: "t1", From: "ben@caspar-health.com", Report: "r2"},
+			{At: at(7), Instance: "caspar", Kind: soak.ActWithdraw, ID: "w1", From: "ann@caspar-health.com", Report: "r3"},
+		},
+		Faults: []soak.Fault{
+			{At: at(3.5), Kind: soak.FaultKill, Instance: "caspar"},
+		},
+	}
+}
+
+// newSoakRun starts Dovecot and Postfix (newEnv) routed for the soak and
+// configures one bot per instance; the bots start in play.
+func newSoakRun(t *testing.T, plan soak.Plan, scale float64) *soakRun {
+	t.Helper()
+	r := &soakRun{t: t, plan: plan, inst: map[string]*soakInstance{}, keys: map[string]*openpgp.Entity{},
+		acks: map[string]soakRef{}, notes: map[string]string{}, actions: map[string]soak.Action{}, stop: make(chan struct{})}
+	r.cond = sync.NewCond(&r.mu)
+	for _, a := range plan.Actions {
+		r.actions[a.ID] = a
+	}
+	// Valid now (mailbot check) and at the simulated time.
+	keyTime := time.Now().Add(-24 * time.Hour)
+	if plan.Start.Before(keyTime) {
+		keyTime = plan.Start.Add(-24 * time.Hour)
+	}
+	person := func(addr string) *openpgp.Entity {
+		if e := r.keys[addr]; e != nil {
+			return e
+		}
+		k, err := pgp.Generate(addr, addr, pgp.Ed25519, keyTime)
+		if err != nil {
+			t.Fatalf("pgp.Generate(%s) = %v", addr, err)
+		}
+		e := k.Entities()[0]
+		r.keys[addr] = e
+		r.ring = append(r.ring, e)
+		return e
+	}
+	for _, a := range plan.Actions {
+		if a.Kind == soak.ActReport || a.Kind == soak.ActFollowUp {
+			person(a.From)
+		}
+	}
+
+	// The first instance is newEnv's bot; the servers then get the
+	// routing and restart once.
+	var opts []botOptions
+	for i, in := range plan.Instances {
+		user := "bot-" + in.Name
+		var files = map[string]string{}
+		var team strings.Builder
+		var names []string
+		for _, m := range in.Team {
+			pub, err := pgp.Armor(openpgp.EntityList{person(m.Address)})
+			if err != nil {
+				t.Fatalf("pgp.Armor() = %v", err)
+			}
+			file := strings.ToLower(strings.ReplaceAll(m.Name, " ", "-")) + ".asc"
+			files[file] = string(pub)
+			fmt.Fprintf(&team, "\n[[team]]\nname = %q\naddress = %q\nkey = %q\n", m.Name, m.Address, file)
+			names = append(names, strconv.Quote(m.Name))
+		}
+		var overrides []string
+		for _, s := range in.DutySwaps {
+			overrides = append(overrides, fmt.Sprintf("{ from = %q, to = %q, swap = [%q, %q] }", s.From, s.To, s.Pair[0], s.Pair[1]))
+		}
+		fmt.Fprintf(&team, `
+[duty]
+mode = "weekly"
+start = "2027-01-04"
+order = [%s]
+overrides = [%s]
+
+[team_mail]
+lead = %q
+
+[spam]
+trust = ["spamassassin"]
+`, strings.Join(names, ", "), strings.Join(overrides, ", "), in.Lead)
+		opts = append(opts, botOptions{mode: "idle", store: "store/mailbot.db", extra: team.String(), files: files,
+			address: in.Address, user: user, policy: filepath.Join(corpusRoot, "policies", in.Policy),
+			metrics: "127.0.0.1:" + freePorts(t, 1)[0]})
+		r.order = append(r.order, &soakInstance{Instance: in, user: user, pass: botPass, health: "http://" + opts[i].metrics + "/healthz"})
+	}
+	if len(opts) == 0 {
+		t.Fatalf("plan without instances")
+	}
+	r.e = newEnv(t, opts[0])
+	r.route()
+	r.clock = soak.Clock{Start: plan.Start, Epoch: time.Now().Add(5 * time.Second), Scale: scale}
+	clockEnv := fmt.Sprintf("MAILBOT_CLOCK=start=%s,epoch=%s,scale=%g",
+		r.clock.Start.Format(time.RFC3339Nano), r.clock.Epoch.Format(time.RFC3339Nano), scale)
+	r.obs.Clock = r.clock
+	for i, si := range r.order {
+		if i == 0 {
+			si.bot = r.e.bot
+		} else {
+			si.bot = newBot(t, filepath.Join(r.e.dir, "bot-"+si.Name), r.e, opts[i])
+		}
+		si.bot.env = []string{clockEnv}
+		si.storeDir = filepath.Join(si.bot.dir, "store")
+		mountTmpfs(t, r.e, si.storeDir, 64<<20)
+		t.Cleanup(func() { si.bot.kill(t) }) // before the unmount
+		keys, err := pgp.ParseKeys(si.bot.cli(t, "keys", "export", "--config", si.bot.config))
+		if err != nil {
+			t.Fatalf("%s: bot key: %v", si.Name, err)
+		}
+		si.key = keys
+		r.inst[si.Name] = si
+	}
+	say("soak: folder %s; clock %s", r.e.dir, clockEnv)
+	return r
+}
+
+// route gives every instance its Dovecot user and makes Postfix deliver
+// each bot's own address to it and everything else to the sink, with the
+// original recipient in the sink's Delivered-To.
+func (r *soakRun) route() {
+	t := r.t
+	var alias strings.Builder
+	fmt.Fprintf(&alias, "/^(%s\\+.*|bot-[a-z0-9-]+@example\\.org)$/ ${1}\n", sinkUser)
+	users := []string{sinkUser + ":{PLAIN}" + sinkPass}
+	for _, si := range r.order {
+		fmt.Fprintf(&alias, "/^%s$/ %s@example.org\n", regexp.QuoteMeta(strings.ToLower(si.Address)), si.user)
+		users = append(users, si.user+":{PLAIN}"+si.pass)
+	}
+	fmt.Fprintf(&alias, "/^(.*)@(.*)$/ %s+${1}=${2}@example.org\n", sinkUser)
+	passwd := filepath.Join(r.e.dc.dir, "passwd")
+	old, err := os.ReadFile(passwd)
+	if err != nil {
+		t.Fatalf("read passwd: %v", err)
+	}
+	write(t, passwd, string(old)+strings.Join(users, "\n")+"\n", 0o644)
+	maps := filepath.Join(r.e.pf.etc, "soak_alias")
+	write(t, maps, alias.String(), 0o644)
+	r.e.pf.stop(t)
+	r.e.pf.appendConf(t, "main.cf", "virtual_alias_maps = regexp:"+maps+"\n")
+	r.e.pf.start(t)
+}
+
+// setPassword changes user's password in Dovecot's passwd file (Dovecot
+// reads it again at the next login).
+func (d *dovecot) setPassword(t *testing.T, user, pass string) {
+	t.Helper()
+	path := filepath.Join(d.dir, "passwd")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read passwd: %v", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(old), "\n"), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, user+":") {
+			lines[i] = user + ":{PLAIN}" + pass
+		}
+	}
+	write(t, path, strings.Join(lines, "\n")+"\n", 0o644)
+}
+
+// soakEvent is one step of the run at a simulated time.
+type soakEvent struct {
+	at time.Time
+	do func()
+}
+
+// play starts the bots and the watchers and carries out every action and
+// fault at its simulated time.
+func (r *soakRun) play() {
+	t := r.t
+	for _, si := range r.order {
+		si.bot.start(t)
+	}
+	r.watched.Add(1 + len(r.order))
+	go r.watchSink()
+	for _, si := range r.order {
+		go r.pollHealth(si)
+	}
+	var events []soakEvent
+	for _, a := range r.plan.Actions {
+		events = append(events, soakEvent{a.At, func() { r.act(a) }})
+	}
+	for _, f := range r.plan.Faults {
+		rec := &soak.FaultRecord{Fault: f}
+		events = append(events, soakEvent{f.At, func() { r.beginFault(rec) }})
+		events = append(events, soakEvent{f.At.Add(f.For), func() { r.endFault(rec) }})
+	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].at.Before(events[j].at) })
+	for _, ev := range events {
+		sleepUntil(r.clock.Wall(ev.at))
+		if t.Failed() {
+			t.FailNow()
+		}
+		ev.do()
+	}
+	sleepUntil(r.clock.Wall(r.plan.Start.Add(r.plan.Span)))
+}
+
+// sleepUntil waits for wall time w (at once when it is past).
+func sleepUntil(w time.Time) {
+	if d := time.Until(w); d > 0 {
+		timer := time.NewTimer(d)
+		<-timer.C
+	}
+}
+
+// act turns an action into mail and APPENDs it to its instance's INBOX.
+// Mail that answers the bot waits (in its own goroutine, so the timeline
+// goes on) until the driver has seen what it answers.
+func (r *soakRun) act(a soak.Action) {
+	si := r.inst[a.Instance]
+	if si == nil {
+		r.t.Fatalf("action %s: no instance %q", a.ID, a.Instance)
+	}
+	if a.Report == "" {
+		r.deliver(si, a, r.compose(si, a, soakRef{}))
+		return
+	}
+	r.pending.Add(1)
+	go func() {
+		defer r.pending.Done()
+		ref, ok := r.awaitAck(a.Report, r.clock.Wall(a.At).Add(time.Minute))
+		if !ok {
+			r.mu.Lock()
+			r.skipped = append(r.skipped, a.ID)
+			r.mu.Unlock()
+			say("soak: skip %s %s %s: no acknowledgement of %s seen within a minute", a.Kind, a.Instance, a.ID, a.Report)
+			return
+		}
+		r.deliver(si, a, r.compose(si, a, ref))
+	}()
+}
+
+// awaitAck waits until the bot's acknowledgement of report was seen, up to
+// deadline (wall); for a member's mail it is their own notification when
+// there is one.
+func (r *soakRun) awaitAck(report string, deadline time.Time) (soakRef, bool) {
+	timer := time.AfterFunc(time.Until(deadline), func() {
+		r.mu.Lock()
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	})
+	defer timer.Stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		if ref, ok := r.acks[report]; ok {
+			return ref, true
+		}
+		if time.Now().After(deadline) {
+			return soakRef{}, false
+		}
+		r.cond.Wait()
+	}
+}
+
+// deliver APPENDs raw to the instance's INBOX, retrying (Dovecot may be
+// down, the connection gone) for at most a few minutes, and records it.
+func (r *soakRun) deliver(si *soakInstance, a soak.Action, raw []byte) {
+	si.mu.Lock()
+	defer si.mu.Unlock()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var err error
+		if si.imp == nil {
+			si.imp, err = openIMAP(r.e.dc.imapAddr, si.user, si.pass, nil)
+		}
+		if err == nil {
+			if err = si.imp.appendMsg("INBOX", raw); err != nil {
+				si.imp.c.Close()
+				si.imp = nil
+			}
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("soak: APPEND %s to %s: %v", a.ID, si.Name, err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	r.mu.Lock()
+	r.obs.Sent = append(r.obs.Sent, soak.Sent{Action: a.ID, At: r.clock.Sim(time.Now())})
+	r.mu.Unlock()
+}
+
+// compose writes the mail of an action; ref is the bot's answer it replies
+// to (reports, robots and spam answer nothing).
+func (r *soakRun) compose(si *soakInstance, a soak.Action, ref soakRef) []byte {
+	t := r.t
+	at := r.clock.Sim(time.Now())
+	msgID := "<" + a.ID + "@soak.test>"
+	switch a.Kind {
+	case soak.ActRobot, soak.ActSpam:
+		raw, err := os.ReadFile(filepath.Join(corpusRoot, "mail", a.Sample))
+		if err != nil {
+			t.Fatalf("action %s: %v", a.ID, err)
+		}
+		raw = setMessageID(raw, msgID)
+		if a.Kind == soak.ActSpam { // what the trusted MTA adds ([spam] trust)
+			raw = append([]byte("X-Spam-Flag: YES\r\nX-Spam-Status: Yes, score=20.0 required=5.0\r\n"), raw...)
+		}
+		return raw
+	}
+	h := [][2]string{{"From", a.From}, {"To", si.Address}, {"Date", at.Format(time.RFC1123Z)}, {"Message-ID", msgID}}
+	subject := "Soak report " + a.ID + ": stored XSS in the profile page"
+	text := "The display name is not escaped (" + a.ID + ").\n"
+	if ref.tag != "" {
+		subject = "Re: [" + ref.tag + "] " + a.Report
+		h = append(h, [2]string{"In-Reply-To", "<" + ref.msgID + ">"}, [2]string{"References", "<" + ref.msgID + ">"})
+		text = "More detail on " + a.Report + " (" + a.ID + ").\n"
+	}
+	member := r.member(si, a.From)
+	if member {
+		// A member's mail is authenticated: signed by their key and
+		// encrypted to the bot (README "what authenticates a team
+		// command"), the case tag in the protected Subject, in reply to
+		// their own notification when they had one.
+		if n := r.note(ref.tag, a.From); n != "" && ref.tag != "" {
+			h[len(h)-2] = [2]string{"In-Reply-To", "<" + n + ">"}
+			h[len(h)-1] = [2]string{"References", "<" + n + ">"}
+		}
+		switch a.Kind {
+		case soak.ActTeamCommand:
+			text = a.Command + "\n\nThanks, noted.\n"
+		case soak.ActWithdraw:
+			text = "status rejected\n\nWithdrawn by the reporter.\n"
+		default:
+			text = "Thank you, we can reproduce it and are working on a fix.\n"
+		}
+		return r.pgpMIME(h, subject, "Content-Type: text/plain; charset=utf-8; protected-headers=\"v1\"\r\n\r\n"+crlf(text), si, a.From, at)
+	}
+	if a.Kind == soak.ActWithdraw {
+		text = "Please withdraw my report " + a.Report + ": it was a false alarm.\n"
+	}
+	key := r.keys[a.From]
+	switch a.Format {
+	case "pgp-mime":
+		pub, _ := pgp.Armor(openpgp.EntityList{key})
+		inner := "Content-Type: multipart/mixed; boundary=\"inner\"; protected-headers=\"v1\"\r\n\r\n--inner\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + crlf(text) +
+			"--inner\r\nContent-Type: application/pgp-keys; name=\"key.asc\"\r\nContent-Disposition: attachment; filename=\"key.asc\"\r\n\r\n" + crlf(string(pub)) + "\r\n--inner--\r\n"
+		return r.pgpMIME(h, subject, inner, si, a.From, at)
+	case "inline":
+		var ct bytes.Buffer
+		w, err := armor.Encode(&ct, "PGP MESSAGE", nil)
+		if err == nil {
+			var pw io.WriteCloser
+			if pw, err = openpgp.Encrypt(w, si.key, key, nil, soakPGPConfig(at)); err == nil {
+				io.WriteString(pw, text)
+				err = pw.Close()
+			}
+			w.Close()
+		}
+		if err != nil {
+			t.Fatalf("action %s: inline encrypt: %v", a.ID, err)
+		}
+		pub, _ := pgp.Armor(openpgp.EntityList{key})
+		return mailBytes(append(h, [2]string{"Subject", subject}, [2]string{"MIME-Version", "1.0"},
+			[2]string{"Content-Type", `multipart/mixed; boundary="mixed"`}),
+			"--mixed\nContent-Type: text/plain; charset=us-ascii\n\n"+ct.String()+"\n"+
+				"--mixed\nContent-Type: application/pgp-keys; name=\"key.asc\"\nContent-Disposition: attachment; filename=\"key.asc\"\n\n"+
+				string(pub)+"\n--mixed--\n")
+	case "attachment":
+		return mailBytes(append(h, [2]string{"Subject", subject}, [2]string{"MIME-Version", "1.0"},
+			[2]string{"Content-Type", `multipart/mixed; boundary="mixed"`}),
+			"--mixed\nContent-Type: text/plain; charset=utf-8\n\n"+text+
+				"--mixed\nContent-Type: text/x-python; name=\"poc.py\"\nContent-Disposition: attachment; filename=\"poc.py\"\n\n"+
+				"import requests\nrequests.post('https://example.org/profile', data={'name': '<script>alert(1)</script>'})\n--mixed--\n")
+	}
+	return mailBytes(append(h, [2]string{"Subject", subject}, [2]string{"MIME-Version", "1.0"},
+		[2]string{"Content-Type", "text/plain; charset=utf-8"}), text)
+}
+
+// pgpMIME is a PGP/MIME mail (RFC 3156 section 6.2: signed and encrypted
+// in one OpenPGP message) from from to the bot of si, its inner entity
+// carrying the protected Subject (RFC 9788); signed at the simulated time.
+func (r *soakRun) pgpMIME(h [][2]string, subject, inner string, si *soakInstance, from string, at time.Time) []byte {
+	var th textproto.Header
+	for i := len(h) - 1; i >= 0; i-- {
+		th.Add(h[i][0], h[i][1])
+	}
+	th.Set("Subject", "...")
+	th.Set("MIME-Version", "1.0")
+	var out bytes.Buffer
+	w, err := pgpmail.Encrypt(&out, th, si.key, r.keys[from], soakPGPConfig(at))
+	if err == nil {
+		// The protected Subject: the first header field of the inner entity.
+		_, err = io.WriteString(w, "Subject: "+subject+"\r\n"+inner)
+		if err == nil {
+			err = w.Close()
+		}
+	}
+	if err != nil {
+		r.t.Fatalf("pgpmail.Encrypt from %s: %v", from, err)
+	}
+	return out.Bytes()
+}
+
+func soakPGPConfig(at time.Time) *packet.Config {
+	return &packet.Config{DefaultCipher: packet.CipherAES256, DefaultHash: crypto.SHA256, Time: func() time.Time { return at }}
+}
+
+func crlf(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
+}
+
+var messageIDField = regexp.MustCompile(`(?im)^Message-ID:[^\n]*\n([ \t][^\n]*\n)*`)
+
+// setMessageID replaces raw's Message-ID field by id (or adds one).
+func setMessageID(raw []byte, id string) []byte {
+	head := raw
+	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
+		head = raw[:i+1]
+	}
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 && i < len(head) {
+		head = raw[:i+2]
+	}
+	if loc := messageIDField.FindIndex(head); loc != nil {
+		return append(append(append([]byte{}, raw[:loc[0]]...), "Message-ID: "+id+"\r\n"...), raw[loc[1]:]...)
+	}
+	return append([]byte("Message-ID: "+id+"\r\n"), raw...)
+}
+
+func (r *soakRun) member(si *soakInstance, addr string) bool {
+	for _, m := range si.Team {
+		if strings.EqualFold(m.Address, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// note is the Message-ID of the newest mail the bot sent to addr about the
+// case tag, "" when none was seen.
+func (r *soakRun) note(tag, addr string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.notes[tag+" "+strings.ToLower(addr)]
+}
+
+// beginFault carries out a fault; endFault ends one with a duration.
+func (r *soakRun) beginFault(rec *soak.FaultRecord) {
+	t := r.t
+	rec.WallBegan = time.Now()
+	rec.Began = r.clock.Sim(rec.WallBegan)
+	si := r.inst[rec.Instance]
+	switch rec.Kind {
+	case soak.FaultKill:
+		si.bot.kill(t)
+		si.bot.start(t)
+	case soak.FaultDovecot:
+		r.e.dc.stop(t)
+	case soak.FaultSMTP:
+		r.e.pf.stop(t)
+	case soak.FaultPassword:
+		si.pass = botPass + "-changed"
+		r.e.dc.setPassword(t, si.user, si.pass)
+		// The bot's session outlives the change: Dovecot checks the
+		// password at the next login. Kick it so that it logs in again.
+		r.doveadm("kick", si.user)
+	case soak.FaultDiskFull:
+		fill(t, si.storeDir)
+	case soak.FaultUIDValidity:
+		r.doveadm("mailbox", "update", "-u", si.user, "--uid-validity", strconv.FormatInt(time.Now().Unix(), 10), "INBOX")
+	case soak.FaultSuspend:
+		if si.bot.p != nil {
+			si.bot.p.cmd.Process.Signal(syscall.SIGSTOP)
+		}
+	default:
+		t.Fatalf("fault %s: unknown kind", rec.Kind)
+	}
+	say("soak fault %s %s sim=%s wall=%s", rec.Kind, orShared(rec.Instance), rec.Began.Format(time.RFC3339), rec.WallBegan.Format("15:04:05.000"))
+	if rec.For == 0 {
+		r.record(rec)
+	}
+}
+
+func (r *soakRun) endFault(rec *soak.FaultRecord) {
+	if rec.For == 0 {
+		return
+	}
+	t := r.t
+	si := r.inst[rec.Instance]
+	switch rec.Kind {
+	case soak.FaultDovecot:
+		r.e.dc.start(t)
+	case soak.FaultSMTP:
+		r.e.pf.start(t)
+	case soak.FaultPassword:
+		si.pass = botPass
+		r.e.dc.setPassword(t, si.user, si.pass)
+	case soak.FaultDiskFull:
+		if err := os.Remove(filepath.Join(si.storeDir, "filler")); err != nil {
+			t.Errorf("fault %s %s: %v", rec.Kind, rec.Instance, err)
+		}
+	case soak.FaultSuspend:
+		if si.bot.p != nil {
+			si.bot.p.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	r.record(rec)
+	say("soak fault %s %s ended sim=%s wall=%s", rec.Kind, orShared(rec.Instance), rec.Ended.Format(time.RFC3339), rec.WallEnded.Format("15:04:05.000"))
+}
+
+func (r *soakRun) record(rec *soak.FaultRecord) {
+	rec.WallEnded = time.Now()
+	rec.Ended = r.clock.Sim(rec.WallEnded)
+	r.mu.Lock()
+	r.obs.Faults = append(r.obs.Faults, *rec)
+	r.mu.Unlock()
+}
+
+func orShared(instance string) string {
+	if instance == "" {
+		return "servers"
+	}
+	return instance
+}
+
+// doveadm runs doveadm on the soak's Dovecot.
+func (r *soakRun) doveadm(args ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), serverWait)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "doveadm", append([]string{"-c", r.e.dc.conf}, args...)...).CombinedOutput()
+	if err != nil {
+		r.t.Errorf("doveadm %s = %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// watchSink records every mail the bots send as it arrives in the sink
+// (NOOP every 50 ms: Dovecot delays IDLE notices by up to half a second,
+// which is many simulated minutes), and in the bots' own INBOX nothing: the
+// bots read that themselves.
+func (r *soakRun) watchSink() {
+	defer r.watched.Done()
+	var last imap.UID
+	var conn *imapConn
+	defer func() {
+		if conn != nil {
+			conn.c.Close()
+		}
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	final := false
+	for {
+		select {
+		case <-r.stop:
+			final = true
+		case <-tick.C:
+		}
+		if conn == nil {
+			c, err := openIMAP(r.e.dc.imapAddr, sinkUser, sinkPass, nil)
+			if err == nil {
+				if _, err = c.c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+					c.c.Close()
+				} else {
+					conn = c
+				}
+			}
+		}
+		if conn != nil {
+			seen := time.Now()
+			if err := conn.c.Noop().Wait(); err == nil {
+				msgs, err := r.fetchNew(conn, last)
+				for _, m := range msgs {
+					r.observe(m.Raw, seen)
+					last = max(last, m.UID)
+				}
+				if err != nil {
+					conn.c.Close()
+					conn = nil
+				}
+			} else {
+				conn.c.Close()
+				conn = nil
+			}
+		}
+		if final {
+			return
+		}
+	}
+}
+
+// fetchNew fetches the messages above UID last.
+func (r *soakRun) fetchNew(conn *imapConn, last imap.UID) ([]*stored, error) {
+	var set imap.UIDSet
+	set.AddRange(last+1, 0)
+	msgs, err := conn.c.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil {
+		return nil, err
+	}
+	var out []*stored
+	for _, m := range msgs {
+		if m.UID <= last { // "N:*" always matches the highest UID
+			continue
+		}
+		out = append(out, &stored{UID: m.UID, Raw: m.FindBodySection(&imap.FetchItemBodySection{Peek: true})})
+	}
+	return out, nil
+}
+
+// observe records one mail a bot sent, seen at wall time seen.
+func (r *soakRun) observe(raw []byte, seen time.Time) {
+	m := r.parseMail(raw)
+	m.At = r.clock.Sim(seen)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.obs.Mail = append(r.obs.Mail, m)
+	tag := ""
+	if s := soakTagRE.FindStringSubmatch(m.Subject); s != nil {
+		tag = s[1]
+	}
+	if id, ok := strings.CutSuffix(m.InReplyTo, "@soak.test"); ok && tag != "" {
+		if a, ok := r.actions[id]; ok && a.Kind == soak.ActReport {
+			if _, seen := r.acks[id]; !seen {
+				r.acks[id] = soakRef{tag: tag, msgID: m.MessageID}
+			}
+		}
+	}
+	if tag != "" {
+		r.notes[tag+" "+strings.ToLower(m.To)] = m.MessageID
+	}
+	r.cond.Broadcast()
+}
+
+// parseMail reads what the oracle needs of a bot's mail: the original
+// recipient from Delivered-To, the thread fields, and Subject and text
+// decrypted with the recipient's key when it is encrypted.
+func (r *soakRun) parseMail(raw []byte) soak.Mail {
+	var m soak.Mail
+	ent, err := message.Read(bytes.NewReader(raw))
+	if ent == nil {
+		m.Body = "(unreadable: " + err.Error() + ")"
+		return m
+	}
+	h := ent.Header
+	m.Headers = map[string]string{}
+	for f := h.Fields(); f.Next(); {
+		if _, ok := m.Headers[f.Key()]; !ok {
+			v, err := f.Text()
+			if err != nil {
+				v = f.Value()
+			}
+			m.Headers[f.Key()] = v
+		}
+	}
+	m.To = soakRecipient(h.Get("Delivered-To"))
+	m.MessageID = strings.Trim(h.Get("Message-ID"), "<> ")
+	m.InReplyTo = strings.Trim(h.Get("In-Reply-To"), "<> ")
+	for _, ref := range strings.Fields(h.Get("References")) {
+		m.References = append(m.References, strings.Trim(ref, "<>"))
+	}
+	m.Subject = m.Headers["Subject"]
+	from := strings.ToLower(h.Get("From"))
+	for _, si := range r.order {
+		if strings.Contains(from, strings.ToLower(si.Address)) {
+			m.Instance = si.Name
+		}
+	}
+	if block := armoredBlock(raw); block != nil {
+		if plain, err := r.decrypt(block); err == nil {
+			if inner, err := message.Read(bytes.NewReader(plain)); err == nil && inner.Header.Get("Content-Type") != "" {
+				if s, err := inner.Header.Text("Subject"); err == nil && s != "" {
+					m.Subject = s
+				}
+				m.Body = entityText(inner)
+			} else {
+				m.Body = string(plain)
+			}
+			return m
+		} else {
+			m.Body = "(not decrypted: " + err.Error() + ")"
+		}
+	}
+	m.Body = entityText(ent)
+	return m
+}
+
+// soakRecipient turns sink+LOCAL=DOMAIN@example.org back into LOCAL@DOMAIN.
+func soakRecipient(delivered string) string {
+	addr := strings.Trim(strings.TrimSpace(delivered), "<>")
+	if rest, ok := strings.CutPrefix(addr, sinkUser+"+"); ok {
+		rest = strings.TrimSuffix(rest, "@example.org")
+		if i := strings.LastIndex(rest, "="); i >= 0 {
+			return rest[:i] + "@" + rest[i+1:]
+		}
+	}
+	return addr
+}
+
+// entityText is the text/* parts of e, decoded, one after the other.
+func entityText(e *message.Entity) string {
+	var b strings.Builder
+	e.Walk(func(_ []int, part *message.Entity, err error) error {
+		if err != nil {
+			return nil
+		}
+		t, _, _ := part.Header.ContentType()
+		if strings.HasPrefix(t, "text/") {
+			body, _ := io.ReadAll(io.LimitReader(part.Body, 1<<20))
+			b.Write(body)
+		}
+		return nil
+	})
+	return b.String()
+}
+
+// decrypt opens an armored OpenPGP message with the people's keys.
+func (r *soakRun) decrypt(block []byte) ([]byte, error) {
+	blk, err := armor.Decode(bytes.NewReader(block))
+	if err != nil {
+		return nil, err
+	}
+	md, err := openpgp.ReadMessage(blk.Body, r.ring, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(md.UnverifiedBody, 16<<20))
+}
+
+// pollHealth samples the instance's /healthz every 200 ms.
+func (r *soakRun) pollHealth(si *soakInstance) {
+	defer r.watched.Done()
+	client := &http.Client{Timeout: time.Second}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+		h := soak.Health{Instance: si.Name}
+		resp, err := client.Get(si.health)
+		if err != nil {
+			h.Problems = "unreachable: " + err.Error()
+		} else {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			h.OK = resp.StatusCode == http.StatusOK
+			if !h.OK {
+				h.Problems = strings.TrimSpace(string(b))
+			}
+		}
+		h.At = r.clock.Sim(time.Now())
+		r.mu.Lock()
+		r.obs.Health = append(r.obs.Health, h)
+		r.mu.Unlock()
+	}
+}
+
+// finish waits for the actions in hand, stops the bots (SIGTERM), the
+// watchers after a last look at the sink, and reads every store.
+func (r *soakRun) finish() {
+	t := r.t
+	r.pending.Wait()
+	for _, si := range r.order {
+		if si.bot.p != nil {
+			si.bot.p.cmd.Process.Signal(syscall.SIGCONT) // a suspend may run past the end
+		}
+		si.bot.stop(t)
+		si.mu.Lock()
+		if si.imp != nil {
+			si.imp.c.Close()
+		}
+		si.mu.Unlock()
+	}
+	close(r.stop)
+	r.watched.Wait()
+	for _, si := range r.order {
+		for _, c := range si.bot.cases(t) {
+			for _, m := range si.bot.caseJSON(t, c.Ref).Timeline {
+				if m.Direction == "in" {
+					r.obs.Stored = append(r.obs.Stored, soak.Stored{Instance: si.Name, MessageID: strings.Trim(m.MessageID, "<>"), Case: c.Ref})
+				}
+			}
+		}
+	}
+	if len(r.skipped) > 0 {
+		t.Errorf("soak: %d actions not sent (nothing to reply to): %v", len(r.skipped), r.skipped)
+	}
+}
+
+// check hands the run to the oracle and prints its report.
+func (r *soakRun) check() {
+	var b strings.Builder
+	for _, m := range r.obs.Mail {
+		fmt.Fprintf(&b, "%s %-8s to=%s in-reply-to=%s subject=%q\n", m.At.Format(time.RFC3339), m.Instance, m.To, m.InReplyTo, m.Subject)
+	}
+	write(r.t, filepath.Join(r.e.dir, "soak-mail.txt"), b.String(), 0o644)
+}
