@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"mailbot/mailbot/auth"
+	"mailbot/mailbot/clock"
 	"mailbot/mailbot/config"
 	"mailbot/mailbot/flood"
 	"mailbot/mailbot/health"
@@ -45,8 +46,11 @@ type Options struct {
 	Roster    *team.Roster // nil: no team (nobody is notified)
 	// LookupTXT resolves DNS TXT records for DKIM (tests inject one).
 	LookupTXT func(name string) ([]string, error)
-	Now       func() time.Time
+	Now       func() time.Time // nil: Clock.Now; set by tests (the waits stay Clock's)
 	Logger    *slog.Logger
+	// Clock is the daemon's time (nil: the wall clock): Now, and the
+	// scheduler's and the sender's waits follow it (mailbot/clock).
+	Clock *clock.Clock
 	// Faults, when set, is called at named points ("after-case",
 	// "before-commit", "after-send") and a non-nil error aborts there, as
 	// a crash would. Tests only.
@@ -70,6 +74,7 @@ type Options struct {
 type Daemon struct {
 	cfg   *config.Config
 	store *store.Store
+	clock *clock.Clock
 	now   func() time.Time
 	log   *slog.Logger
 
@@ -86,9 +91,9 @@ func New(opt Options) (*Daemon, error) {
 	if opt.Config == nil || opt.Store == nil || opt.Templates == nil {
 		return nil, errors.New("mailbot: config, store and templates are required")
 	}
-	d := &Daemon{cfg: opt.Config, store: opt.Store, now: opt.Now, log: opt.Logger, inboxEvents: opt.InboxEvents}
+	d := &Daemon{cfg: opt.Config, store: opt.Store, clock: opt.Clock, now: opt.Now, log: opt.Logger, inboxEvents: opt.InboxEvents}
 	if d.now == nil {
-		d.now = time.Now
+		d.now = d.clock.Now
 	}
 	if opt.LookupTXT == nil {
 		opt.LookupTXT = net.LookupTXT
@@ -99,18 +104,21 @@ func New(opt Options) (*Daemon, error) {
 	out := &outmail.Composer{Config: d.cfg, Policy: opt.Policy, Templates: opt.Templates, Keys: opt.Keys, Roster: opt.Roster, Now: d.now, Log: d.log}
 	d.line = intake.New(intake.Options{Config: d.cfg, Store: d.store, Policy: opt.Policy, Keys: opt.Keys, Roster: opt.Roster, Out: out,
 		LookupTXT: opt.LookupTXT, Now: d.now, Logger: d.log, Faults: opt.Faults, Metrics: opt.Metrics, Disk: opt.Disk})
-	d.health = health.New(health.Options{Metrics: opt.Metrics, Now: d.now, Resync: d.cfg.IMAP.ResyncInterval.Duration,
-		CommandTimeout: d.cfg.IMAP.CommandTimeout.Duration, Stale: d.cfg.Health.OutboxStale.Duration})
+	// The IMAP resync and command timeout are wall durations (the
+	// servers'), judged against the daemon's time: in its units.
+	d.health = health.New(health.Options{Metrics: opt.Metrics, Now: d.now, Resync: d.clock.Sim(d.cfg.IMAP.ResyncInterval.Duration),
+		CommandTimeout: d.clock.Sim(d.cfg.IMAP.CommandTimeout.Duration), Stale: d.cfg.Health.OutboxStale.Duration})
 	d.sender = &outbox.Sender{
 		Store:     d.store,
 		Client:    outbox.NewSMTPClient(d.smtpOptions()),
 		Now:       d.now,
+		Clock:     d.clock,
 		Logger:    d.log,
 		Fault:     d.line.Fault,
 		OnAttempt: d.health.SMTP,
 	}
 	d.jobs = jobs.New(jobs.Jobs{Config: d.cfg, Store: d.store, Policy: opt.Policy, Out: out, Health: d.health,
-		Metrics: opt.Metrics, Log: d.log, Now: d.now, Started: d.now(), Heartbeat: opt.Heartbeat,
+		Metrics: opt.Metrics, Log: d.log, Now: d.now, Clock: d.clock, Started: d.now(), Heartbeat: opt.Heartbeat,
 		Inbox: d.inboxOptions, Client: d.sender.Client})
 	if m := opt.Metrics; m != nil {
 		d.sender.OnResult = func(state string) {

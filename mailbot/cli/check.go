@@ -27,6 +27,14 @@ func cmdCheck(ctx context.Context, env *Env, args []string) int {
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage
 	}
+	clk, err := daemonClock(env)
+	if err != nil {
+		fmt.Fprintln(env.Stderr, err)
+		return ExitUsage
+	}
+	if clk.Scaled() {
+		fmt.Fprintf(env.Stderr, "warning: %s: %s\n", scaledClockWarning, clk)
+	}
 	if err := checkSecrets(s); err != nil {
 		fmt.Fprintln(env.Stderr, err)
 		return ExitUsage

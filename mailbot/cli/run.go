@@ -12,6 +12,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 
 	"mailbot/mailbot"
+	"mailbot/mailbot/clock"
 	"mailbot/mailbot/control"
 	"mailbot/mailbot/metrics"
 	"mailbot/store"
@@ -38,7 +39,14 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 		// RestartPreventExitStatus=2 keeps it from restarting in a loop.
 		return fail(env, "run", ExitUsage, err)
 	}
+	clk, err := daemonClock(env)
+	if err != nil {
+		return fail(env, "run", ExitUsage, err)
+	}
 	log := newLogger(env.Stderr, s.cfg.LogLevel)
+	if clk.Scaled() {
+		log.Warn(scaledClockWarning, "clock", clk.String(), "now", clk.Now())
+	}
 	st, err := openStore(s.cfg)
 	if err != nil {
 		return fail(env, "run", ExitFailure, err)
@@ -66,7 +74,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 
 	for {
 		d, err := mailbot.New(mailbot.Options{Config: s.cfg, Store: st, Policy: s.policy, Templates: s.tmpl, Keys: s.keys,
-			Roster: s.roster, Logger: log, Metrics: m, Heartbeat: beat})
+			Roster: s.roster, Logger: log, Metrics: m, Heartbeat: beat, Clock: clk})
 		if err != nil {
 			return fail(env, "run", ExitFailure, err)
 		}
@@ -109,6 +117,15 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 		}
 	}
 }
+
+// scaledClockWarning is logged by `mailbot run` and printed by `mailbot
+// check` when MAILBOT_CLOCK is set: it must never change a production
+// service silently.
+const scaledClockWarning = "clock is scaled: " + clock.Env + " is set, the bot keeps simulated time (for the soak only, never in production)"
+
+// daemonClock is the daemon's time from MAILBOT_CLOCK (mailbot/clock):
+// the wall clock when it is unset or empty.
+func daemonClock(env *Env) (*clock.Clock, error) { return clock.Parse(env.Getenv(clock.Env)) }
 
 // heartbeat is called by the daemon's main loop on every turn (about once a
 // minute): it feeds systemd's watchdog (WatchdogSec=) only while that loop

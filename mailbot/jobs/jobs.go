@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"mailbot/mailbot/clock"
 	"mailbot/mailbot/config"
 	"mailbot/mailbot/health"
 	"mailbot/mailbot/inbox"
@@ -34,7 +35,8 @@ import (
 	"mailbot/store"
 )
 
-// schedulerEvery is how often the jobs wake without being poked.
+// schedulerEvery is how often the jobs wake without being poked, in the
+// daemon's time (Clock).
 const schedulerEvery = time.Minute
 
 // housekeepingEvery is how often the housekeeping runs.
@@ -51,6 +53,9 @@ type Jobs struct {
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	Now     func() time.Time
+	// Clock times the minutes and the days of Run (nil: the wall clock); a
+	// scaled clock makes them simulated ones. Now is its Now, or a test's.
+	Clock *clock.Clock
 	// Started is when the daemon started: the first self-test is due one
 	// interval later.
 	Started time.Time
@@ -84,9 +89,9 @@ func (j *Jobs) Poke() {
 // done. A failing or panicking job is logged and tried again next time:
 // each derives what is due from the store afresh.
 func (j *Jobs) Run(ctx context.Context) error {
-	minute := time.NewTicker(schedulerEvery)
+	minute := j.Clock.NewTicker(schedulerEvery)
 	defer minute.Stop()
-	daily := time.NewTicker(housekeepingEvery)
+	daily := j.Clock.NewTicker(housekeepingEvery)
 	defer daily.Stop()
 	housekeeping := true
 	for {

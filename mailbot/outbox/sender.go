@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"mailbot/mailbot/clock"
 	"mailbot/store"
 )
 
@@ -20,6 +21,9 @@ import (
 type Sender struct {
 	Store  *store.Store
 	Client *SMTPClient
+	// Clock times Run's wait until the next item falls due (nil: the wall
+	// clock): due times and backoffs are in its time. Now defaults to its Now.
+	Clock  *clock.Clock
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Fault is a test hook: a non-nil error at "after-send" stops as a crash
@@ -50,7 +54,7 @@ func (s *Sender) init() {
 	s.once.Do(func() {
 		s.wake = make(chan struct{}, 1)
 		if s.Now == nil {
-			s.Now = time.Now
+			s.Now = s.Clock.Now
 		}
 		if s.Logger == nil {
 			s.Logger = slog.Default()
@@ -84,7 +88,7 @@ func (s *Sender) Run(stop, abort context.Context) error {
 		var timer <-chan time.Time
 		var t *time.Timer
 		if !next.IsZero() {
-			t = time.NewTimer(max(next.Sub(s.Now()), 0))
+			t = s.Clock.NewTimer(max(next.Sub(s.Now()), 0))
 			timer = t.C
 		}
 		select {
