@@ -53,12 +53,17 @@ type Instance struct {
 	Lead    string   // escalations go here
 	// DutySwaps are [duty] overrides: on these dates these members are on duty.
 	DutySwaps []DutySwap
+	Zone      string // the policy's [calendar] time_zone
+	DutyMode  string // [duty] mode: "weekly"
+	DutyStart string // [duty] start, YYYY-MM-DD: the first day of shift 0
 }
 
 // Member is a team member with the address mail reaches them at.
 type Member struct{ Name, Address string }
 
-// DutySwap puts Pair on duty from From to To (inclusive dates, policy zone).
+// DutySwap is a [duty] override { from, to, swap = Pair }: from From to To
+// (inclusive dates, policy zone) the two members named in Pair trade places
+// in the duty order, so the off-duty one of them is on duty instead.
 type DutySwap struct {
 	From, To string // YYYY-MM-DD
 	Pair     [2]string
@@ -75,7 +80,7 @@ const (
 	ActSpam        ActionKind = "spam"         // spam with a trusted verdict header from the MTA
 	ActTeamReply   ActionKind = "team-reply"   // a member answers the reporter (relayed)
 	ActTeamCommand ActionKind = "team-command" // a member's command mail (claim, status, disclose, not-spam...)
-	ActWithdraw    ActionKind = "withdraw"     // the reporter withdraws; a member answers "status rejected"
+	ActWithdraw    ActionKind = "withdraw"     // the reporter withdraws; a member's "status rejected" is its own team-command
 )
 
 // Action is one mail the workload sends, at a simulated time.
@@ -84,7 +89,7 @@ type Action struct {
 	Instance string
 	Kind     ActionKind
 	ID       string // unique; the mail's Message-ID is <ID@soak.test>
-	From     string // the sender's address
+	From     string // the sender's address (spam: the driver sets the sample's From to it)
 	Report   string // the ID of the report this concerns ("" for a report, a robot, spam)
 	Format   string // reports and follow-ups: plain, pgp-mime, inline, attachment
 	Command  string // team-command: the command lines, e.g. "status fixed", "disclose 2027-05-01"
