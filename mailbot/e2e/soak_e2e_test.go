@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -70,7 +71,7 @@ func TestSoak(t *testing.T) {
 		}
 		seed = n
 	}
-	plan := soakPlan(t, mode, seed)
+	plan := soakPlan(mode, seed)
 	counts := map[string]int{}
 	for _, a := range plan.Actions {
 		counts[string(a.Kind)]++
@@ -117,8 +118,9 @@ type soakRun struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when mail is observed
 	obs     soak.Observed
-	acks    map[string]soakRef // report action ID -> the bot's answer to it
-	notes   map[string]string  // case tag + " " + recipient -> Message-ID of the bot's mail to them
+	tags    map[string]string // report (or spam) action ID -> its case tag
+	acks    map[string]string // report action ID -> Message-ID of the bot's acknowledgement
+	notes   map[string]string // case tag + " " + recipient -> Message-ID of the bot's newest mail to them
 	actions map[string]soak.Action
 
 	stop    chan struct{} // closed to end the watchers
@@ -127,43 +129,22 @@ type soakRun struct {
 	skipped []string
 }
 
-// soakRef is the bot's acknowledgement of a report: its case tag and
-// Message-ID.
+// soakRef is what a mail about a report replies to: the report's case tag
+// and the Message-ID of the bot's mail it answers.
 type soakRef struct{ tag, msgID string }
+
+// soakIDRE finds the action ID in the Subject of a report or spam (the
+// bot's notifications repeat it) or in a Message-ID the driver gave.
+var soakIDRE = regexp.MustCompile(`Soak (?:report|spam) ([A-Za-z0-9_-]+):|<([A-Za-z0-9._-]+)@soak\.test>`)
 
 var soakTagRE = regexp.MustCompile(`\[([A-Z]+-\d{4}-\d+)\]`)
 
 // soakPlan is soak.Generate's plan for the mode and seed.
-func soakPlan(t *testing.T, mode string, seed int64) soak.Plan {
-	t.Helper()
-	return handPlan(seed)
-}
-
-// handPlan is a small plan for one instance, until soak.Generate lands.
-func handPlan(seed int64) soak.Plan {
-	start := time.Date(2027, 3, 24, 7, 0, 0, 0, time.UTC)
-	at := func(h float64) time.Time { return start.Add(time.Duration(h * float64(time.Hour))) }
-	in := soak.Instance{Name: "caspar", Policy: "000_caspar_health.toml", Address: "security@caspar-health.com",
-		Team: []soak.Member{{Name: "Ann Caspar", Address: "ann@caspar-health.com"}, {Name: "Ben Caspar", Address: "ben@caspar-health.com"},
-			{Name: "Cid Caspar", Address: "cid@caspar-health.com"}},
-		Lead: "lead@caspar-health.com"}
-	return soak.Plan{Seed: seed, Start: start, Span: 12 * time.Hour, Instances: []soak.Instance{in},
-		Actions: []soak.Action{
-			{At: at(1), Instance: "caspar", Kind: soak.ActReport, ID: "r1", From: "ada@research.example", Format: "plain"},
-			{At: at(1.5), Instance: "caspar", Kind: soak.ActReport, ID: "r2", From: "eve@lab.example", Format: "pgp-mime"},
-			{At: at(2), Instance: "caspar", Kind: soak.ActReport, ID: "r3", From: "ada@research.example", Format: "inline"},
-			{At: at(2.5), Instance: "caspar", Kind: soak.ActReport, ID: "r4", From: "kim@uni.example", Format: "attachment", Forget: true},
-			{At: at(3), Instance: "caspar", Kind: soak.ActRobot, ID: "b1", Sample: "automated/autoreplies/sisimai/rfc3834-01.eml"},
-			{At: at(3.2), Instance: "caspar", Kind: soak.ActSpam, ID: "s1", Sample: "automated/spam-ham/spamassassin-t-data/spam/001.eml"},
-			{At: at(4), Instance: "caspar", Kind: soak.ActFollowUp, ID: "f1", From: "ada@research.example", Report: "r1", Format: "plain"},
-			{At: at(5), Instance: "caspar", Kind: soak.ActTeamCommand, ID: "c1", From: "ann@caspar-health.com", Report: "r1", Command: "status triaged"},
-			{At: at(6), Instance: "caspar", Kind: soak.ActTeamReply, ID: "t1", From: "ben@caspar-health.com", Report: "r2"},
-			{At: at(7), Instance: "caspar", Kind: soak.ActWithdraw, ID: "w1", From: "ann@caspar-health.com", Report: "r3"},
-		},
-		Faults: []soak.Fault{
-			{At: at(3.5), Kind: soak.FaultKill, Instance: "caspar"},
-		},
+func soakPlan(mode string, seed int64) soak.Plan {
+	if mode == "month" {
+		return soak.Generate(soak.MonthOptions(seed))
 	}
+	return soak.Generate(soak.ShortOptions(seed))
 }
 
 // newSoakRun starts Dovecot and Postfix (newEnv) routed for the soak and
@@ -171,7 +152,7 @@ func handPlan(seed int64) soak.Plan {
 func newSoakRun(t *testing.T, plan soak.Plan, scale float64) *soakRun {
 	t.Helper()
 	r := &soakRun{t: t, plan: plan, inst: map[string]*soakInstance{}, keys: map[string]*openpgp.Entity{},
-		acks: map[string]soakRef{}, notes: map[string]string{}, actions: map[string]soak.Action{}, stop: make(chan struct{})}
+		tags: map[string]string{}, acks: map[string]string{}, notes: map[string]string{}, actions: map[string]soak.Action{}, stop: make(chan struct{})}
 	r.cond = sync.NewCond(&r.mu)
 	for _, a := range plan.Actions {
 		r.actions[a.ID] = a
@@ -224,8 +205,8 @@ func newSoakRun(t *testing.T, plan soak.Plan, scale float64) *soakRun {
 		}
 		fmt.Fprintf(&team, `
 [duty]
-mode = "weekly"
-start = "2027-01-04"
+mode = %q
+start = %q
 order = [%s]
 overrides = [%s]
 
@@ -234,7 +215,7 @@ lead = %q
 
 [spam]
 trust = ["spamassassin"]
-`, strings.Join(names, ", "), strings.Join(overrides, ", "), in.Lead)
+`, in.DutyMode, in.DutyStart, strings.Join(names, ", "), strings.Join(overrides, ", "), in.Lead)
 		opts = append(opts, botOptions{mode: "idle", store: "store/mailbot.db", extra: team.String(), files: files,
 			address: in.Address, user: user, policy: filepath.Join(corpusRoot, "policies", in.Policy),
 			metrics: "127.0.0.1:" + freePorts(t, 1)[0]})
@@ -344,8 +325,10 @@ func (r *soakRun) play() {
 	sort.SliceStable(events, func(i, j int) bool { return events[i].at.Before(events[j].at) })
 	for _, ev := range events {
 		sleepUntil(r.clock.Wall(ev.at))
-		if t.Failed() {
-			t.FailNow()
+		// A run far behind its schedule measures nothing: stop it while
+		// the cleanups can still run (go test's -timeout skips them).
+		if late := time.Since(r.clock.Wall(ev.at)); late > 5*time.Minute {
+			t.Fatalf("soak: %s behind the schedule at simulated %s", late.Round(time.Second), ev.at.Format(time.RFC3339))
 		}
 		ev.do()
 	}
@@ -360,37 +343,41 @@ func sleepUntil(w time.Time) {
 	}
 }
 
-// act turns an action into mail and APPENDs it to its instance's INBOX.
-// Mail that answers the bot waits (in its own goroutine, so the timeline
-// goes on) until the driver has seen what it answers.
+// act turns an action into mail and APPENDs it to its instance's INBOX, in
+// its own goroutine so that the timeline goes on while Dovecot is down or
+// while mail that answers the bot waits until the driver has seen what it
+// answers.
 func (r *soakRun) act(a soak.Action) {
 	si := r.inst[a.Instance]
 	if si == nil {
 		r.t.Fatalf("action %s: no instance %q", a.ID, a.Instance)
 	}
-	if a.Report == "" {
-		r.deliver(si, a, r.compose(si, a, soakRef{}))
-		return
-	}
 	r.pending.Add(1)
 	go func() {
 		defer r.pending.Done()
-		ref, ok := r.awaitAck(a.Report, r.clock.Wall(a.At).Add(time.Minute))
-		if !ok {
-			r.mu.Lock()
-			r.skipped = append(r.skipped, a.ID)
-			r.mu.Unlock()
-			say("soak: skip %s %s %s: no acknowledgement of %s seen within a minute", a.Kind, a.Instance, a.ID, a.Report)
-			return
+		var ref soakRef
+		if a.Report != "" {
+			var ok bool
+			ref, ok = r.awaitRef(a.Report, strings.ToLower(a.From), r.member(si, a.From), r.clock.Wall(a.At).Add(time.Minute))
+			if !ok {
+				r.mu.Lock()
+				r.skipped = append(r.skipped, a.ID)
+				r.mu.Unlock()
+				say("soak: skip %s %s %s: no mail of the bot about %s seen within a minute", a.Kind, a.Instance, a.ID, a.Report)
+				return
+			}
 		}
-		r.deliver(si, a, r.compose(si, a, ref))
+		if raw := r.compose(si, a, ref); raw != nil {
+			r.deliver(si, a, raw)
+		}
 	}()
 }
 
-// awaitAck waits until the bot's acknowledgement of report was seen, up to
-// deadline (wall); for a member's mail it is their own notification when
-// there is one.
-func (r *soakRun) awaitAck(report string, deadline time.Time) (soakRef, bool) {
+// awaitRef waits, up to deadline (wall), until the driver knows the case
+// tag of report and the bot's mail that from answers: a member answers
+// their own notification (else the acknowledgement, else nothing: the
+// protected Subject names the case), the reporter the acknowledgement.
+func (r *soakRun) awaitRef(report, from string, member bool, deadline time.Time) (soakRef, bool) {
 	timer := time.AfterFunc(time.Until(deadline), func() {
 		r.mu.Lock()
 		r.cond.Broadcast()
@@ -400,8 +387,15 @@ func (r *soakRun) awaitAck(report string, deadline time.Time) (soakRef, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
-		if ref, ok := r.acks[report]; ok {
-			return ref, true
+		tag, ack := r.tags[report], r.acks[report]
+		if member && tag != "" {
+			if n := r.notes[tag+" "+from]; n != "" {
+				ack = n
+			}
+			return soakRef{tag: tag, msgID: ack}, true
+		}
+		if !member && tag != "" && ack != "" {
+			return soakRef{tag: tag, msgID: ack}, true
 		}
 		if time.Now().After(deadline) {
 			return soakRef{}, false
@@ -449,12 +443,16 @@ func (r *soakRun) compose(si *soakInstance, a soak.Action, ref soakRef) []byte {
 	msgID := "<" + a.ID + "@soak.test>"
 	switch a.Kind {
 	case soak.ActRobot, soak.ActSpam:
-		raw, err := os.ReadFile(filepath.Join(corpusRoot, "mail", a.Sample))
+		raw, err := os.ReadFile(filepath.Join("..", "..", a.Sample))
 		if err != nil {
-			t.Fatalf("action %s: %v", a.ID, err)
+			t.Errorf("action %s: %v", a.ID, err)
+			return nil
 		}
-		raw = setMessageID(raw, msgID)
+		raw = setField(raw, "Message-ID", msgID)
 		if a.Kind == soak.ActSpam { // what the trusted MTA adds ([spam] trust)
+			raw = setField(raw, "From", a.From)
+			hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+			raw = setField(raw, "Subject", "Soak spam "+a.ID+": "+hdr.Get("Subject"))
 			raw = append([]byte("X-Spam-Flag: YES\r\nX-Spam-Status: Yes, score=20.0 required=5.0\r\n"), raw...)
 		}
 		return raw
@@ -464,19 +462,16 @@ func (r *soakRun) compose(si *soakInstance, a soak.Action, ref soakRef) []byte {
 	text := "The display name is not escaped (" + a.ID + ").\n"
 	if ref.tag != "" {
 		subject = "Re: [" + ref.tag + "] " + a.Report
-		h = append(h, [2]string{"In-Reply-To", "<" + ref.msgID + ">"}, [2]string{"References", "<" + ref.msgID + ">"})
 		text = "More detail on " + a.Report + " (" + a.ID + ").\n"
 	}
-	member := r.member(si, a.From)
-	if member {
+	if ref.msgID != "" {
+		h = append(h, [2]string{"In-Reply-To", "<" + ref.msgID + ">"}, [2]string{"References", "<" + ref.msgID + ">"})
+	}
+	if r.member(si, a.From) {
 		// A member's mail is authenticated: signed by their key and
 		// encrypted to the bot (README "what authenticates a team
 		// command"), the case tag in the protected Subject, in reply to
 		// their own notification when they had one.
-		if n := r.note(ref.tag, a.From); n != "" && ref.tag != "" {
-			h[len(h)-2] = [2]string{"In-Reply-To", "<" + n + ">"}
-			h[len(h)-1] = [2]string{"References", "<" + n + ">"}
-		}
 		switch a.Kind {
 		case soak.ActTeamCommand:
 			text = a.Command + "\n\nThanks, noted.\n"
@@ -509,7 +504,8 @@ func (r *soakRun) compose(si *soakInstance, a soak.Action, ref soakRef) []byte {
 			w.Close()
 		}
 		if err != nil {
-			t.Fatalf("action %s: inline encrypt: %v", a.ID, err)
+			t.Errorf("action %s: inline encrypt: %v", a.ID, err)
+			return nil
 		}
 		pub, _ := pgp.Armor(openpgp.EntityList{key})
 		return mailBytes(append(h, [2]string{"Subject", subject}, [2]string{"MIME-Version", "1.0"},
@@ -548,7 +544,8 @@ func (r *soakRun) pgpMIME(h [][2]string, subject, inner string, si *soakInstance
 		}
 	}
 	if err != nil {
-		r.t.Fatalf("pgpmail.Encrypt from %s: %v", from, err)
+		r.t.Errorf("pgpmail.Encrypt from %s: %v", from, err)
+		return nil
 	}
 	return out.Bytes()
 }
@@ -561,21 +558,18 @@ func crlf(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
 }
 
-var messageIDField = regexp.MustCompile(`(?im)^Message-ID:[^\n]*\n([ \t][^\n]*\n)*`)
-
-// setMessageID replaces raw's Message-ID field by id (or adds one).
-func setMessageID(raw []byte, id string) []byte {
-	head := raw
-	if i := bytes.Index(raw, []byte("\n\n")); i >= 0 {
-		head = raw[:i+1]
+// setField replaces raw's header field name (with its continuation lines)
+// by "name: value", or adds it on top.
+func setField(raw []byte, name, value string) []byte {
+	end := bytes.Index(raw, []byte("\n\n"))
+	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 && (end < 0 || i < end) {
+		end = i
 	}
-	if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 && i < len(head) {
-		head = raw[:i+2]
+	field := regexp.MustCompile(`(?im)^` + regexp.QuoteMeta(name) + `:[^\n]*\n([ \t][^\n]*\n)*`)
+	if loc := field.FindIndex(raw[:max(end, 0)+1]); loc != nil {
+		return append(append(append([]byte{}, raw[:loc[0]]...), name+": "+value+"\r\n"...), raw[loc[1]:]...)
 	}
-	if loc := messageIDField.FindIndex(head); loc != nil {
-		return append(append(append([]byte{}, raw[:loc[0]]...), "Message-ID: "+id+"\r\n"...), raw[loc[1]:]...)
-	}
-	return append([]byte("Message-ID: "+id+"\r\n"), raw...)
+	return append([]byte(name+": "+value+"\r\n"), raw...)
 }
 
 func (r *soakRun) member(si *soakInstance, addr string) bool {
@@ -585,14 +579,6 @@ func (r *soakRun) member(si *soakInstance, addr string) bool {
 		}
 	}
 	return false
-}
-
-// note is the Message-ID of the newest mail the bot sent to addr about the
-// case tag, "" when none was seen.
-func (r *soakRun) note(tag, addr string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.notes[tag+" "+strings.ToLower(addr)]
 }
 
 // beginFault carries out a fault; endFault ends one with a duration.
@@ -759,7 +745,7 @@ func (r *soakRun) fetchNew(conn *imapConn, last imap.UID) ([]*stored, error) {
 
 // observe records one mail a bot sent, seen at wall time seen.
 func (r *soakRun) observe(raw []byte, seen time.Time) {
-	m := r.parseMail(raw)
+	m, plain := r.parseMail(raw)
 	m.At = r.clock.Sim(seen)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -768,14 +754,18 @@ func (r *soakRun) observe(raw []byte, seen time.Time) {
 	if s := soakTagRE.FindStringSubmatch(m.Subject); s != nil {
 		tag = s[1]
 	}
-	if id, ok := strings.CutSuffix(m.InReplyTo, "@soak.test"); ok && tag != "" {
-		if a, ok := r.actions[id]; ok && a.Kind == soak.ActReport {
-			if _, seen := r.acks[id]; !seen {
-				r.acks[id] = soakRef{tag: tag, msgID: m.MessageID}
+	if tag != "" {
+		// The acknowledgement answers the report; the team's notification
+		// carries it (held spam has only that).
+		if id, ok := strings.CutSuffix(m.InReplyTo, "@soak.test"); ok && r.acks[id] == "" && r.actions[id].Kind == soak.ActReport {
+			r.acks[id], r.tags[id] = m.MessageID, tag
+		}
+		for _, s := range soakIDRE.FindAllSubmatch(append([]byte(m.Subject+"\n"), plain...), -1) {
+			id := string(s[1]) + string(s[2])
+			if k := r.actions[id].Kind; r.tags[id] == "" && (k == soak.ActReport || k == soak.ActSpam) {
+				r.tags[id] = tag
 			}
 		}
-	}
-	if tag != "" {
 		r.notes[tag+" "+strings.ToLower(m.To)] = m.MessageID
 	}
 	r.cond.Broadcast()
@@ -784,12 +774,11 @@ func (r *soakRun) observe(raw []byte, seen time.Time) {
 // parseMail reads what the oracle needs of a bot's mail: the original
 // recipient from Delivered-To, the thread fields, and Subject and text
 // decrypted with the recipient's key when it is encrypted.
-func (r *soakRun) parseMail(raw []byte) soak.Mail {
-	var m soak.Mail
+func (r *soakRun) parseMail(raw []byte) (m soak.Mail, plain []byte) {
 	ent, err := message.Read(bytes.NewReader(raw))
 	if ent == nil {
 		m.Body = "(unreadable: " + err.Error() + ")"
-		return m
+		return m, raw
 	}
 	h := ent.Header
 	m.Headers = map[string]string{}
@@ -825,13 +814,14 @@ func (r *soakRun) parseMail(raw []byte) soak.Mail {
 			} else {
 				m.Body = string(plain)
 			}
-			return m
+			return m, plain
 		} else {
 			m.Body = "(not decrypted: " + err.Error() + ")"
+			return m, raw
 		}
 	}
 	m.Body = entityText(ent)
-	return m
+	return m, raw
 }
 
 // soakRecipient turns sink+LOCAL=DOMAIN@example.org back into LOCAL@DOMAIN.
@@ -943,7 +933,7 @@ func (r *soakRun) finish() {
 func (r *soakRun) check() {
 	var b strings.Builder
 	for _, m := range r.obs.Mail {
-		fmt.Fprintf(&b, "%s %-8s to=%s in-reply-to=%s subject=%q\n", m.At.Format(time.RFC3339), m.Instance, m.To, m.InReplyTo, m.Subject)
+		fmt.Fprintf(&b, "%s %-8s to=%s msgid=%s in-reply-to=%s subject=%q\n\t%q\n", m.At.Format(time.RFC3339), m.Instance, m.To, m.MessageID, m.InReplyTo, m.Subject, m.Body[:min(len(m.Body), 300)])
 	}
 	write(r.t, filepath.Join(r.e.dir, "soak-mail.txt"), b.String(), 0o644)
 }
