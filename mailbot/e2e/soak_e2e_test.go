@@ -32,6 +32,7 @@ import (
 
 	"mailbot/mailbot/pgp"
 	"mailbot/mailbot/soak"
+	"mailbot/store"
 )
 
 // The soak's mail routing (issue 19): Postfix rewrites every recipient but
@@ -123,10 +124,11 @@ type soakRun struct {
 	notes   map[string]string // case tag + " " + recipient -> Message-ID of the bot's newest mail to them
 	actions map[string]soak.Action
 
-	stop    chan struct{} // closed to end the watchers
-	watched sync.WaitGroup
-	pending sync.WaitGroup // actions waiting for the bot's answer to what they reply to
-	skipped []string
+	stop       chan struct{} // closed to end the sink's watch
+	stopHealth chan struct{} // closed to end the /healthz polls
+	watched    sync.WaitGroup
+	pending    sync.WaitGroup // actions waiting for the bot's answer to what they reply to
+	skipped    []string
 }
 
 // soakRef is what a mail about a report replies to: the report's case tag
@@ -152,7 +154,8 @@ func soakPlan(mode string, seed int64) soak.Plan {
 func newSoakRun(t *testing.T, plan soak.Plan, scale float64) *soakRun {
 	t.Helper()
 	r := &soakRun{t: t, plan: plan, inst: map[string]*soakInstance{}, keys: map[string]*openpgp.Entity{},
-		tags: map[string]string{}, acks: map[string]string{}, notes: map[string]string{}, actions: map[string]soak.Action{}, stop: make(chan struct{})}
+		tags: map[string]string{}, acks: map[string]string{}, notes: map[string]string{}, actions: map[string]soak.Action{},
+		stop: make(chan struct{}), stopHealth: make(chan struct{})}
 	r.cond = sync.NewCond(&r.mu)
 	for _, a := range plan.Actions {
 		r.actions[a.ID] = a
@@ -874,7 +877,7 @@ func (r *soakRun) pollHealth(si *soakInstance) {
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.stop:
+		case <-r.stopHealth:
 			return
 		case <-tick.C:
 		}
@@ -897,11 +900,12 @@ func (r *soakRun) pollHealth(si *soakInstance) {
 	}
 }
 
-// finish waits for the actions in hand, stops the bots (SIGTERM), the
-// watchers after a last look at the sink, and reads every store.
+// finish waits for the actions in hand, stops the health polls, the bots
+// (SIGTERM), the sink's watch after a last look, and reads every store.
 func (r *soakRun) finish() {
 	t := r.t
 	r.pending.Wait()
+	close(r.stopHealth)
 	for _, si := range r.order {
 		if si.bot.p != nil {
 			si.bot.p.cmd.Process.Signal(syscall.SIGCONT) // a suspend may run past the end
@@ -922,6 +926,24 @@ func (r *soakRun) finish() {
 					r.obs.Stored = append(r.obs.Stored, soak.Stored{Instance: si.Name, MessageID: strings.Trim(m.MessageID, "<>"), Case: c.Ref})
 				}
 			}
+		}
+		// Mail on no case (robots, quarantine): no command lists it.
+		st, err := store.Open(filepath.Join(si.storeDir, "mailbot.db"), store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("%s: store.Open() = %v", si.Name, err)
+		}
+		err = st.View(func(tx *store.Tx) error {
+			ms, err := tx.Messages(0)
+			for _, m := range ms {
+				if m.Direction == "in" {
+					r.obs.Stored = append(r.obs.Stored, soak.Stored{Instance: si.Name, MessageID: m.MessageID})
+				}
+			}
+			return err
+		})
+		st.Close()
+		if err != nil {
+			t.Fatalf("%s: messages on no case: %v", si.Name, err)
 		}
 	}
 	if len(r.skipped) > 0 {
