@@ -62,7 +62,10 @@ func cmdRun(ctx context.Context, env *Env, args []string) int {
 	srv := &control.Server{Handlers: adminHandlers(current.Load, st), Logger: log}
 	go srv.Serve(ctx, ln)
 
-	m := metrics.New(metrics.Options{Logger: log, AliveTimeout: 2*s.cfg.IMAP.ResyncInterval.Duration + 2*s.cfg.IMAP.CommandTimeout.Duration + time.Minute})
+	// The problems' times are the daemon's; the liveness bound is the
+	// servers' (wall) time, in the daemon's units.
+	m := metrics.New(metrics.Options{Logger: log, Now: clk.Now,
+		AliveTimeout: clk.Sim(2*s.cfg.IMAP.ResyncInterval.Duration + 2*s.cfg.IMAP.CommandTimeout.Duration + time.Minute)})
 	if s.cfg.Metrics != "" {
 		go func() {
 			if err := m.Serve(ctx, s.cfg.Metrics); err != nil && ctx.Err() == nil {

@@ -10,16 +10,19 @@
 // environment variable MAILBOT_CLOCK (Env, Parse); unset, it is the wall
 // clock, exactly as without this package.
 //
-// The rule for which waits follow it: business time, what the policy's
+// The rule for which times follow it: business time, what the policy's
 // promises are judged by, is simulated: every Now the daemon passes down
-// (intake, team authentication's max_age, outgoing mail, the scheduler, the
-// health checks), the jobs' tickers, the outbox sender's wait until the
-// next attempt and its retry backoff. Network-level waits stay on the wall
-// clock: they are about the servers, not the policy (IMAP reconnect
-// backoff, resync and poll intervals, SMTP and IMAP command timeouts,
-// socket deadlines, the stop grace). Where a wall bound is compared with
-// simulated times (the health check's IMAP resync bound), it is converted
-// with Sim.
+// (intake, team authentication's max_age and OpenPGP signature times,
+// outgoing mail, the scheduler, the health checks and /healthz), the jobs'
+// tickers, the outbox sender's wait until the next attempt and its retry
+// backoff. Network-level waits stay on the wall clock: they are about the
+// servers, not the policy (IMAP reconnect backoff, resync and poll
+// intervals, SMTP and IMAP command timeouts, socket deadlines, the stop
+// grace). Where a wall bound is compared with simulated times (the health
+// check's IMAP resync bound, the intake's liveness), it is converted with
+// Sim. Still on the wall clock: the validity of OpenPGP keys where
+// mailbot/pgp reads time.Now itself (loading the team, encrypting), the
+// store's own defaults, and the admin queries.
 package clock
 
 import (

@@ -375,7 +375,7 @@ func (l *Line) verifySigned(in *incoming, raw func() (io.ReadCloser, error), ver
 		return
 	}
 	defer rc.Close()
-	res, err := pgp.VerifyMessage(rc, verify, l.cfg.Limits.MaxMessageBytes)
+	res, err := pgp.Options{MaxSize: l.cfg.Limits.MaxMessageBytes, Now: l.now}.VerifyMessage(rc, verify)
 	if err != nil && res == nil {
 		return
 	}

@@ -73,9 +73,9 @@ func (e *NoKeyError) Unwrap() error { return ErrNoKey }
 // DefaultMaxSize bounds decrypted and decompressed data when Options.MaxSize is 0.
 const DefaultMaxSize = 32 << 20
 
-// Options tune Decrypt.
+// Options tune Decrypt and the Verify methods.
 type Options struct {
-	MaxSize int64            // cap on decompressed + decrypted bytes; 0 means DefaultMaxSize
+	MaxSize int64            // cap on decompressed + decrypted (or verified) bytes; 0 means DefaultMaxSize
 	Now     func() time.Time // clock for key and signature validity; nil means time.Now
 }
 

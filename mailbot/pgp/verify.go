@@ -34,7 +34,12 @@ const (
 // reported in Result, not as an error; errors are ErrDamaged (no signature
 // packet) and ErrTooLarge (signed over DefaultMaxSize).
 func VerifyDetached(signed io.Reader, sig []byte, keys openpgp.EntityList) (*Result, error) {
-	return verifyDetached(signed, sig, keys, DefaultMaxSize, time.Now)
+	return Options{}.VerifyDetached(signed, sig, keys)
+}
+
+// VerifyDetached is VerifyDetached at the clock o.Now, bounded by o.MaxSize.
+func (o Options) VerifyDetached(signed io.Reader, sig []byte, keys openpgp.EntityList) (*Result, error) {
+	return verifyDetached(signed, sig, keys, o.maxSize(), o.now)
 }
 
 func verifyDetached(signed io.Reader, sig []byte, keys openpgp.EntityList, max int64, now func() time.Time) (res *Result, err error) {
@@ -167,7 +172,12 @@ func v3Issuer(b []byte) (uint64, bool) {
 // Result.Plaintext is the signed text only: text before or after the
 // signed block is not part of it and must not be shown as signed.
 func VerifyClearsigned(data []byte, keys openpgp.EntityList) (*Result, error) {
-	return verifyClearsigned(data, keys, time.Now)
+	return Options{}.VerifyClearsigned(data, keys)
+}
+
+// VerifyClearsigned is VerifyClearsigned at the clock o.Now.
+func (o Options) VerifyClearsigned(data []byte, keys openpgp.EntityList) (*Result, error) {
+	return verifyClearsigned(data, keys, o.now)
 }
 
 func verifyClearsigned(data []byte, keys openpgp.EntityList, now func() time.Time) (res *Result, err error) {
@@ -212,9 +222,13 @@ func verifyClearsigned(data []byte, keys openpgp.EntityList, now func() time.Tim
 // the clearsigned text); Encrypted is false. Errors: ErrNotSigned,
 // ErrTooLarge (raw over maxSize, 0 meaning DefaultMaxSize), ErrDamaged.
 func VerifyMessage(raw io.Reader, keys openpgp.EntityList, maxSize int64) (*Result, error) {
-	if maxSize <= 0 {
-		maxSize = DefaultMaxSize
-	}
+	return Options{MaxSize: maxSize}.VerifyMessage(raw, keys)
+}
+
+// VerifyMessage is VerifyMessage at the clock o.Now, the raw message
+// bounded by o.MaxSize.
+func (o Options) VerifyMessage(raw io.Reader, keys openpgp.EntityList) (*Result, error) {
+	maxSize := o.maxSize()
 	data, err := readBounded(raw, maxSize)
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
@@ -236,7 +250,7 @@ func VerifyMessage(raw io.Reader, keys openpgp.EntityList, maxSize int64) (*Resu
 	if err != nil {
 		return nil, fmt.Errorf("%w: message header: %v", ErrDamaged, err)
 	}
-	w := &walker{keys: keys, now: time.Now}
+	w := &walker{keys: keys, now: o.now}
 	res, err := w.walk(h, br, 0)
 	if err != nil {
 		return nil, err

@@ -207,6 +207,9 @@ func Authenticate(m *parse.Message, raw func() (io.ReadCloser, error), roster *R
 	if opts.Now != nil {
 		now = opts.Now()
 	}
+	// Signatures are verified at the same clock (key validity, creation
+	// time not in the future).
+	at := pgp.Options{Now: func() time.Time { return now }}
 	maxAge := opts.MaxAge
 	if maxAge <= 0 {
 		maxAge = DefaultMaxAge
@@ -271,7 +274,7 @@ func Authenticate(m *parse.Message, raw func() (io.ReadCloser, error), roster *R
 	// (a) OpenPGP ciphertext: only as one signed unit, whatever else the
 	// mail carries (DKIM on ciphertext says nothing of who signed inside).
 	if len(m.PGP) > 0 || m.PGPDropped > 0 {
-		u, r := checkEncrypted(m, data, member, opts.Decrypt)
+		u, r := checkEncrypted(m, data, member, opts.Decrypt, at)
 		if r != "" {
 			return refuse(v, "pgp: %s", r)
 		}
@@ -280,7 +283,7 @@ func Authenticate(m *parse.Message, raw func() (io.ReadCloser, error), roster *R
 
 	// (b) OpenPGP signature, against this member's keys only.
 	if len(member.Keys) > 0 {
-		u, r, mixed := checkPGP(data, member)
+		u, r, mixed := checkPGP(data, member, at)
 		switch {
 		case r == "":
 			return acceptPGP(u, "pgp: signed by ")
@@ -418,7 +421,7 @@ func (u *signedUnit) signedPart(entity []byte) error {
 
 // checkEncrypted returns the one signed unit of a mail carrying OpenPGP
 // ciphertext, or why there is none.
-func checkEncrypted(m *parse.Message, data []byte, member Member, decrypt func([]byte, openpgp.EntityList) (*pgp.Result, error)) (*signedUnit, string) {
+func checkEncrypted(m *parse.Message, data []byte, member Member, decrypt func([]byte, openpgp.EntityList) (*pgp.Result, error), at pgp.Options) (*signedUnit, string) {
 	switch {
 	case decrypt == nil:
 		return nil, "encrypted mail cannot be read here"
@@ -449,7 +452,7 @@ func checkEncrypted(m *parse.Message, data []byte, member Member, decrypt func([
 	if !res.Signed && mime {
 		// RFC 3156 section 6.1: signed, then encrypted. The plaintext must
 		// be the multipart/signed entity and nothing else.
-		u, r, _ := checkPGP(res.Plaintext, member)
+		u, r, _ := checkPGP(res.Plaintext, member, at)
 		if r != "" {
 			return nil, "encrypted, and inside: " + r
 		}
@@ -495,8 +498,9 @@ func withoutArmor(text string) string {
 // it, so a replay with a fresh Message-ID would pass. It is the signer, the
 // signature's creation time (hashed, so it cannot be changed) and the signed
 // content.
-func checkPGP(data []byte, member Member) (u *signedUnit, reason string, mixed bool) {
-	res, err := pgp.VerifyMessage(bytes.NewReader(data), member.Keys, int64(len(data))+1)
+func checkPGP(data []byte, member Member, at pgp.Options) (u *signedUnit, reason string, mixed bool) {
+	at.MaxSize = int64(len(data)) + 1
+	res, err := at.VerifyMessage(bytes.NewReader(data), member.Keys)
 	switch {
 	case errors.Is(err, pgp.ErrNotSigned):
 		return nil, "not signed", false
@@ -509,7 +513,7 @@ func checkPGP(data []byte, member Member) (u *signedUnit, reason string, mixed b
 	if signer == nil {
 		return nil, "signer key not found", false
 	}
-	u, err = bindSignature(data, res, signer)
+	u, err = bindSignature(data, res, signer, at)
 	if errors.Is(err, errBeside) {
 		return nil, err.Error(), true
 	}
@@ -527,7 +531,7 @@ var errBeside = errors.New("the signature does not cover the whole message: unsi
 // makes sure it is that one by verifying it again over the same content with
 // the signer's key only, makes sure it covers the whole message (errBeside),
 // and returns the signed unit.
-func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*signedUnit, error) {
+func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity, at pgp.Options) (*signedUnit, error) {
 	data = pgp.ToCRLF(data)
 	if bytes.HasPrefix(data, []byte("From ")) {
 		// QUIRK: an mbox "From " line, as VerifyMessage skips it.
@@ -547,7 +551,7 @@ func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*signe
 	var sigData []byte
 	switch {
 	case f.sig != nil:
-		r, err := pgp.VerifyDetached(bytes.NewReader(f.signed), f.sig, one)
+		r, err := at.VerifyDetached(bytes.NewReader(f.signed), f.sig, one)
 		if err != nil || !r.SignatureValid || !bytes.Equal(r.Plaintext, res.Plaintext) {
 			return nil, errors.New("signature could not be bound to the signed part")
 		}
@@ -561,7 +565,7 @@ func bindSignature(data []byte, res *pgp.Result, signer *openpgp.Entity) (*signe
 			return nil, err
 		}
 	case f.clear != nil:
-		r, err := pgp.VerifyClearsigned(f.clear, one)
+		r, err := at.VerifyClearsigned(f.clear, one)
 		if err != nil || !r.SignatureValid || !bytes.Equal(r.Plaintext, res.Plaintext) {
 			return nil, errors.New("signature could not be bound to the signed text")
 		}
