@@ -304,7 +304,7 @@ func (g *gen) workload() {
 	for i := range n {
 		in := g.plan.Instances[i%len(g.plan.Instances)]
 		loc := g.locs[in.Name]
-		at := g.arrival(g.opt.Start, lastArrival, loc)
+		at := g.arrival(g.opt.Start.Add(time.Hour), lastArrival, loc)
 		rep := g.add(Action{
 			At:       at,
 			Instance: in.Name,
@@ -314,20 +314,21 @@ func (g *gen) workload() {
 			Format:   Formats[i%len(Formats)],
 			Forget:   forget[i],
 		})
-		if g.r.IntN(6) == 0 {
-			g.add(Action{
-				At: at.Add(g.minutes(60, 3*24*60)), Instance: in.Name, Kind: ActFollowUp,
-				ID: g.id("fu"), From: rep.From, Report: rep.ID, Format: Formats[g.r.IntN(len(Formats))],
-			})
-		}
 		switch {
 		case rep.Forget:
 		case withdrawn > 0:
 			withdrawn--
 			g.withdraw(in, rep)
+			continue // no follow-up on a withdrawn report
 		default:
 			g.answer(in, rep, moved > 0)
 			moved--
+		}
+		if g.r.IntN(6) == 0 {
+			g.add(Action{
+				At: at.Add(g.minutes(60, 3*24*60)), Instance: in.Name, Kind: ActFollowUp,
+				ID: g.id("fu"), From: rep.From, Report: rep.ID, Format: Formats[g.r.IntN(len(Formats))],
+			})
 		}
 	}
 	for range max(2, n/8) {
@@ -432,16 +433,19 @@ func (g *gen) faults() {
 			kind = FaultKinds[g.r.IntN(len(FaultKinds))]
 		}
 		f := Fault{Kind: kind, For: g.faultLength(kind)}
+		loc := g.locs[g.plan.Instances[0].Name] // shared servers: the first zone
 		switch kind {
 		case FaultDovecot, FaultSMTP: // the shared servers
 		default:
 			f.Instance = g.plan.Instances[g.r.IntN(len(g.plan.Instances))].Name
+			loc = g.locs[f.Instance]
 		}
 		for try := 0; ; try++ {
 			if try == 1000 {
 				return // no room left: fewer faults rather than overlapping ones
 			}
-			f.At = g.between(lo, hi.Add(-f.For)).Truncate(time.Minute)
+			// Shaped like the arrivals: a fault while mail flows tests more.
+			f.At = g.arrival(lo, hi.Add(-f.For), loc)
 			if !g.overlaps(f) {
 				break
 			}

@@ -6,10 +6,13 @@
 // and the SMTP side saw against what the policies promised.
 //
 // It owns the plan (Generate), the record of a run (Observed) and the oracle
-// (Check) with its report. It must not import the product's store, remind or
-// jobs packages: the oracle is independent of the product's bookkeeping. It
-// reads the seed policies' data (policy.Parse) but computes deadlines on its
-// own calendar arithmetic.
+// (Check) with its report. It must not import the product's store, remind,
+// jobs or intake packages: the oracle is independent of the product's
+// bookkeeping. It reads the seed policies' data (policy.Load, and the
+// holiday data through policy.Calendar.Holiday) but computes deadlines,
+// reminder moments and duty shifts with its own arithmetic. It tells the
+// bot's mail apart by the subjects of templates/ (ack, reminder, overdue,
+// digest, summary, new report).
 package soak
 
 import "time"
@@ -44,7 +47,11 @@ type Plan struct {
 	Faults    []Fault    // sorted by At
 }
 
-// Instance is one bot with its policy and its team.
+// Instance is one bot with its policy and its team. The driver writes its
+// configuration from it: [[team]] from Team, [team_mail] lead = Lead,
+// [duty] mode = DutyMode, start = DutyStart, order = the Team names, and
+// one overrides entry { from, to, swap = Pair } per DutySwap; the oracle
+// computes who is on duty from the same fields (Instance.OnDuty).
 type Instance struct {
 	Name    string   // short name, e.g. "caspar"
 	Policy  string   // file name in testdata/policies
