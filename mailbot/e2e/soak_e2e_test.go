@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,6 +73,10 @@ func TestSoak(t *testing.T) {
 		}
 		seed = n
 	}
+	if dir := os.Getenv("SOAK_RECHECK"); dir != "" {
+		recheck(t, dir)
+		return
+	}
 	plan := soakPlan(mode, seed)
 	counts := map[string]int{}
 	for _, a := range plan.Actions {
@@ -87,6 +92,22 @@ func TestSoak(t *testing.T) {
 	r.obs.Wall = time.Since(wallStart)
 	say("soak: wall time %s; %d mails sent to the bots, %d mails from the bots, %d health samples, %d stored messages, %d faults carried out",
 		r.obs.Wall.Round(time.Second), len(r.obs.Sent), len(r.obs.Mail), len(r.obs.Health), len(r.obs.Stored), len(r.obs.Faults))
+	r.check()
+}
+
+// recheck runs the oracle again on a kept run's soak-plan.json and
+// soak-observed.json (SOAK_RECHECK=folder): no servers, no bots.
+func recheck(t *testing.T, dir string) {
+	r := &soakRun{t: t, e: &env{dir: dir}}
+	for name, v := range map[string]any{"soak-plan.json": &r.plan, "soak-observed.json": &r.obs} {
+		j, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("SOAK_RECHECK: %v", err)
+		}
+		if err := json.Unmarshal(j, v); err != nil {
+			t.Fatalf("SOAK_RECHECK: %s: %v", name, err)
+		}
+	}
 	r.check()
 }
 
@@ -951,11 +972,32 @@ func (r *soakRun) finish() {
 	}
 }
 
-// check hands the run to the oracle and prints its report.
+// check hands the run to the oracle and prints its report; the plan, what
+// was observed (JSON, for checking again offline), the report and a list of
+// the bots' mail stay in the run's folder.
 func (r *soakRun) check() {
+	t := r.t
 	var b strings.Builder
 	for _, m := range r.obs.Mail {
 		fmt.Fprintf(&b, "%s %-8s to=%s msgid=%s in-reply-to=%s subject=%q\n\t%q\n", m.At.Format(time.RFC3339), m.Instance, m.To, m.MessageID, m.InReplyTo, m.Subject, m.Body[:min(len(m.Body), 300)])
 	}
-	write(r.t, filepath.Join(r.e.dir, "soak-mail.txt"), b.String(), 0o644)
+	write(t, filepath.Join(r.e.dir, "soak-mail.txt"), b.String(), 0o644)
+	for name, v := range map[string]any{"soak-plan.json": r.plan, "soak-observed.json": r.obs} {
+		j, err := json.MarshalIndent(v, "", " ")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		write(t, filepath.Join(r.e.dir, name), string(j), 0o644)
+	}
+	rep := soak.Check(r.plan, r.obs, soak.CheckOptions{})
+	table := rep.Table()
+	write(t, filepath.Join(r.e.dir, "soak-report.md"), table, 0o644)
+	for _, line := range strings.Split(strings.TrimRight(table, "\n"), "\n") {
+		say("%s", line)
+	}
+	say("soak: report, plan and observations in %s (soak-report.md, soak-plan.json, soak-observed.json)", r.e.dir)
+	for _, v := range rep.Violations() {
+		t.Errorf("soak violation: %s %s report=%s case=%s at=%s due=%s: %s", v.Check, v.Instance, v.Report, v.Case,
+			v.At.Format(time.RFC3339), v.Due.Format(time.RFC3339), v.Detail)
+	}
 }
