@@ -1014,7 +1014,16 @@ func (r *soakRun) check() {
 		}
 		write(t, filepath.Join(r.e.dir, name), string(j), 0o644)
 	}
-	rep := soak.Check(r.plan, r.obs, soak.CheckOptions{})
+	// The bots' network waits run on the wall clock (README "Soak": IMAP
+	// reconnect backoff from 1 s doubling, command timeouts), and /healthz
+	// is sampled every 200 ms wall: both look Scale times longer in
+	// simulated time, so the health bounds get two samples and a few
+	// reconnect attempts of wall time on top of the oracle's defaults.
+	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) * r.obs.Clock.Scale) }
+	rep := soak.Check(r.plan, r.obs, soak.CheckOptions{
+		DetectWithin:  30*time.Minute + wall(400*time.Millisecond),
+		RecoverWithin: time.Hour + wall(8*time.Second),
+	})
 	table := rep.Table()
 	write(t, filepath.Join(r.e.dir, "soak-report.md"), table, 0o644)
 	for _, line := range strings.Split(strings.TrimRight(table, "\n"), "\n") {
