@@ -147,6 +147,8 @@ type soakRun struct {
 
 	stop       chan struct{} // closed to end the sink's watch
 	stopHealth chan struct{} // closed to end the /healthz polls
+	abort      chan struct{} // closed when the test ends early: actions give up
+	stopOnce   [3]sync.Once
 	watched    sync.WaitGroup
 	pending    sync.WaitGroup // actions waiting for the bot's answer to what they reply to
 	skipped    []string
@@ -176,7 +178,7 @@ func newSoakRun(t *testing.T, plan soak.Plan, scale float64) *soakRun {
 	t.Helper()
 	r := &soakRun{t: t, plan: plan, inst: map[string]*soakInstance{}, keys: map[string]*openpgp.Entity{},
 		tags: map[string]string{}, acks: map[string]string{}, notes: map[string]string{}, actions: map[string]soak.Action{},
-		stop: make(chan struct{}), stopHealth: make(chan struct{})}
+		stop: make(chan struct{}), stopHealth: make(chan struct{}), abort: make(chan struct{})}
 	r.cond = sync.NewCond(&r.mu)
 	for _, a := range plan.Actions {
 		r.actions[a.ID] = a
@@ -254,6 +256,18 @@ selftest_timeout = "%ds"
 		t.Fatalf("plan without instances")
 	}
 	r.e = newEnv(t, opts[0])
+	// Runs before newEnv's cleanups: on an early end the driver's
+	// goroutines stop before the servers and bots go.
+	t.Cleanup(func() {
+		r.stopOnce[2].Do(func() { close(r.abort) })
+		r.mu.Lock()
+		r.cond.Broadcast()
+		r.mu.Unlock()
+		r.pending.Wait()
+		r.stopOnce[0].Do(func() { close(r.stopHealth) })
+		r.stopOnce[1].Do(func() { close(r.stop) })
+		r.watched.Wait()
+	})
 	r.route()
 	r.clock = soak.Clock{Start: plan.Start, Epoch: time.Now().Add(5 * time.Second), Scale: scale}
 	clockEnv := fmt.Sprintf("MAILBOT_CLOCK=start=%s,epoch=%s,scale=%g",
@@ -368,6 +382,16 @@ func (r *soakRun) play() {
 	sleepUntil(r.clock.Wall(r.plan.Start.Add(r.plan.Span)))
 }
 
+// aborted reports whether the test ended early.
+func (r *soakRun) aborted() bool {
+	select {
+	case <-r.abort:
+		return true
+	default:
+		return false
+	}
+}
+
 // sleepUntil waits for wall time w (at once when it is past).
 func sleepUntil(w time.Time) {
 	if d := time.Until(w); d > 0 {
@@ -430,7 +454,7 @@ func (r *soakRun) awaitRef(report, from string, member bool, deadline time.Time)
 		if !member && tag != "" && ack != "" {
 			return soakRef{tag: tag, msgID: ack}, true
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || r.aborted() {
 			return soakRef{}, false
 		}
 		r.cond.Wait()
@@ -456,6 +480,9 @@ func (r *soakRun) deliver(si *soakInstance, a soak.Action, raw []byte) {
 		}
 		if err == nil {
 			break
+		}
+		if r.aborted() {
+			return
 		}
 		if time.Now().After(deadline) {
 			r.t.Errorf("soak: APPEND %s to %s: %v", a.ID, si.Name, err)
@@ -951,7 +978,7 @@ func (r *soakRun) pollHealth(si *soakInstance) {
 func (r *soakRun) finish() {
 	t := r.t
 	r.pending.Wait()
-	close(r.stopHealth)
+	r.stopOnce[0].Do(func() { close(r.stopHealth) })
 	for _, si := range r.order {
 		if si.bot.p != nil {
 			si.bot.p.cmd.Process.Signal(syscall.SIGCONT) // a suspend may run past the end
@@ -963,7 +990,7 @@ func (r *soakRun) finish() {
 		}
 		si.mu.Unlock()
 	}
-	close(r.stop)
+	r.stopOnce[1].Do(func() { close(r.stop) })
 	r.watched.Wait()
 	for _, si := range r.order {
 		for _, c := range si.bot.cases(t) {
