@@ -415,12 +415,15 @@ func (r *soakRun) act(a soak.Action) {
 		var ref soakRef
 		if a.Report != "" {
 			var ok bool
-			ref, ok = r.awaitRef(a.Report, strings.ToLower(a.From), r.member(si, a.From), r.clock.Wall(a.At).Add(time.Minute))
+			// A member answers the notification: while an SMTP outage of
+			// a simulated day (100 s wall in a month) keeps it from them,
+			// the answer waits.
+			ref, ok = r.awaitRef(a.Report, strings.ToLower(a.From), r.member(si, a.From), r.clock.Wall(a.At).Add(refWait))
 			if !ok {
 				r.mu.Lock()
 				r.skipped = append(r.skipped, a.ID)
 				r.mu.Unlock()
-				say("soak: skip %s %s %s: no mail of the bot about %s seen within a minute", a.Kind, a.Instance, a.ID, a.Report)
+				say("soak: skip %s %s %s: no mail of the bot about %s seen within %s", a.Kind, a.Instance, a.ID, a.Report, refWait)
 				return
 			}
 		}
@@ -429,6 +432,9 @@ func (r *soakRun) act(a soak.Action) {
 		}
 	}()
 }
+
+// refWait bounds the wait for the bot's mail an action answers (wall).
+const refWait = 4 * time.Minute
 
 // awaitRef waits, up to deadline (wall), until the driver knows the case
 // tag of report and the bot's mail that from answers: a member answers
