@@ -984,6 +984,9 @@ func (r *soakRun) pollHealth(si *soakInstance) {
 func (r *soakRun) finish() {
 	t := r.t
 	r.pending.Wait()
+	for _, si := range r.order {
+		r.awaitRead(si, time.Minute)
+	}
 	r.stopOnce[0].Do(func() { close(r.stopHealth) })
 	for _, si := range r.order {
 		if si.bot.p != nil {
@@ -1030,6 +1033,34 @@ func (r *soakRun) finish() {
 	}
 }
 
+// awaitRead waits, at most timeout, until the bot has marked every
+// message of its INBOX \Seen (imap.after = "seen": after its commit), so
+// that a SIGTERM does not end it before it read the last mail delivered.
+func (r *soakRun) awaitRead(si *soakInstance, timeout time.Duration) {
+	si.mu.Lock()
+	defer si.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if si.imp == nil {
+			si.imp, _ = openIMAP(r.e.dc.imapAddr, si.user, si.pass, nil)
+		}
+		if si.imp != nil {
+			msgs, err := si.imp.list("INBOX", false)
+			unseen := 0
+			for _, m := range msgs {
+				if !m.Seen {
+					unseen++
+				}
+			}
+			if err == nil && unseen == 0 {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	say("soak: %s: INBOX still has unseen mail %s after the last action", si.Name, timeout)
+}
+
 // check hands the run to the oracle and prints its report; the plan, what
 // was observed (JSON, for checking again offline), the report and a list of
 // the bots' mail stay in the run's folder.
@@ -1048,14 +1079,17 @@ func (r *soakRun) check() {
 		write(t, filepath.Join(r.e.dir, name), string(j), 0o644)
 	}
 	// The bots' network waits run on the wall clock (README "Soak": IMAP
-	// reconnect backoff from 1 s doubling, command timeouts), and /healthz
-	// is sampled every 200 ms wall: both look Scale times longer in
-	// simulated time, so the health bounds get two samples and a few
-	// reconnect attempts of wall time on top of the oracle's defaults.
+	// reconnect backoff from 1 s doubling, with jitter, command timeouts),
+	// and /healthz is sampled every 200 ms wall: both look Scale times
+	// longer in simulated time. The health bounds get two samples, and the
+	// recovery from a fault a reconnect wait of 30 wall seconds (a fault of
+	// 5 to 20 wall seconds doubles the backoff to 16 or 32 s), on top of
+	// the oracle's defaults.
 	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) * r.obs.Clock.Scale) }
 	rep := soak.Check(r.plan, r.obs, soak.CheckOptions{
 		DetectWithin:  30*time.Minute + wall(400*time.Millisecond),
-		RecoverWithin: time.Hour + wall(8*time.Second),
+		RecoverWithin: time.Hour + wall(30*time.Second),
+		Backoff:       time.Hour + wall(30*time.Second),
 	})
 	table := rep.Table()
 	write(t, filepath.Join(r.e.dir, "soak-report.md"), table, 0o644)
