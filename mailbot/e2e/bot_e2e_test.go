@@ -144,7 +144,8 @@ type bot struct {
 	dir, config string
 	log         *logWatch
 	p           *proc
-	started     int // log line number at the last start
+	started     int      // log line number at the last start
+	env         []string // added to the daemon's environment (the soak's MAILBOT_CLOCK)
 }
 
 // botOptions are the bot's IMAP settings that differ between tests.
@@ -163,6 +164,11 @@ type botOptions struct {
 	// (files maps their names to their contents).
 	extra string
 	files map[string]string
+
+	// The soak's instances (soak_e2e_test.go): the bot's address, its
+	// IMAP and SMTP user, a policy file to use instead of the starter
+	// policy of `mailbot init`, and the /healthz listen address.
+	address, user, policy, metrics string
 }
 
 // newBot writes the bot's folder the way an admin would: `mailbot init`
@@ -180,6 +186,12 @@ func newBot(t *testing.T, dir string, e *env, opt botOptions) *bot {
 	if opt.store == "" {
 		opt.store = "mailbot.db"
 	}
+	if opt.address == "" {
+		opt.address = botAddr
+	}
+	if opt.user == "" {
+		opt.user = botAddr
+	}
 	b := &bot{dir: dir, config: filepath.Join(dir, "mailbot.toml")}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatalf("MkdirAll() = %v", err)
@@ -187,10 +199,13 @@ func newBot(t *testing.T, dir string, e *env, opt botOptions) *bot {
 	imapHost, imapPort, _ := net.SplitHostPort(e.dc.imapAddr)
 	smtpHost, smtpPort, _ := net.SplitHostPort(e.pf.smtpAddr)
 	initDir := filepath.Join(dir, "init")
-	b.cli(t, "init", "--dir", initDir, "--address", botAddr, "--name", "Example Security Team",
+	b.cli(t, "init", "--dir", initDir, "--address", opt.address, "--name", "Example Security Team",
 		"--imap-host", imapHost, "--imap-port", imapPort, "--imap-tls", "none",
 		"--smtp-host", smtpHost, "--smtp-port", smtpPort, "--smtp-tls", "none")
-	policy, err := os.ReadFile(filepath.Join(initDir, "policy.toml"))
+	if opt.policy == "" {
+		opt.policy = filepath.Join(initDir, "policy.toml")
+	}
+	policy, err := os.ReadFile(opt.policy)
 	if err != nil {
 		t.Fatalf("mailbot init wrote no policy: %v", err)
 	}
@@ -199,13 +214,17 @@ func newBot(t *testing.T, dir string, e *env, opt botOptions) *bot {
 	for name, content := range opt.files {
 		write(t, filepath.Join(dir, name), content, 0o644)
 	}
+	metricsLine := ""
+	if opt.metrics != "" {
+		metricsLine = fmt.Sprintf("metrics = %q\n", opt.metrics)
+	}
 	write(t, b.config, fmt.Sprintf(`# written by the e2e suite
 address = %q
 name = "Example Security Team"
 store = %q
 policy = "policy.toml"
 log_level = "debug"
-
+%s
 [imap]
 host = %q
 port = %s
@@ -245,7 +264,7 @@ notify_per_domain = 10000
 [limits]
 # TestE2EDiskFull fills a 16 MB tmpfs to prove ENOSPC itself is survived.
 min_free_bytes = 0
-`, botAddr, opt.store, imapHost, imapPort, botAddr, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, botAddr)+opt.extra, 0o600)
+`, opt.address, opt.store, metricsLine, imapHost, imapPort, opt.user, opt.mailbox, opt.mode, opt.resync, smtpHost, smtpPort, opt.user)+opt.extra, 0o600)
 	b.cli(t, "keys", "generate", "--config", b.config)
 	b.cli(t, "check", "--config", b.config)
 	b.log, err = newLogWatch(filepath.Join(dir, "bot.log"))
@@ -276,6 +295,7 @@ func (b *bot) start(t *testing.T) {
 		t.Fatalf("bot already running (pid %d)", b.p.cmd.Process.Pid)
 	}
 	cmd := exec.Command(mailbotBin, "run", "--config", b.config)
+	cmd.Env = append(os.Environ(), b.env...)
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	b.started = b.log.mark()
 	p, err := startProc("mailbot", cmd)

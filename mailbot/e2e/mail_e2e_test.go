@@ -26,15 +26,30 @@ type imapConn struct {
 // dialIMAP logs in as user; the connection is closed at the end of the test.
 func dialIMAP(t *testing.T, addr, user, pass string) *imapConn {
 	t.Helper()
-	c, err := imapclient.DialInsecure(addr, &imapclient.Options{Dialer: &net.Dialer{Timeout: 10 * time.Second}})
+	ic, err := openIMAP(addr, user, pass, nil)
 	if err != nil {
-		t.Fatalf("imap dial %s: %v", addr, err)
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { ic.c.Close() })
+	return ic
+}
+
+// openIMAP logs in as user; the caller closes the connection. opt may be
+// nil or carry a handler of unilateral data (the soak's mailbox watch).
+func openIMAP(addr, user, pass string, opt *imapclient.Options) (*imapConn, error) {
+	if opt == nil {
+		opt = &imapclient.Options{}
+	}
+	opt.Dialer = &net.Dialer{Timeout: 10 * time.Second}
+	c, err := imapclient.DialInsecure(addr, opt)
+	if err != nil {
+		return nil, fmt.Errorf("imap dial %s: %w", addr, err)
+	}
 	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatalf("imap login %s: %v", user, err)
+		c.Close()
+		return nil, fmt.Errorf("imap login %s: %w", user, err)
 	}
-	return &imapConn{c: c}
+	return &imapConn{c: c}, nil
 }
 
 // appendMsg stores raw in mailbox with APPEND, as a delivery would.
