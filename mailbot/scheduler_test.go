@@ -136,6 +136,18 @@ type schedEvent struct {
 	do func(h *harness)
 }
 
+// schedLocal parses "2006-01-02 15:04" in loc, failing the test on a typo.
+func schedLocal(t *testing.T, loc *time.Location) func(string) time.Time {
+	return func(s string) time.Time {
+		t.Helper()
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+		if err != nil {
+			t.Fatalf("bad time %q in the test: %v", s, err)
+		}
+		return v
+	}
+}
+
 // simulate ticks the scheduler every 15 minutes from from to to (local
 // times), running events, restarting the daemon at restarts and not
 // ticking while it is down (a restart ends a downtime). It returns every
@@ -143,13 +155,7 @@ type schedEvent struct {
 func schedSimulate(t *testing.T, h *harness, from, to string, events []schedEvent, restarts []string, down [][2]string) []string {
 	t.Helper()
 	loc := h.pol.Calendar.Location()
-	at := func(s string) time.Time {
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-		if err != nil {
-			t.Fatalf("bad time %q in the test: %v", s, err)
-		}
-		return v
-	}
+	at := schedLocal(t, loc)
 	var got []string
 	next := 0
 	for now := at(from); !now.After(at(to)); now = now.Add(15 * time.Minute) {
@@ -460,13 +466,7 @@ func TestPlanSendsNothing(t *testing.T) {
 func TestSchedulerEscalationAfterHolidays(t *testing.T) {
 	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
 	loc := h.pol.Calendar.Location()
-	at := func(s string) time.Time {
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-		if err != nil {
-			t.Fatalf("bad time %q in the test: %v", s, err)
-		}
-		return v
-	}
+	at := schedLocal(t, loc)
 	schedSetClock(h.clock, at("2027-03-23 10:00"))
 	h.ingest(report("Ada <"+ada+">", "SQL injection"))
 	ref := h.cases()[0].Ref
