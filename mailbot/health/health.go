@@ -6,7 +6,11 @@
 //   - "smtp": the last SMTP attempt did not fail for longer than the stale
 //     bound (a server that refuses everything for that long);
 //   - "outbox": no outgoing mail has been due and unsent for longer than the
-//     stale bound.
+//     stale bound;
+//   - "store": the intake's last round in a live session did not stop on a
+//     temporary store or disk error (a full disk while spooling); it clears
+//     when a message is processed or a round succeeds again. A round
+//     stopped by a NO from the server counts under "imap" the same way.
 //
 // Each rule is one check on metrics.Metrics (SetProblem/ClearProblem), so
 // /healthz answers 503 with every reason, and the gauges mailbot_imap_up,
@@ -17,8 +21,10 @@
 package health
 
 import (
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"mailbot/mailbot/inbox"
@@ -30,6 +36,7 @@ const (
 	CheckIMAP   = "imap"
 	CheckSMTP   = "smtp"
 	CheckOutbox = "outbox"
+	CheckStore  = "store"
 )
 
 // Options for New.
@@ -56,6 +63,8 @@ type Monitor struct {
 	imapOK    time.Time // last successful command
 	imapDown  time.Time // start of the current outage (zero when up)
 	imapErr   string
+	roundErr  string    // why the last round of the live session stopped; "": it did not
+	roundBad  string    // the check roundErr counts under: CheckStore or CheckIMAP
 	smtpFail  time.Time // first failure of the current run of failures
 	smtpErr   string
 	oldestDue time.Time // due time of the first due outbox item; zero: none
@@ -86,30 +95,55 @@ func (h *Monitor) IMAP(e inbox.Event) {
 	switch e.Kind {
 	case "connected": // logged in and the mailbox selected
 		h.imapUp, h.imapOK, h.imapDown, h.imapErr = true, now, time.Time{}, ""
+		h.roundErr = ""
 		if m := h.opt.Metrics; m != nil {
 			m.IMAPLastLogin.Set(float64(now.Unix()))
 		}
-	case "idle", "poll", "fetched", "processed", "reapplied", "uidvalidity":
+	case "idle", "poll", "fetched", "processed", "reapplied", "uidvalidity", "deferred", "resumed":
 		// Each follows a command the server answered with OK.
 		h.imapOK = now
 		if h.imapUp {
 			h.imapDown, h.imapErr = time.Time{}, ""
 		}
+		if e.Kind == "processed" || e.Kind == "deferred" || e.Kind == "resumed" {
+			h.roundErr = "" // the handler and the store took a message, or a round went through
+		}
 	case "error":
-		if e.UID != 0 && !inbox.IsTemporary(e.Err) {
-			break // one message was refused and kept aside: the session works
-		}
-		if h.imapDown.IsZero() {
-			h.imapDown = now
-		}
-		h.imapUp = false
-		h.imapErr = "session failed"
-		if e.Err != nil {
-			h.imapErr = e.Err.Error()
+		switch {
+		case e.Ended:
+			if h.imapDown.IsZero() {
+				h.imapDown = now
+			}
+			h.imapUp = false
+			h.imapErr = "session failed"
+			if e.Err != nil {
+				h.imapErr = e.Err.Error()
+			}
+		case e.UID != 0 && !inbox.IsTemporary(e.Err):
+			// One message was refused and kept aside: the session works.
+		default:
+			// The session is still logged in; the round is retried.
+			h.roundErr, h.roundBad = roundProblem(e.Err)
 		}
 	}
 	h.mu.Unlock()
 	h.Check()
+}
+
+// roundProblem says why a round of a live session stopped and under which
+// check: a temporary error is the handler's or the store's (the disk), any
+// other the server's (a NO to a command).
+func roundProblem(err error) (why, check string) {
+	if err == nil {
+		return "a round failed", CheckIMAP
+	}
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "disk full, new mail waits: " + err.Error(), CheckStore
+	case inbox.IsTemporary(err):
+		return "store failed, new mail waits: " + err.Error(), CheckStore
+	}
+	return "round failed: " + err.Error(), CheckIMAP
 }
 
 // SMTP records the outcome of one SMTP attempt (nil: the server took it).
@@ -159,6 +193,9 @@ func (h *Monitor) imapState(now time.Time) (string, time.Time, bool) {
 	case !h.imapUp:
 		return "not logged in: " + h.imapErr, h.imapDown, true
 	}
+	if h.roundErr != "" && h.roundBad == CheckIMAP {
+		return h.roundErr, h.imapOK, true
+	}
 	bound := h.opt.Resync + h.opt.CommandTimeout
 	if age := now.Sub(h.imapOK); age > bound {
 		return fmt.Sprintf("no IMAP command succeeded for %s (bound %s)", age.Truncate(time.Second), bound), h.imapOK.Add(bound), true
@@ -172,7 +209,10 @@ func (h *Monitor) Check() {
 	h.mu.Lock()
 	now := h.opt.Now()
 	imapWhy, _, imapBad := h.imapState(now)
-	var smtpWhy, outboxWhy string
+	var smtpWhy, outboxWhy, storeWhy string
+	if h.roundBad == CheckStore {
+		storeWhy = h.roundErr
+	}
 	if !h.smtpFail.IsZero() && now.Sub(h.smtpFail) > h.opt.Stale {
 		smtpWhy = fmt.Sprintf("every attempt failed for %s: %s", now.Sub(h.smtpFail).Truncate(time.Second), h.smtpErr)
 	}
@@ -197,6 +237,7 @@ func (h *Monitor) Check() {
 	set(m, CheckIMAP, imapWhy)
 	set(m, CheckSMTP, smtpWhy)
 	set(m, CheckOutbox, outboxWhy)
+	set(m, CheckStore, storeWhy)
 }
 
 func set(m *metrics.Metrics, check, why string) {
