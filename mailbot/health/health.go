@@ -9,8 +9,11 @@
 //     stale bound;
 //   - "store": the intake's last round in a live session did not stop on a
 //     temporary store or disk error (a full disk while spooling); it clears
-//     when a message is processed or a round succeeds again. A round
-//     stopped by a NO from the server counts under "imap" the same way.
+//     when a message is processed or a round succeeds again, and a full
+//     disk also when the disk check (CheckDisk, once a minute) finds free
+//     space. The disk check alone makes it red when the store's file
+//     system has no space left, without waiting for mail. A round stopped
+//     by a NO from the server counts under "imap" the same way.
 //
 // Each rule is one check on metrics.Metrics (SetProblem/ClearProblem), so
 // /healthz answers 503 with every reason, and the gauges mailbot_imap_up,
@@ -23,6 +26,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +54,9 @@ type Options struct {
 	// Stale bounds how long SMTP may keep failing and an outbox item may
 	// stay due and unsent.
 	Stale time.Duration
+	// FreeBytes measures the space left on the store's file system
+	// (statfs); nil: CheckDisk does nothing.
+	FreeBytes func() (int64, error)
 }
 
 // Monitor turns observations into the health checks. Its methods are safe
@@ -65,6 +72,8 @@ type Monitor struct {
 	imapErr   string
 	roundErr  string    // why the last round of the live session stopped; "": it did not
 	roundBad  string    // the check roundErr counts under: CheckStore or CheckIMAP
+	roundDisk bool      // roundErr is a full disk (ENOSPC)
+	diskErr   string    // the disk check found no space, or failed; "": fine
 	smtpFail  time.Time // first failure of the current run of failures
 	smtpErr   string
 	oldestDue time.Time // due time of the first due outbox item; zero: none
@@ -124,6 +133,7 @@ func (h *Monitor) IMAP(e inbox.Event) {
 		default:
 			// The session is still logged in; the round is retried.
 			h.roundErr, h.roundBad = roundProblem(e.Err)
+			h.roundDisk = errors.Is(e.Err, syscall.ENOSPC)
 		}
 	}
 	h.mu.Unlock()
@@ -144,6 +154,31 @@ func roundProblem(err error) (why, check string) {
 		return "store failed, new mail waits: " + err.Error(), CheckStore
 	}
 	return "round failed: " + err.Error(), CheckIMAP
+}
+
+// CheckDisk measures the free space on the store's file system (cheap: one
+// statfs). No space left is a "store" problem at once, without waiting for
+// mail to fail on it; space again clears it and a round error that was a
+// full disk. The daemon calls it once a minute.
+func (h *Monitor) CheckDisk() {
+	if h.opt.FreeBytes == nil {
+		return
+	}
+	free, err := h.opt.FreeBytes()
+	h.mu.Lock()
+	switch {
+	case err != nil:
+		h.diskErr = "disk check failed: " + err.Error()
+	case free <= 0:
+		h.diskErr = "disk full: no space left on the store's file system, new mail waits"
+	default:
+		h.diskErr = ""
+		if h.roundDisk {
+			h.roundErr = ""
+		}
+	}
+	h.mu.Unlock()
+	h.Check()
 }
 
 // SMTP records the outcome of one SMTP attempt (nil: the server took it).
@@ -210,8 +245,11 @@ func (h *Monitor) Check() {
 	now := h.opt.Now()
 	imapWhy, _, imapBad := h.imapState(now)
 	var smtpWhy, outboxWhy, storeWhy string
-	if h.roundBad == CheckStore {
+	if h.roundErr != "" && h.roundBad == CheckStore {
 		storeWhy = h.roundErr
+	}
+	if h.diskErr != "" && (storeWhy == "" || !h.roundDisk) {
+		storeWhy = strings.TrimPrefix(storeWhy+"; "+h.diskErr, "; ")
 	}
 	if !h.smtpFail.IsZero() && now.Sub(h.smtpFail) > h.opt.Stale {
 		smtpWhy = fmt.Sprintf("every attempt failed for %s: %s", now.Sub(h.smtpFail).Truncate(time.Second), h.smtpErr)

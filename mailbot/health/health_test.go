@@ -132,3 +132,48 @@ func TestMonitorIMAPRoundError(t *testing.T) {
 	h.IMAP(inbox.Event{Kind: "connected"})
 	check("reconnected", "", "")
 }
+
+// TestMonitorCheckDisk (issue 19): the periodic disk check makes a full
+// disk a "store" problem without waiting for mail to fail on it, and space
+// again clears it together with a round error that was the full disk; a
+// round error of another kind waits for a message or a round to go
+// through.
+func TestMonitorCheckDisk(t *testing.T) {
+	now := time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)
+	m := metrics.New(metrics.Options{Now: func() time.Time { return now }})
+	free, statErr := int64(0), error(nil)
+	h := New(Options{Metrics: m, Now: func() time.Time { return now }, Resync: 5 * time.Minute, CommandTimeout: time.Minute, Stale: 10 * time.Minute,
+		FreeBytes: func() (int64, error) { return free, statErr }})
+	check := func(name, want string) {
+		t.Helper()
+		why, _, bad := m.Problem(CheckStore)
+		if bad != (want != "") || !strings.Contains(why, want) {
+			t.Fatalf("%s: Problem(store) = %q, %v; want %q", name, why, bad, want)
+		}
+	}
+	h.IMAP(inbox.Event{Kind: "connected"})
+	h.CheckDisk()
+	check("no space, no mail", "disk full: no space left on the store's file system")
+	free = 1 << 20
+	h.CheckDisk()
+	check("space again", "")
+
+	h.IMAP(inbox.Event{Kind: "error", UID: 3, Err: &inbox.TemporaryError{Err: fmt.Errorf("spool: %w", syscall.ENOSPC)}})
+	free = 0
+	h.CheckDisk()
+	check("ENOSPC and no space", "disk full, new mail waits: temporary: spool: ")
+	free = 1 << 20
+	h.CheckDisk()
+	check("ENOSPC, then space", "")
+
+	h.IMAP(inbox.Event{Kind: "error", UID: 3, Err: &inbox.TemporaryError{Err: errors.New("commit: bbolt: tx closed")}})
+	h.CheckDisk()
+	check("store error, disk fine", "store failed, new mail waits: temporary: commit: bbolt: tx closed")
+	statErr = errors.New("statfs: permission denied")
+	h.CheckDisk()
+	check("store error, disk check failed", "store failed, new mail waits: temporary: commit: bbolt: tx closed; disk check failed: statfs: permission denied")
+	statErr = nil
+	h.IMAP(inbox.Event{Kind: "processed", UID: 3})
+	h.CheckDisk()
+	check("processed", "")
+}
