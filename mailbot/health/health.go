@@ -64,19 +64,20 @@ type Options struct {
 type Monitor struct {
 	opt Options
 
-	mu        sync.Mutex
-	started   time.Time
-	imapUp    bool      // logged in, and no error since
-	imapOK    time.Time // last successful command
-	imapDown  time.Time // start of the current outage (zero when up)
-	imapErr   string
-	roundErr  string    // why the last round of the live session stopped; "": it did not
-	roundBad  string    // the check roundErr counts under: CheckStore or CheckIMAP
-	roundDisk bool      // roundErr is a full disk (ENOSPC)
-	diskErr   string    // the disk check found no space, or failed; "": fine
-	smtpFail  time.Time // first failure of the current run of failures
-	smtpErr   string
-	oldestDue time.Time // due time of the first due outbox item; zero: none
+	mu         sync.Mutex
+	started    time.Time
+	imapUp     bool      // logged in, and no error since
+	imapOK     time.Time // last successful command
+	imapDown   time.Time // start of the current outage (zero when up)
+	imapErr    string
+	roundErr   string    // why the last round of the live session stopped; "": it did not
+	roundBad   string    // the check roundErr counts under: CheckStore or CheckIMAP
+	roundSince time.Time // the first of the current run of round errors
+	roundDisk  bool      // roundErr is a full disk (ENOSPC)
+	diskErr    string    // the disk check found no space, or failed; "": fine
+	smtpFail   time.Time // first failure of the current run of failures
+	smtpErr    string
+	oldestDue  time.Time // due time of the first due outbox item; zero: none
 }
 
 // New returns a Monitor that has seen nothing yet: the IMAP session counts
@@ -132,6 +133,9 @@ func (h *Monitor) IMAP(e inbox.Event) {
 			// One message was refused and kept aside: the session works.
 		default:
 			// The session is still logged in; the round is retried.
+			if h.roundErr == "" {
+				h.roundSince = now
+			}
 			h.roundErr, h.roundBad = roundProblem(e.Err)
 			h.roundDisk = errors.Is(e.Err, syscall.ENOSPC)
 		}
@@ -229,7 +233,7 @@ func (h *Monitor) imapState(now time.Time) (string, time.Time, bool) {
 		return "not logged in: " + h.imapErr, h.imapDown, true
 	}
 	if h.roundErr != "" && h.roundBad == CheckIMAP {
-		return h.roundErr, h.imapOK, true
+		return h.roundErr, h.roundSince, true
 	}
 	bound := h.opt.Resync + h.opt.CommandTimeout
 	if age := now.Sub(h.imapOK); age > bound {

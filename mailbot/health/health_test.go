@@ -114,6 +114,13 @@ func TestMonitorIMAPRoundError(t *testing.T) {
 	// A NO to a command in a live session is an IMAP problem, not a login one.
 	h.IMAP(inbox.Event{Kind: "error", Err: errors.New("inbox: search: NO [SERVERBUG]")})
 	check("NO", "round failed: inbox: search: NO [SERVERBUG]", "")
+	failedAt := now
+	now = now.Add(time.Minute)
+	h.IMAP(inbox.Event{Kind: "idle"})
+	h.IMAP(inbox.Event{Kind: "error", Err: errors.New("inbox: search: NO [SERVERBUG]")})
+	if _, since, _ := h.IMAPFailing(); !since.Equal(failedAt) {
+		t.Errorf("IMAPFailing() since %v, want %v (the first failed round)", since, failedAt)
+	}
 	h.IMAP(inbox.Event{Kind: "resumed"})
 	check("NO resumed", "", "")
 
