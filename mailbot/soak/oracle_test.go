@@ -203,6 +203,8 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		}, []string{CheckEscalateTo}},
+		{"reminders of two lead times close together", moveMail("remind24-bob", "2027-03-31 09:00"), nil},
+		{"more reminders than lead times", copyMail("remind2-bob", "remind2-again", "2027-03-31 10:01"), []string{CheckDuplicate}},
 		{"escalation twice at once", copyMail("esc-11-ann", "esc-again", "2027-03-31 11:10"), []string{CheckDuplicate}},
 		{"missing digest on a working day", dropMail("digest-2027-03-30-bob"), []string{CheckDigestMiss}},
 		{"digest on Good Friday", copyMail("digest-2027-03-24-ann", "digest-gf", "2027-03-26 09:01"), []string{CheckDigestDay}},
