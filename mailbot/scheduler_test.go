@@ -136,6 +136,18 @@ type schedEvent struct {
 	do func(h *harness)
 }
 
+// schedLocal parses "2006-01-02 15:04" in loc, failing the test on a typo.
+func schedLocal(t *testing.T, loc *time.Location) func(string) time.Time {
+	return func(s string) time.Time {
+		t.Helper()
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+		if err != nil {
+			t.Fatalf("bad time %q in the test: %v", s, err)
+		}
+		return v
+	}
+}
+
 // simulate ticks the scheduler every 15 minutes from from to to (local
 // times), running events, restarting the daemon at restarts and not
 // ticking while it is down (a restart ends a downtime). It returns every
@@ -143,13 +155,7 @@ type schedEvent struct {
 func schedSimulate(t *testing.T, h *harness, from, to string, events []schedEvent, restarts []string, down [][2]string) []string {
 	t.Helper()
 	loc := h.pol.Calendar.Location()
-	at := func(s string) time.Time {
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-		if err != nil {
-			t.Fatalf("bad time %q in the test: %v", s, err)
-		}
-		return v
-	}
+	at := schedLocal(t, loc)
 	var got []string
 	next := 0
 	for now := at(from); !now.After(at(to)); now = now.Add(15 * time.Minute) {
@@ -226,11 +232,11 @@ func TestSchedulerWeek002(t *testing.T) {
 		// lead configured); again at 14:30; 18:30 is after hours.
 		"03-06 Fri 10:45 escalate " + ref + " -> ann,bob",
 		"03-06 Fri 14:30 escalate " + ref + " -> ann,bob",
-		// Mon 09:00: repetition 17 (68h after Fri 10:30 is Mon 06:30), 18
-		// at 10:30; the assessment at 11:00 ends it.
+		// Mon 09:00: repetition 17 (68h after Fri 10:30 is Mon 06:30); 18
+		// (grid 10:30) waits 4h from 09:00 (issue 19); the assessment at
+		// 11:00 ends it.
 		"03-09 Mon 09:00 digest -> ann,bob",
 		"03-09 Mon 09:00 escalate " + ref + " -> ann,bob",
-		"03-09 Mon 10:30 escalate " + ref + " -> ann,bob",
 		"03-10 Tue 09:00 digest -> ann,bob",
 		// keep-informed clock (due Wed 11 Mar 10:30), 24h before, to the
 		// assignee; then the note itself, 7 days after the acknowledgement.
@@ -296,13 +302,12 @@ func TestSchedulerDowntime001(t *testing.T) {
 		"03-05 Thu 15:00 digest -> ann,bob",
 		"03-05 Thu 15:00 summary -> ann,bob",
 		// Fri 09:00: A repetition 5, B 4 (both Fri 06:00, deferred to
-		// 09:00), no longer a catch-up: one mail each. At 10:00 A 6 (24h
-		// after Thu 10:00) and B 5 (20h after Thu 14:00).
+		// 09:00), no longer a catch-up: one mail each. A 6 (24h after Thu
+		// 10:00) and B 5 (20h after Thu 14:00) are due at 10:00 on the
+		// wall-clock grid, but wait 4h from 09:00: 13:00 (issue 19).
 		"03-06 Fri 09:00 digest -> ann,bob",
 		"03-06 Fri 09:00 escalate " + a + " -> ann,bob",
 		"03-06 Fri 09:00 escalate " + b + " -> ann,bob",
-		"03-06 Fri 10:00 escalate " + a + " -> ann,bob",
-		"03-06 Fri 10:00 escalate " + b + " -> ann,bob",
 	}
 	schedDiff(t, got, want)
 
@@ -449,4 +454,48 @@ func TestPlanSendsNothing(t *testing.T) {
 	if acts, _ := h.d.Plan(h.clock.Now()); len(acts) != 0 {
 		t.Errorf("Plan() after RemindNow = %v, want nothing", acts)
 	}
+}
+
+// TestSchedulerEscalationAfterHolidays (issue 19): a follow-up breached on
+// Thursday evening before Easter 2027 (Good Friday to Easter Monday are not
+// working days in DE) is escalated once at the first working moment after
+// the holidays, Tue 30 Mar 09:00 Berlin, and the next escalation waits
+// escalate_every (4h) from it: the wall-clock repetition grid of the
+// deadline (Thu 20:19 CET + 4h*n, so Tue 09:19 CEST) must not send a
+// second one minutes later. The scheduler runs every minute.
+func TestSchedulerEscalationAfterHolidays(t *testing.T) {
+	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
+	loc := h.pol.Calendar.Location()
+	at := schedLocal(t, loc)
+	schedSetClock(h.clock, at("2027-03-23 10:00"))
+	h.ingest(report("Ada <"+ada+">", "SQL injection"))
+	ref := h.cases()[0].Ref
+	// The team replies Tue 20:19: confirm is met, follow-up (48h wall
+	// clock) is due Thu 25 Mar 20:19 CET, after hours; its repetition grid
+	// (every 4h) has a step at Tue 30 Mar 09:19 CEST.
+	schedSetClock(h.clock, at("2027-03-23 20:19"))
+	h.schedCaseEvent(ref, policy.EventTeamReplied, nil)
+	// The only clock that escalates (keep-informed is kept by the note).
+	var escalating []string
+	for _, cl := range h.cases()[0].Clocks {
+		if cl.Stopped.IsZero() && cl.State == policy.StateRunning && cl.Name != policy.KeepInformedName {
+			escalating = append(escalating, cl.Name)
+		}
+	}
+	if !slices.Equal(escalating, []string{"follow-up"}) {
+		t.Fatalf("running clocks = %v, want only follow-up", escalating)
+	}
+	var got []string
+	for now := at("2027-03-25 17:00"); !now.After(at("2027-03-30 12:00")); now = now.Add(time.Minute) {
+		schedSetClock(h.clock, now)
+		for _, l := range h.schedTick(loc) {
+			if strings.Contains(l, " escalate ") {
+				got = append(got, l)
+			}
+		}
+	}
+	// One per person: at the first working moment, and none again before
+	// 13:00 (4h later).
+	want := []string{"03-30 Tue 09:00 escalate " + ref + " -> ann,bob"}
+	schedDiff(t, got, want)
 }

@@ -27,7 +27,9 @@
 //     zero), to "lead" when the commitment lists it, else to "team";
 //     repeated every Settings.EscalateEvery, the Key carrying the
 //     repetition number floor((now-Due)/EscalateEvery). After downtime
-//     only the current repetition is sent. The keep-informed clock that
+//     or non-working time only the current repetition is sent, and the
+//     next one not before EscalateEvery after the working moment the
+//     last sent one (its mark) became due. The keep-informed clock that
 //     the policy adds is not escalated: the progress note below keeps that
 //     promise.
 //   - keep-informed: a templated progress note to the reporter when the
@@ -469,8 +471,36 @@ func (pl *planner) escalate(c *CaseState, cm *policy.Commitment, cl policy.Clock
 		to = policy.RemindLead
 	}
 	at := cl.Due.Add(time.Duration(n) * pl.s.EscalateEvery)
+	// The cadence counts from when the previous escalation (a sent mark)
+	// became due, not only from the deadline's grid: a catch-up after
+	// non-working time (a weekend, Easter) must not be followed minutes
+	// later by the next grid step (issue 19). Each repetition was due at
+	// the later of its grid step's working moment and EscalateEvery after
+	// the one before, which the marks' repetition numbers replay.
+	prefix := fmt.Sprintf("%s:%s:%s:%s:", KindEscalate, ref(c), cl.Name, keyTime(cl.Due))
+	var sent []int64
+	for _, m := range c.Sent {
+		if prev, err := strconv.ParseInt(strings.TrimPrefix(m.Key, prefix), 10, 64); strings.HasPrefix(m.Key, prefix) && err == nil {
+			sent = append(sent, prev)
+		}
+	}
+	slices.Sort(sent)
+	var prevDue time.Time
+	for _, prev := range sent {
+		d := pl.p.Calendar.NextWorkingMoment(cl.Due.Add(time.Duration(prev) * pl.s.EscalateEvery))
+		if !prevDue.IsZero() && d.Before(prevDue.Add(pl.s.EscalateEvery)) {
+			d = pl.p.Calendar.NextWorkingMoment(prevDue.Add(pl.s.EscalateEvery))
+		}
+		prevDue = d
+	}
+	if !prevDue.IsZero() && at.Before(prevDue.Add(pl.s.EscalateEvery)) {
+		at = prevDue.Add(pl.s.EscalateEvery)
+	}
+	if pl.now.Before(at) {
+		return // the wall-clock step came too soon after the previous one
+	}
 	pl.add(Action{
-		Key:     fmt.Sprintf("%s:%s:%s:%s:%d", KindEscalate, ref(c), cl.Name, keyTime(cl.Due), n),
+		Key:     prefix + strconv.FormatInt(n, 10),
 		Kind:    KindEscalate,
 		CaseID:  c.ID,
 		Clock:   cl.Name,

@@ -110,21 +110,21 @@ var simWeeks = []simWeek{
 			"01-08 Thu 15:15 + escalate:SEC-2026-0001:acknowledge:0108-1010:1 -> team @0108-1410 *",
 			"01-08 Thu 15:15 + disclosure-soon:SEC-2025-0042:0109-1500:24h -> team @0108-1500 *",
 			// Fri 09:00 is 22h50 late: repetition 5 (20h, Fri 06:10 -> 09:00);
-			// 6 at 10:10, 7 at 14:10; the team replies at 15:00.
+			// 6 (grid 10:10) waits 4h from 09:00 to 13:00, 7 (grid 14:10)
+			// 4h from 13:00, past closing; the team replies at 15:00.
 			"01-09 Fri 09:00 escalate:SEC-2026-0001:acknowledge:0108-1010:5 -> team @0109-0900",
-			"01-09 Fri 10:15 escalate:SEC-2026-0001:acknowledge:0108-1010:6 -> team @0109-1010",
-			"01-09 Fri 14:15 escalate:SEC-2026-0001:acknowledge:0108-1010:7 -> team @0109-1410",
+			"01-09 Fri 13:00 escalate:SEC-2026-0001:acknowledge:0108-1010:6 -> team @0109-1300",
 			// B, assigned: paused before its 24h reminder (Mon 12 10:00) was
 			// due; after the resume 24h before is Tue 13 10:00 (right after a
 			// restart: catch-up), 2h before is Wed 08:00 -> 09:00; escalations
 			// to the lead at 10:00 (first tick after: 10:15), 14:00, Thu 09:00
-			// (23h late: 5) and 10:00 (6); confirmed at 11:00.
+			// (23h late: 5); 6 (grid 10:00) waits until 13:00; confirmed at
+			// 11:00.
 			"01-13 Tue 10:00 remind:SEC-2025-0107:triage:0114-1000:24h -> assignee @0113-1000 *",
 			"01-14 Wed 09:00 remind:SEC-2025-0107:triage:0114-1000:2h -> assignee @0114-0900",
 			"01-14 Wed 10:15 escalate:SEC-2025-0107:triage:0114-1000:0 -> lead @0114-1000",
 			"01-14 Wed 14:00 escalate:SEC-2025-0107:triage:0114-1000:1 -> lead @0114-1400",
 			"01-15 Thu 09:00 escalate:SEC-2025-0107:triage:0114-1000:5 -> lead @0115-0900",
-			"01-15 Thu 10:00 escalate:SEC-2025-0107:triage:0114-1000:6 -> lead @0115-1000",
 		},
 	},
 	{
@@ -224,14 +224,14 @@ var simWeeks = []simWeek{
 			"01-12 Mon 09:00 remind:SEC-2026-0004:confirm:0112-1700:24h -> on-duty @0112-0900",
 			"01-12 Mon 15:00 remind:SEC-2026-0004:confirm:0112-1700:2h -> on-duty @0112-1500",
 			// follow-up due Wed 14 16:00: reminders Tue 16:00 and Wed 14:00;
-			// escalations 16:15 (0), Thu 09:00 (17h: 4), 12:00 (5, right
-			// after a restart), 16:00 (6), Fri 09:00 (41h: 10); done 09:30.
+			// escalations 16:15 (0), Thu 09:00 (17h: 4), 13:00 (5: grid 12:00,
+			// but 4h after 09:00), 6 (grid 16:00) 4h after 13:00 is closing,
+			// Fri 09:00 (41h: 10); done 09:30.
 			"01-13 Tue 16:00 remind:SEC-2026-0004:follow-up:0114-1600:24h -> on-duty @0113-1600",
 			"01-14 Wed 14:00 remind:SEC-2026-0004:follow-up:0114-1600:2h -> on-duty @0114-1400",
 			"01-14 Wed 16:15 escalate:SEC-2026-0004:follow-up:0114-1600:0 -> team @0114-1600",
 			"01-15 Thu 09:00 escalate:SEC-2026-0004:follow-up:0114-1600:4 -> team @0115-0900",
-			"01-15 Thu 12:00 escalate:SEC-2026-0004:follow-up:0114-1600:5 -> team @0115-1200 *",
-			"01-15 Thu 16:00 escalate:SEC-2026-0004:follow-up:0114-1600:6 -> team @0115-1600",
+			"01-15 Thu 13:00 escalate:SEC-2026-0004:follow-up:0114-1600:5 -> team @0115-1300",
 			"01-16 Fri 09:00 escalate:SEC-2026-0004:follow-up:0114-1600:10 -> team @0116-0900",
 		},
 	},
@@ -277,15 +277,14 @@ var simWeeks = []simWeek{
 			"01-07 Wed 09:00 keep-informed:SEC-2025-0313:1223-1600 -> reporter @0107-0900",
 			// I, assigned: reminders Wed 14 11:20 and Thu 09:20 (ticks 11:30,
 			// 09:30), escalations from Thu 11:20 every 4h within working
-			// hours: 0 (11:30), 1 (15:20), Fri 09:00 (21h40: 5), 6 (11:20),
-			// 7 (15:20).
+			// hours: 0 (11:30), 1 (15:20), Fri 09:00 (21h40: 5), 6 (grid
+			// 11:20, 4h after 09:00: 13:00), 7 (4h after 13:00: closing).
 			"01-14 Wed 11:30 remind:SEC-2026-0005:evaluation:0115-1120:24h -> assignee @0114-1120",
 			"01-15 Thu 09:30 remind:SEC-2026-0005:evaluation:0115-1120:2h -> assignee @0115-0920",
 			"01-15 Thu 11:30 escalate:SEC-2026-0005:evaluation:0115-1120:0 -> team @0115-1120",
 			"01-15 Thu 15:30 escalate:SEC-2026-0005:evaluation:0115-1120:1 -> team @0115-1520",
 			"01-16 Fri 09:00 escalate:SEC-2026-0005:evaluation:0115-1120:5 -> team @0116-0900",
-			"01-16 Fri 11:30 escalate:SEC-2026-0005:evaluation:0115-1120:6 -> team @0116-1120",
-			"01-16 Fri 15:30 escalate:SEC-2026-0005:evaluation:0115-1120:7 -> team @0116-1520",
+			"01-16 Fri 13:00 escalate:SEC-2026-0005:evaluation:0115-1120:6 -> team @0116-1300",
 		},
 	},
 	{
@@ -325,19 +324,18 @@ var simWeeks = []simWeek{
 			"01-13 Tue 14:00 disclosure-soon:SEC-2025-0190:0120-1400:168h -> team @0113-1400",
 			// K due on the holiday, Tue 6 10:00: 24h before Mon 10:00; 2h
 			// before (Tue 08:00) moves back to Mon 09:00, not before the 24h
-			// one: one reminder at 10:00. Escalations Wed 09:00 (23h: 5) and
-			// 10:00 (6); the team replies at 10:30.
+			// one: one reminder at 10:00. Escalations Wed 09:00 (23h: 5); 6
+			// (grid 10:00) would wait until 13:00: the team replies at 10:30.
 			"01-05 Mon 10:00 remind:SEC-2025-0201:confirmation:0106-1000:2h -> on-duty @0105-1000",
 			"01-07 Wed 09:00 escalate:SEC-2025-0201:confirmation:0106-1000:5 -> team @0107-0900",
-			"01-07 Wed 10:00 escalate:SEC-2025-0201:confirmation:0106-1000:6 -> team @0107-1000",
 			// L due Sat 10 20:00: both reminders move back to Fri 9 09:00,
 			// sent at the restart after the downtime. Escalations Mon 09:00
-			// (37h: 9, from Mon 08:00), 12:00 (10), 16:00 (11), Tue 09:00 (61h:
-			// 15); the team replies at 09:10.
+			// (37h: 9, from Mon 08:00), 13:00 (10: grid 12:00, 4h after 09:00),
+			// 11 (grid 16:00) 4h after 13:00 is closing, Tue 09:00 (61h: 15);
+			// the team replies at 09:10.
 			"01-09 Fri 10:30 remind:SEC-2026-0007:confirmation:0110-2000:2h -> on-duty @0109-0900 *",
 			"01-12 Mon 09:00 escalate:SEC-2026-0007:confirmation:0110-2000:9 -> team @0112-0900",
-			"01-12 Mon 12:00 escalate:SEC-2026-0007:confirmation:0110-2000:10 -> team @0112-1200",
-			"01-12 Mon 16:00 escalate:SEC-2026-0007:confirmation:0110-2000:11 -> team @0112-1600",
+			"01-12 Mon 13:00 escalate:SEC-2026-0007:confirmation:0110-2000:10 -> team @0112-1300",
 			"01-13 Tue 09:00 escalate:SEC-2026-0007:confirmation:0110-2000:15 -> team @0113-0900",
 		},
 	},
