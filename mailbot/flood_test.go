@@ -12,6 +12,7 @@ import (
 
 	"mailbot/mailbot"
 	"mailbot/mailbot/flood"
+	"mailbot/mailbot/health"
 	"mailbot/mailbot/metrics"
 	"mailbot/store"
 )
@@ -227,6 +228,24 @@ func sqliFollowUp(i int) []byte {
 	return msg(fmt.Sprintf("More details %d.\n", i), "From", ada, "To", botAddr, "Subject", "Re: SQLi",
 		"Date", "Tue, 03 Mar 2026 10:05:00 +0000", "Message-ID", fmt.Sprintf("<more%d@research.example>", i),
 		"In-Reply-To", "<first@research.example>")
+}
+
+// TestFullDiskRedWithoutMail (issue 19): with limits.min_free_bytes = 0
+// (no limit) a disk with no space left is still red on the health checks'
+// tick, before any mail fails on it, and green once space is back.
+func TestFullDiskRedWithoutMail(t *testing.T) {
+	g := &diskGauge{}
+	m := metrics.New(metrics.Options{})
+	h := newHarness(t, "[limits]\nmin_free_bytes = 0\n", withDisk(g, m))
+	h.d.CheckHealth(t.Context())
+	if reason, _, ok := m.Problem(health.CheckStore); !ok || !strings.Contains(reason, "disk full") {
+		t.Errorf("Problem(store) with no space = %q, %v, want the disk full", reason, ok)
+	}
+	g.free.Store(100 << 30)
+	h.d.CheckHealth(t.Context())
+	if reason, _, ok := m.Problem(health.CheckStore); ok {
+		t.Errorf("Problem(store) with space = %q, want none", reason)
+	}
 }
 
 // TestDiskLowKeepsNewMailOnServer: with less free space than

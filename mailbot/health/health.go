@@ -6,7 +6,14 @@
 //   - "smtp": the last SMTP attempt did not fail for longer than the stale
 //     bound (a server that refuses everything for that long);
 //   - "outbox": no outgoing mail has been due and unsent for longer than the
-//     stale bound.
+//     stale bound;
+//   - "store": the intake's last round in a live session did not stop on a
+//     temporary store or disk error (a full disk while spooling); it clears
+//     when a message is processed or a round succeeds again, and a full
+//     disk also when the disk check (CheckDisk, once a minute) finds free
+//     space. The disk check alone makes it red when the store's file
+//     system has no space left, without waiting for mail. A round stopped
+//     by a NO from the server counts under "imap" the same way.
 //
 // Each rule is one check on metrics.Metrics (SetProblem/ClearProblem), so
 // /healthz answers 503 with every reason, and the gauges mailbot_imap_up,
@@ -17,8 +24,11 @@
 package health
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"mailbot/mailbot/inbox"
@@ -30,6 +40,7 @@ const (
 	CheckIMAP   = "imap"
 	CheckSMTP   = "smtp"
 	CheckOutbox = "outbox"
+	CheckStore  = "store"
 )
 
 // Options for New.
@@ -43,6 +54,9 @@ type Options struct {
 	// Stale bounds how long SMTP may keep failing and an outbox item may
 	// stay due and unsent.
 	Stale time.Duration
+	// FreeBytes measures the space left on the store's file system
+	// (statfs); nil: CheckDisk does nothing.
+	FreeBytes func() (int64, error)
 }
 
 // Monitor turns observations into the health checks. Its methods are safe
@@ -50,15 +64,20 @@ type Options struct {
 type Monitor struct {
 	opt Options
 
-	mu        sync.Mutex
-	started   time.Time
-	imapUp    bool      // logged in, and no error since
-	imapOK    time.Time // last successful command
-	imapDown  time.Time // start of the current outage (zero when up)
-	imapErr   string
-	smtpFail  time.Time // first failure of the current run of failures
-	smtpErr   string
-	oldestDue time.Time // due time of the first due outbox item; zero: none
+	mu         sync.Mutex
+	started    time.Time
+	imapUp     bool      // logged in, and no error since
+	imapOK     time.Time // last successful command
+	imapDown   time.Time // start of the current outage (zero when up)
+	imapErr    string
+	roundErr   string    // why the last round of the live session stopped; "": it did not
+	roundBad   string    // the check roundErr counts under: CheckStore or CheckIMAP
+	roundSince time.Time // the first of the current run of round errors
+	roundDisk  bool      // roundErr is a full disk (ENOSPC)
+	diskErr    string    // the disk check found no space, or failed; "": fine
+	smtpFail   time.Time // first failure of the current run of failures
+	smtpErr    string
+	oldestDue  time.Time // due time of the first due outbox item; zero: none
 }
 
 // New returns a Monitor that has seen nothing yet: the IMAP session counts
@@ -86,26 +105,80 @@ func (h *Monitor) IMAP(e inbox.Event) {
 	switch e.Kind {
 	case "connected": // logged in and the mailbox selected
 		h.imapUp, h.imapOK, h.imapDown, h.imapErr = true, now, time.Time{}, ""
+		h.roundErr = ""
 		if m := h.opt.Metrics; m != nil {
 			m.IMAPLastLogin.Set(float64(now.Unix()))
 		}
-	case "idle", "poll", "fetched", "processed", "reapplied", "uidvalidity":
+	case "idle", "poll", "fetched", "processed", "reapplied", "uidvalidity", "deferred", "resumed":
 		// Each follows a command the server answered with OK.
 		h.imapOK = now
 		if h.imapUp {
 			h.imapDown, h.imapErr = time.Time{}, ""
 		}
+		if e.Kind == "processed" || e.Kind == "deferred" || e.Kind == "resumed" {
+			h.roundErr = "" // the handler and the store took a message, or a round went through
+		}
 	case "error":
-		if e.UID != 0 && !inbox.IsTemporary(e.Err) {
-			break // one message was refused and kept aside: the session works
+		switch {
+		case e.Ended:
+			if h.imapDown.IsZero() {
+				h.imapDown = now
+			}
+			h.imapUp = false
+			h.imapErr = "session failed"
+			if e.Err != nil {
+				h.imapErr = e.Err.Error()
+			}
+		case e.UID != 0 && !inbox.IsTemporary(e.Err):
+			// One message was refused and kept aside: the session works.
+		default:
+			// The session is still logged in; the round is retried.
+			if h.roundErr == "" {
+				h.roundSince = now
+			}
+			h.roundErr, h.roundBad = roundProblem(e.Err)
+			h.roundDisk = errors.Is(e.Err, syscall.ENOSPC)
 		}
-		if h.imapDown.IsZero() {
-			h.imapDown = now
-		}
-		h.imapUp = false
-		h.imapErr = "session failed"
-		if e.Err != nil {
-			h.imapErr = e.Err.Error()
+	}
+	h.mu.Unlock()
+	h.Check()
+}
+
+// roundProblem says why a round of a live session stopped and under which
+// check: a temporary error is the handler's or the store's (the disk), any
+// other the server's (a NO to a command).
+func roundProblem(err error) (why, check string) {
+	if err == nil {
+		return "a round failed", CheckIMAP
+	}
+	switch {
+	case errors.Is(err, syscall.ENOSPC):
+		return "disk full, new mail waits: " + err.Error(), CheckStore
+	case inbox.IsTemporary(err):
+		return "store failed, new mail waits: " + err.Error(), CheckStore
+	}
+	return "round failed: " + err.Error(), CheckIMAP
+}
+
+// CheckDisk measures the free space on the store's file system (cheap: one
+// statfs). No space left is a "store" problem at once, without waiting for
+// mail to fail on it; space again clears it and a round error that was a
+// full disk. The daemon calls it once a minute.
+func (h *Monitor) CheckDisk() {
+	if h.opt.FreeBytes == nil {
+		return
+	}
+	free, err := h.opt.FreeBytes()
+	h.mu.Lock()
+	switch {
+	case err != nil:
+		h.diskErr = "disk check failed: " + err.Error()
+	case free <= 0:
+		h.diskErr = "disk full: no space left on the store's file system, new mail waits"
+	default:
+		h.diskErr = ""
+		if h.roundDisk {
+			h.roundErr = ""
 		}
 	}
 	h.mu.Unlock()
@@ -159,6 +232,9 @@ func (h *Monitor) imapState(now time.Time) (string, time.Time, bool) {
 	case !h.imapUp:
 		return "not logged in: " + h.imapErr, h.imapDown, true
 	}
+	if h.roundErr != "" && h.roundBad == CheckIMAP {
+		return h.roundErr, h.roundSince, true
+	}
 	bound := h.opt.Resync + h.opt.CommandTimeout
 	if age := now.Sub(h.imapOK); age > bound {
 		return fmt.Sprintf("no IMAP command succeeded for %s (bound %s)", age.Truncate(time.Second), bound), h.imapOK.Add(bound), true
@@ -172,7 +248,13 @@ func (h *Monitor) Check() {
 	h.mu.Lock()
 	now := h.opt.Now()
 	imapWhy, _, imapBad := h.imapState(now)
-	var smtpWhy, outboxWhy string
+	var smtpWhy, outboxWhy, storeWhy string
+	if h.roundErr != "" && h.roundBad == CheckStore {
+		storeWhy = h.roundErr
+	}
+	if h.diskErr != "" && (storeWhy == "" || !h.roundDisk) {
+		storeWhy = strings.TrimPrefix(storeWhy+"; "+h.diskErr, "; ")
+	}
 	if !h.smtpFail.IsZero() && now.Sub(h.smtpFail) > h.opt.Stale {
 		smtpWhy = fmt.Sprintf("every attempt failed for %s: %s", now.Sub(h.smtpFail).Truncate(time.Second), h.smtpErr)
 	}
@@ -197,6 +279,7 @@ func (h *Monitor) Check() {
 	set(m, CheckIMAP, imapWhy)
 	set(m, CheckSMTP, smtpWhy)
 	set(m, CheckOutbox, outboxWhy)
+	set(m, CheckStore, storeWhy)
 }
 
 func set(m *metrics.Metrics, check, why string) {

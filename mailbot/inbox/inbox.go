@@ -124,12 +124,21 @@ type Options struct {
 }
 
 // Event reports progress, for tests and metrics. Kind is one of "connected",
-// "idle", "poll", "fetched", "processed", "deferred", "error", "reconnect", "uidvalidity", "reapplied".
+// "idle", "poll", "fetched", "processed", "deferred", "error", "reconnect",
+// "uidvalidity", "reapplied", "resumed" (a round succeeded after an
+// "error" that stopped the round before it).
+//
+// An "error" with Ended set means the session is gone (connection lost,
+// login refused): a "reconnect" follows. Without Ended the session is
+// still logged in: a message was quarantined (UID set, not IsTemporary) or
+// the round stopped (a temporary handler or store error such as a full
+// disk, a NO to a command) and is retried on the same connection.
 type Event struct {
 	Kind    string
 	Mailbox string
 	UID     uint32
 	Err     error
+	Ended   bool
 }
 
 // Session is the intake of one mailbox. Run it once.
@@ -249,7 +258,7 @@ func (s *Session) Run(ctx, abort context.Context) error {
 			attempt = 0
 		}
 		s.log.Warn("inbox: session ended, reconnecting", "mailbox", s.opt.Mailbox, "err", err)
-		s.event(Event{Kind: "error", Err: err})
+		s.event(Event{Kind: "error", Err: err, Ended: true})
 		delay := backoff(attempt, s.opt.BackoffMin, s.opt.BackoffMax, rand.Int64N)
 		attempt++
 		t := time.NewTimer(delay)

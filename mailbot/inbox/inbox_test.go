@@ -218,8 +218,8 @@ func TestWatchdogFrozenServer(t *testing.T) {
 	start := time.Now()
 	r.s.Poke() // DONE is swallowed: the tagged OK never comes
 	e := r.await(t, "error", 0)
-	if !errors.Is(e.Err, ErrTimeout) {
-		t.Errorf("error event = %v, want %v", e.Err, ErrTimeout)
+	if !errors.Is(e.Err, ErrTimeout) || !e.Ended {
+		t.Errorf("error event = %v, ended %v; want %v, ended", e.Err, e.Ended, ErrTimeout)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("watchdog fired after %v, want about 200ms", d)
@@ -310,8 +310,8 @@ func TestSpoolFailure(t *testing.T) {
 	}
 	r := start(t, testOptions(ts), h)
 	e := r.await(t, "error", 2)
-	if !errors.Is(e.Err, diskFull) {
-		t.Errorf("error event = %v, want %v", e.Err, diskFull)
+	if !errors.Is(e.Err, diskFull) || e.Ended {
+		t.Errorf("error event = %v, ended %v; want %v, not ended (the session is still logged in)", e.Err, e.Ended, diskFull)
 	}
 	r.await(t, "idle", 0)
 	if got := h.committedUIDs(); !slices.Equal(got, []uint32{1}) {
@@ -322,6 +322,7 @@ func TestSpoolFailure(t *testing.T) {
 	}
 	r.s.Poke()
 	r.await(t, "processed", 3)
+	r.await(t, "resumed", 0) // the round after the stopped one went through
 	if got := h.committedUIDs(); !slices.Equal(got, []uint32{1, 2, 3}) {
 		t.Errorf("committed = %v, want [1 2 3]", got)
 	}

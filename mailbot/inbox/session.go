@@ -105,6 +105,9 @@ func (s *Session) session(ctx, abort context.Context) (healthy bool, err error) 
 			return healthy, err
 		default:
 			healthy = true
+			if cn.retryWait != 0 {
+				s.event(Event{Kind: "resumed"})
+			}
 			cn.retryAt, cn.retryWait = time.Time{}, 0
 		}
 		switch mode {

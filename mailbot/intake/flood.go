@@ -229,6 +229,14 @@ func (l *Line) diskProblem() string {
 	return reason
 }
 
+// FreeBytes is the free space on the store's file system, by the measure
+// the disk limits use (Options.Disk, or statfs): for health's periodic disk
+// check, which works whatever the limits.
+func (l *Line) FreeBytes() (int64, error) {
+	u, err := l.disk()
+	return u.Free, err
+}
+
 // measureDisk is the default disk measure: statfs of the store's directory
 // every time, the store's size at most every storeSizeEvery.
 func (l *Line) measureDisk() (flood.Disk, error) {

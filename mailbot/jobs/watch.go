@@ -43,6 +43,7 @@ func (j *Jobs) CheckHealth(ctx context.Context) {
 		j.Log.Error("health", "err", err)
 	}
 	j.Health.Outbox(due)
+	j.Health.CheckDisk()
 	if err := j.probeOnce(ctx, now); err != nil {
 		j.Log.Error("selftest", "err", err)
 	}
