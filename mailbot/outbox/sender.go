@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +20,9 @@ import (
 // try: 4xx and network errors are retried with backoff, 5xx fails the item
 // with the reason on its case. A crash between the server's 250 and marking
 // the item sent makes at most one duplicate, with the same Message-ID.
+// While the process lives, an outcome the store refuses to record (a full
+// disk) is kept in memory and only its record is retried: the mail is never
+// sent again for it.
 type Sender struct {
 	Store  *store.Store
 	Client *SMTPClient
@@ -40,8 +45,24 @@ type Sender struct {
 	// the server took the mail), for the health checks.
 	OnAttempt func(err error)
 
+	// update is a test hook: the store's Update through which an
+	// attempt's outcome is recorded (nil: Store.Update). A test makes the
+	// real store refuse a commit with it, as a full disk does.
+	update func(fn func(*store.Tx) error) error
+
 	once sync.Once
 	wake chan struct{}
+	// unmarked holds, by item ID, the attempts whose outcome the store
+	// refused to record.
+	mu       sync.Mutex
+	unmarked map[uint64]outcome
+}
+
+// outcome is an attempt's result to record: the item as it now is and the
+// event for its case (Kind empty: none).
+type outcome struct {
+	it *store.OutboxItem
+	ev store.Event
 }
 
 // Backoff is the wait after the n-th failed attempt: 1m, 2m, 4m ... at most 1h.
@@ -53,11 +74,15 @@ func Backoff(n int) time.Duration {
 func (s *Sender) init() {
 	s.once.Do(func() {
 		s.wake = make(chan struct{}, 1)
+		s.unmarked = make(map[uint64]outcome)
 		if s.Now == nil {
 			s.Now = s.Clock.Now
 		}
 		if s.Logger == nil {
 			s.Logger = slog.Default()
+		}
+		if s.update == nil {
+			s.update = s.Store.Update
 		}
 		if s.GiveUp == 0 {
 			s.GiveUp = 5 * 24 * time.Hour
@@ -129,6 +154,20 @@ func (s *Sender) RunOnce(ctx context.Context) (time.Time, error) {
 
 func (s *Sender) runOnce(ctx, abort context.Context) (time.Time, error) {
 	s.init()
+	// Outcomes the store refused before are recorded first: their items
+	// are still due in the store, and sending them again would duplicate.
+	s.mu.Lock()
+	ids := slices.Sorted(maps.Keys(s.unmarked))
+	refused := make([]outcome, len(ids))
+	for i, id := range ids {
+		refused[i] = s.unmarked[id]
+	}
+	s.mu.Unlock()
+	for _, o := range refused {
+		if err := s.mark(o); err != nil {
+			return time.Time{}, err
+		}
+	}
 	for ctx.Err() == nil {
 		var due []*store.OutboxItem
 		err := s.Store.View(func(tx *store.Tx) error {
@@ -203,13 +242,29 @@ func (s *Sender) send(abort context.Context, it *store.OutboxItem) error {
 			s.OnResult(it.State)
 		}
 	}
-	return s.Store.Update(func(tx *store.Tx) error {
-		if err := tx.PutOutbox(it); err != nil {
+	return s.mark(outcome{it: it, ev: ev})
+}
+
+// mark records an attempt's outcome. When the store refuses, the outcome is
+// kept to be recorded again at the next round, and the mail is not sent
+// again: a duplicate is only allowed after a crash in between.
+func (s *Sender) mark(o outcome) error {
+	err := s.update(func(tx *store.Tx) error {
+		if err := tx.PutOutbox(o.it); err != nil {
 			return err
 		}
-		if ev.Kind == "" || it.CaseID == 0 {
+		if o.ev.Kind == "" || o.it.CaseID == 0 {
 			return nil
 		}
-		return tx.AppendEvent(it.CaseID, ev)
+		return tx.AppendEvent(o.it.CaseID, o.ev)
 	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.unmarked[o.it.ID] = o
+		s.Logger.Error("outbox mark failed", "case", o.it.CaseID, "msgid", o.it.MessageID, "state", o.it.State, "err", err)
+		return err
+	}
+	delete(s.unmarked, o.it.ID)
+	return nil
 }

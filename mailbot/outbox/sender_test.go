@@ -571,3 +571,76 @@ func TestSenderRunRecovers(t *testing.T) {
 		})
 	}
 }
+
+// TestSenderMarkFailsNoResend: a server's answer the store cannot record
+// (a full disk refuses the commit) is recorded again on the next rounds,
+// the mail never sent again while the process lives (issue 19: one alarm
+// was delivered 817 times). Only a crash may send it twice.
+func TestSenderMarkFailsNoResend(t *testing.T) {
+	tests := []struct {
+		name   string
+		fault  *devmail.Fault // the server's answer; nil: 250
+		state  string
+		result string
+		event  string
+		sent   int
+	}{
+		{"sent", nil, store.OutboxSent, "sent", "outbox.sent", 1},
+		{"failed", &devmail.Fault{Code: 550, Message: "no such user"}, store.OutboxFailed, "failed", "outbox.failed", 0},
+		{"deferred", &devmail.Fault{Code: 451, Message: "greylisted"}, store.OutboxQueued, "deferred", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newSenderEnv(t)
+			if tt.fault != nil {
+				e.srv.FailNext(1, *tt.fault)
+			}
+			const refusals = 3
+			full := errors.New("store: commit: no space left on device")
+			marks := 0
+			e.s.update = func(fn func(*store.Tx) error) error {
+				marks++
+				if marks <= refusals {
+					return full
+				}
+				return e.st.Update(fn)
+			}
+			it := e.enqueue(t, "alarm", time.Time{}, false)
+			for i := range refusals {
+				if _, err := e.s.RunOnce(smtpTestCtx(t)); !errors.Is(err, full) {
+					t.Fatalf("RunOnce() %d with the store full = %v, want %v", i, err, full)
+				}
+			}
+			e.runOnce(t)
+			e.runOnce(t)
+			if n := len(e.srv.Sent()); n != tt.sent {
+				t.Errorf("server took the mail %d times, want %d", n, tt.sent)
+			}
+			results, attempts := e.hooks()
+			if len(attempts) != 1 || !slices.Equal(results, []string{tt.result}) {
+				t.Errorf("OnAttempt, OnResult = %v, %v, want one attempt, %s", attempts, results, tt.result)
+			}
+			if marks != refusals+1 {
+				t.Errorf("store updates = %d, want %d refused and 1 committed", marks, refusals+1)
+			}
+			got := e.item(t, it.ID)
+			if got.State != tt.state || got.Attempts != 1 {
+				t.Errorf("item = %s, %d attempts, want %s, 1", got.State, got.Attempts, tt.state)
+			}
+			if tt.result == "deferred" && !got.NextAttempt.Equal(senderT0.Add(time.Minute)) {
+				t.Errorf("item next attempt = %v, want %v (1m backoff)", got.NextAttempt, senderT0.Add(time.Minute))
+			}
+			evs := e.outboxEvents(t)
+			if tt.event == "" && len(evs) != 0 || tt.event != "" && (len(evs) != 1 || evs[0].Kind != tt.event) {
+				t.Errorf("case events = %+v, want one %q", evs, tt.event)
+			}
+			log := e.log.String()
+			if n := strings.Count(log, `level=ERROR msg="outbox mark failed"`); n != refusals || !strings.Contains(log, "msgid=alarm@example.org") {
+				t.Errorf("log = %s, want %d mark failures with the msgid", log, refusals)
+			}
+			if strings.Contains(log, "Thanks.") {
+				t.Errorf("log = %s, want no body", log)
+			}
+		})
+	}
+}
