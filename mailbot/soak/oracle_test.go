@@ -262,19 +262,25 @@ func TestCheck(t *testing.T) {
 			o := perfectRun(p)
 			tc.change(&o)
 			r := Check(p, o, CheckOptions{})
-			var got []string
-			for _, v := range r.Violations() {
-				if !slices.Contains(got, v.Check) {
-					got = append(got, v.Check)
-				}
-			}
-			slices.Sort(got)
-			want := slices.Clone(tc.want)
-			slices.Sort(want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("Check() violations = %v, want %v\n%s", got, want, r.Table())
-			}
+			wantChecks(t, r, tc.want)
 		})
+	}
+}
+
+// wantChecks fails t unless r's violations are of exactly the checks want.
+func wantChecks(t *testing.T, r Report, want []string) {
+	t.Helper()
+	var got []string
+	for _, v := range r.Violations() {
+		if !slices.Contains(got, v.Check) {
+			got = append(got, v.Check)
+		}
+	}
+	slices.Sort(got)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Check() violations = %v, want %v\n%s", got, want, r.Table())
 	}
 }
 
@@ -378,18 +384,7 @@ func TestCheckRules(t *testing.T) {
 			o := perfectRun(p)
 			tc.change(&o)
 			r := Check(p, o, opt)
-			var got []string
-			for _, v := range r.Violations() {
-				if !slices.Contains(got, v.Check) {
-					got = append(got, v.Check)
-				}
-			}
-			slices.Sort(got)
-			want := slices.Clone(tc.want)
-			slices.Sort(want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("Check() violations = %v, want %v\n%s", got, want, r.Table())
-			}
+			wantChecks(t, r, tc.want)
 		})
 	}
 }
