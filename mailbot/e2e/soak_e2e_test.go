@@ -111,6 +111,29 @@ func recheck(t *testing.T, dir string) {
 	r.check()
 }
 
+// The soak bots' [limits] min_free_bytes on their 64 MB tmpfs, and what a
+// disk-full fault leaves free: below it, so the bot holds new reports and
+// turns /healthz red by its own check, as it would for an admin.
+const (
+	soakMinFree      = 6 << 20
+	soakFreeWhenFull = 2 << 20
+)
+
+// setMinFree sets [limits] min_free_bytes in the bot's configuration (the
+// harness writes 0 for the tests of ENOSPC itself).
+func setMinFree(t *testing.T, config string, n int64) {
+	t.Helper()
+	text, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatalf("bot config: %v", err)
+	}
+	out := strings.Replace(string(text), "\nmin_free_bytes = 0\n", fmt.Sprintf("\nmin_free_bytes = %d\n", n), 1)
+	if out == string(text) {
+		t.Fatalf("bot config %s: no min_free_bytes = 0 to replace", config)
+	}
+	write(t, config, out, 0o600)
+}
+
 // soakInstance is one bot of the soak with what the driver knows of it.
 type soakInstance struct {
 	soak.Instance
@@ -282,6 +305,7 @@ selftest_timeout = "%ds"
 		si.bot.env = []string{clockEnv}
 		si.storeDir = filepath.Join(si.bot.dir, "store")
 		mountTmpfs(t, r.e, si.storeDir, 64<<20)
+		setMinFree(t, si.bot.config, soakMinFree)
 		t.Cleanup(func() { si.bot.kill(t) }) // before the unmount
 		keys, err := pgp.ParseKeys(si.bot.cli(t, "keys", "export", "--config", si.bot.config))
 		if err != nil {
@@ -673,7 +697,12 @@ func (r *soakRun) beginFault(rec *soak.FaultRecord) {
 		// password at the next login. Kick it so that it logs in again.
 		r.doveadm(true, "kick", si.user)
 	case soak.FaultDiskFull:
-		fill(t, si.storeDir)
+		// As an admin's disk fills: less free than min_free_bytes, not
+		// quite nothing, so that the bot sees it by its own check.
+		path, size := fill(t, si.storeDir)
+		if err := os.Truncate(path, size-soakFreeWhenFull); err != nil {
+			t.Errorf("fault %s %s: %v", rec.Kind, rec.Instance, err)
+		}
 	case soak.FaultUIDValidity:
 		r.doveadm(false, "mailbox", "update", "-u", si.user, "--uid-validity", strconv.FormatInt(time.Now().Unix(), 10), "INBOX")
 	case soak.FaultSuspend:
@@ -1078,18 +1107,26 @@ func (r *soakRun) check() {
 		}
 		write(t, filepath.Join(r.e.dir, name), string(j), 0o644)
 	}
-	// The bots' network waits run on the wall clock (README "Soak": IMAP
-	// reconnect backoff from 1 s doubling, with jitter, command timeouts),
-	// and /healthz is sampled every 200 ms wall: both look Scale times
-	// longer in simulated time. The health bounds get two samples, and the
-	// recovery from a fault a reconnect wait of 30 wall seconds (a fault of
-	// 5 to 20 wall seconds doubles the backoff to 16 or 32 s), on top of
-	// the oracle's defaults.
+	// The bots' network waits run on the wall clock (README "Soak"), and
+	// look Scale times longer in simulated time; the oracle's own bounds
+	// (30m detect, 1h recover, the outbox's 1h simulated backoff) get:
+	//   - DetectWithin + 0.4 wall s: /healthz is sampled every 200 ms wall,
+	//     two samples; the bot sees a server fault at once (its session
+	//     is kicked, the login fails) and a low disk at its next check.
+	//   - RecoverWithin and Reconnect + 30 wall s: the IMAP reconnect
+	//     backoff (inbox: 1 s doubling, full jitter, cap 5 min) after a
+	//     fault of at most 14 wall s (the longest IMAP fault of the month,
+	//     3.7 h simulated at 960) is capped at 16 s, 32 s if the jitter
+	//     drew short waits; the intake's retry after a full disk is the
+	//     same backoff. At 960, 30 wall s are 8 h simulated: Reconnect is
+	//     not capped by the fault's length (Backoff is, as the outbox's
+	//     simulated retry doubles from 1 min).
 	wall := func(d time.Duration) time.Duration { return time.Duration(float64(d) * r.obs.Clock.Scale) }
 	rep := soak.Check(r.plan, r.obs, soak.CheckOptions{
 		DetectWithin:  30*time.Minute + wall(400*time.Millisecond),
 		RecoverWithin: time.Hour + wall(30*time.Second),
-		Backoff:       time.Hour + wall(30*time.Second),
+		Backoff:       time.Hour,
+		Reconnect:     wall(30 * time.Second),
 	})
 	table := rep.Table()
 	write(t, filepath.Join(r.e.dir, "soak-report.md"), table, 0o644)

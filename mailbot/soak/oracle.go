@@ -20,7 +20,13 @@ type CheckOptions struct {
 	// held by an SMTP outage, Dovecot or a wrong password may wait up to
 	// min(Backoff, the fault's length) more (the outbox retries 1 min
 	// doubling to 1 h).
-	Backoff       time.Duration
+	Backoff time.Duration
+	// Reconnect is the product's wall-clock wait to reconnect or retry
+	// after a server came back or the disk was freed, in simulated time
+	// (the IMAP reconnect backoff, 1 s doubling with full jitter, runs on
+	// the wall clock): added after the end of every such fault, not
+	// capped by its length; zero at the real scale.
+	Reconnect     time.Duration
 	EscalateEvery time.Duration // [remind] escalate_every
 	LeadTimes     []time.Duration
 	DigestAt      time.Duration // [remind] digest_at, since local midnight
@@ -80,6 +86,7 @@ const (
 	CheckHealthGreen  = "health-not-green"   // /healthz not green again after a fault
 	CheckLost         = "lost"               // a delivered message not in the store
 	CheckDuplicate    = "duplicate"          // the same mail twice with two Message-IDs
+	CheckResent       = "resent-storm"       // one Message-ID to one recipient more than twice
 )
 
 // Violation is one broken promise, with the case and the times.
@@ -227,7 +234,7 @@ func Check(p Plan, o Observed, opt CheckOptions) Report {
 	}
 	for _, st := range or.inst {
 		slices.SortStableFunc(st.mail, func(a, b seen) int { return a.At.Compare(b.At) })
-		st.mail = or.collapse(st.mail)
+		st.mail = or.collapse(st.in.Name, st.mail)
 		for _, m := range st.mail {
 			k := st.in.Name + " " + bareID(m.InReplyTo)
 			if m.kind == mailAck && or.cases[k] == "" {
@@ -258,17 +265,24 @@ func (or *oracle) violate(v Violation) { or.rep.violations = append(or.rep.viola
 
 // collapse keeps the first of the mails to one recipient with one
 // Message-ID: a mail sent again after a kill -9 between send and mark
-// carries the same Message-ID, which is the documented window.
-func (or *oracle) collapse(ms []seen) []seen {
-	first := map[string]bool{}
+// carries the same Message-ID, which is the documented window. That
+// window allows one copy; a second resend of one Message-ID is a storm
+// (an outbox that re-sends while it cannot commit its mark).
+func (or *oracle) collapse(instance string, ms []seen) []seen {
+	copies := map[string]int{}
 	var out []seen
 	for _, m := range ms {
 		k := strings.ToLower(m.To) + " " + bareID(m.MessageID)
-		if m.MessageID != "" && first[k] {
-			or.rep.SameIDResent++
-			continue
+		if m.MessageID != "" {
+			if copies[k]++; copies[k] > 1 {
+				or.rep.SameIDResent++
+				if copies[k] == 3 {
+					or.violate(Violation{Check: CheckResent, Instance: instance, Case: m.ref, At: m.At,
+						Detail: "<" + bareID(m.MessageID) + "> to " + m.To + " sent more than twice"})
+				}
+				continue
+			}
 		}
-		first[k] = true
 		out = append(out, m)
 	}
 	return out
@@ -297,11 +311,14 @@ func (or *oracle) bound(st *instanceState, t time.Time, working bool) time.Time 
 }
 
 // settled is when the product is past fault f: its end, plus the retry
-// backoff for a server that was away.
+// backoff for a server that was away, plus the wall-clock reconnect for
+// a server or a full disk.
 func (or *oracle) settled(f FaultRecord) time.Time {
 	switch f.Kind {
 	case FaultSMTP, FaultDovecot, FaultPassword:
-		return f.Ended.Add(min(or.opt.Backoff, f.Ended.Sub(f.Began)))
+		return f.Ended.Add(min(or.opt.Backoff, f.Ended.Sub(f.Began)) + or.opt.Reconnect)
+	case FaultDiskFull:
+		return f.Ended.Add(or.opt.Reconnect)
 	}
 	return f.Ended
 }
@@ -601,7 +618,7 @@ func (or *oracle) commitment(st *instanceState, a Action, ref string, cm policy.
 			continue
 		}
 		if !m.At.Before(due) && ((m.kind == mailEscalate && m.ref == ref && strings.Contains(m.Subject, " "+cm.Name+" was due")) ||
-			(m.kind == mailSummary && strings.Contains(m.Body, ref))) {
+			(m.kind == mailSummary && strings.Contains(m.Body, ref+": "+cm.Name+" breached"))) {
 			escalations = append(escalations, m)
 		}
 	}
@@ -635,8 +652,14 @@ func (or *oracle) commitment(st *instanceState, a Action, ref string, cm policy.
 	}
 	// Breached: an escalation to the lead or the team must come by the
 	// next working moment after the deadline (after the release of held
-	// spam), MaxWait and the faults in the way allowing.
-	escDue := or.bound(st, maxTime(due, release), true)
+	// spam), MaxWait and the faults in the way allowing. The product
+	// starts a clock on a report when it reads the report, not when it
+	// arrived: that deadline counts.
+	late := due
+	if cm.Start == policy.EventReportReceived {
+		late = st.cal.deadline(or.pickedUp(st, ref, arrived), cm.Duration)
+	}
+	escDue := or.bound(st, maxTime(late, release), true)
 	if len(escalations) > 0 && !escalations[0].At.After(escDue) {
 		return outcomeEscalated
 	}
@@ -690,11 +713,44 @@ func (or *oracle) checkReminded(st *instanceState, a Action, ref string, cm poli
 	}
 	for _, r := range st.mail {
 		if (r.kind == mailRemind && r.ref == ref && strings.Contains(r.Subject, " "+cm.Name+" due ")) ||
-			(r.kind == mailSummary && strings.Contains(r.Body, ref)) {
+			(r.kind == mailSummary && strings.Contains(r.Body, ref+": "+cm.Name+" due ")) {
 			return
 		}
 	}
 	or.violate(Violation{Check: CheckRemindMiss, Instance: a.Instance, Report: a.ID, Case: ref, At: m, Due: due, Detail: cm.Name})
+}
+
+// pickedUp is when the product read report a that arrived at arrived: its
+// first acknowledgement or notification of case ref, no later than the
+// acknowledgement was due (a later one is a violation of its own). An
+// intake slowed by a fault (the IMAP reconnect waits on the wall clock)
+// reads it late, and starts the case's clocks then.
+func (or *oracle) pickedUp(st *instanceState, ref string, arrived time.Time) time.Time {
+	for _, m := range st.mail {
+		if (m.kind == mailAck || m.kind == mailNotify) && m.ref == ref && ref != "" && !m.At.Before(arrived) {
+			return minTime(m.At, or.bound(st, arrived, false))
+		}
+	}
+	return arrived
+}
+
+// lastEvent is when the last team action before t was processed at the
+// latest; zero when there was none.
+func lastEvent(evs []event, t time.Time) time.Time {
+	var last time.Time
+	for _, e := range evs {
+		if e.lo.Before(t) {
+			last = minTime(e.hi, t)
+		}
+	}
+	return last
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -740,10 +796,22 @@ func (or *oracle) checkReminders() {
 					continue
 				}
 				start, stop := span(cm, arrived, evs)
+				if cm.Name == policy.KeepInformedName {
+					// A repeating clock: every team reply starts it
+					// again, so the reminder is of the period since the
+					// team's last action before it.
+					start, stop = lastEvent(evs, m.At), nil
+				}
 				if start.IsZero() {
 					continue
 				}
 				due := st.cal.deadline(start, cm.Duration)
+				if cm.Start == policy.EventReportReceived {
+					due = st.cal.deadline(or.pickedUp(st, m.ref, arrived), cm.Duration)
+				}
+				if !due.Add(or.opt.MaxWait).Before(or.end) {
+					continue // a deadline the run did not reach: nothing to judge
+				}
 				if bound := or.bound(st, due, false); m.At.After(bound) {
 					or.violate(Violation{Check: CheckRemindLate, Instance: st.in.Name, Report: a.ID, Case: m.ref, At: m.At, Due: due, Detail: cm.Name})
 				}
@@ -875,8 +943,8 @@ func (or *oracle) wall(a, b time.Time) time.Duration {
 
 // checkDuplicates: the same team mail twice with two Message-IDs. Same
 // Message-IDs were collapsed before (the send/mark window). Reminders of
-// one deadline come at most once per lead time, escalations once per
-// escalate_every, digests once a day per member.
+// one deadline come at most once per lead time (counted, not timed),
+// escalations once per escalate_every, digests once a day per member.
 func (or *oracle) checkDuplicates() {
 	for _, st := range or.inst {
 		last := map[string]seen{}
@@ -886,12 +954,16 @@ func (or *oracle) checkDuplicates() {
 			var window time.Duration
 			switch m.kind {
 			case mailRemind:
-				key, window = "remind "+m.ref+" "+m.Subject, or.opt.MaxWait
-				count[strings.ToLower(m.To)+" "+key]++
-				if count[strings.ToLower(m.To)+" "+key] > len(or.opt.LeadTimes) {
+				// Only counted: the reminders of two lead times may come
+				// close together (the longer one moved off a weekend to
+				// the opening; both held by an SMTP outage), and carry
+				// the same subject.
+				k := strings.ToLower(m.To) + " remind " + m.ref + " " + m.Subject
+				if count[k]++; count[k] > len(or.opt.LeadTimes) {
 					or.violate(Violation{Check: CheckDuplicate, Instance: st.in.Name, Case: m.ref, At: m.At,
 						Detail: "more reminders than lead times to " + m.To + ": " + m.Subject})
 				}
+				continue
 			case mailEscalate:
 				key, window = "escalate "+m.ref+" "+m.Subject, or.opt.EscalateEvery/2
 			case mailDigest:

@@ -1,6 +1,8 @@
 package soak
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -201,6 +203,8 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		}, []string{CheckEscalateTo}},
+		{"reminders of two lead times close together", moveMail("remind24-bob", "2027-03-31 09:00"), nil},
+		{"more reminders than lead times", copyMail("remind2-bob", "remind2-again", "2027-03-31 10:01"), []string{CheckDuplicate}},
 		{"escalation twice at once", copyMail("esc-11-ann", "esc-again", "2027-03-31 11:10"), []string{CheckDuplicate}},
 		{"missing digest on a working day", dropMail("digest-2027-03-30-bob"), []string{CheckDigestMiss}},
 		{"digest on Good Friday", copyMail("digest-2027-03-24-ann", "digest-gf", "2027-03-26 09:01"), []string{CheckDigestDay}},
@@ -258,18 +262,129 @@ func TestCheck(t *testing.T) {
 			o := perfectRun(p)
 			tc.change(&o)
 			r := Check(p, o, CheckOptions{})
-			var got []string
-			for _, v := range r.Violations() {
-				if !slices.Contains(got, v.Check) {
-					got = append(got, v.Check)
-				}
+			wantChecks(t, r, tc.want)
+		})
+	}
+}
+
+// wantChecks fails t unless r's violations are of exactly the checks want.
+func wantChecks(t *testing.T, r Report, want []string) {
+	t.Helper()
+	var got []string
+	for _, v := range r.Violations() {
+		if !slices.Contains(got, v.Check) {
+			got = append(got, v.Check)
+		}
+	}
+	slices.Sort(got)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Check() violations = %v, want %v\n%s", got, want, r.Table())
+	}
+}
+
+// TestCheckRules: the oracle's rules that need a changed plan or options
+// besides the changed run: each row fails without its rule.
+func TestCheckRules(t *testing.T) {
+	copyAck := func(o *Observed) {
+		for _, m := range o.Mail {
+			if strings.Contains(m.MessageID, "ack1") {
+				m.At = m.At.Add(10 * time.Minute)
+				o.Mail = append(o.Mail, m)
+				return
 			}
-			slices.Sort(got)
-			want := slices.Clone(tc.want)
-			slices.Sort(want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("Check() violations = %v, want %v\n%s", got, want, r.Table())
+		}
+	}
+	moveMail := func(o *Observed, id, at string) {
+		for i := range o.Mail {
+			if strings.Contains(o.Mail[i].MessageID, id) {
+				o.Mail[i].At = cet(at)
 			}
+		}
+	}
+	// outage is a Dovecot outage from 09:50 to 10:00 on Wednesday, seen
+	// red from 09:55 to 10:05, and the first acknowledgement at 11:00.
+	outage := func(o *Observed) {
+		o.Faults[0].Began, o.Faults[0].Ended = cet("2027-03-24 09:50"), cet("2027-03-24 10:00")
+		moveMail(o, "ack1", "2027-03-24 11:00")
+		for i, h := range o.Health {
+			o.Health[i].OK = h.At.Before(cet("2027-03-24 09:55")) || !h.At.Before(cet("2027-03-24 10:05"))
+		}
+	}
+	// keepInformed gives Caspar Health a 2-day keep-informed clock, and
+	// rep-1 a second team reply on Tuesday 03-30 09:00 that starts it again.
+	keepInformed := func(t *testing.T, p *Plan, opt *CheckOptions) {
+		text, err := os.ReadFile(filepath.Join(policyDir, p.Instances[0].Policy))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt.PolicyDir = t.TempDir()
+		text = []byte(strings.Replace(string(text), "\n[safe_harbour]", "keep_informed = \"2d\"\n\n[safe_harbour]", 1))
+		if err := os.WriteFile(filepath.Join(opt.PolicyDir, p.Instances[0].Policy), text, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.Actions = append(p.Actions, Action{At: cet("2027-03-30 09:00"), Instance: "caspar", Kind: ActTeamReply, ID: "reply-2",
+			From: "bob@team.soak.test", Report: "rep-1"})
+	}
+	remindKeepInformed := func(o *Observed) {
+		o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "bob@team.soak.test", MessageID: "<ki@caspar.soak.test>",
+			Subject: "[SEC-2027-0001] Reminder: keep-informed due Thursday, 1 April 2027, 09:01 CEST", At: cet("2027-03-31 09:05")})
+	}
+	for _, tc := range []struct {
+		name   string
+		setup  func(*testing.T, *Plan, *CheckOptions)
+		change func(*Observed)
+		want   []string
+	}{
+		{"a Message-ID sent three times (a resend storm)", nil, func(o *Observed) { copyAck(o); copyAck(o) }, []string{CheckResent}},
+		{"a reminder after a deadline the run did not reach", func(_ *testing.T, p *Plan, _ *CheckOptions) {
+			p.Span = cet("2027-03-31 10:00").Sub(p.Start)
+		}, func(o *Observed) { moveMail(o, "remind2-bob", "2027-03-31 12:01") }, nil},
+		{"a reminder after a deadline reached at the end", func(_ *testing.T, p *Plan, _ *CheckOptions) {
+			p.Span = cet("2027-03-31 12:00").Sub(p.Start)
+		}, func(o *Observed) { moveMail(o, "remind2-bob", "2027-03-31 12:01") }, []string{CheckRemindLate}},
+		{"ack an hour after an outage: late without a reconnect allowance", nil, outage, []string{CheckAckLate}},
+		{"ack an hour after an outage: within a wall reconnect of 1h", func(_ *testing.T, _ *Plan, opt *CheckOptions) {
+			opt.Reconnect = time.Hour
+		}, outage, nil},
+		{"report read late: the escalation follows the product's deadline", nil, func(o *Observed) {
+			// rep-2 arrived Wed 11:01 but was read at 11:25 (its
+			// acknowledgement and notification): acknowledge due Wed
+			// 03-31 11:25, escalated at 11:50 (late from 11:01).
+			for _, id := range []string{"ack2", "new2-", "remind2-"} {
+				moveMail(o, id, map[string]string{"ack2": "2027-03-24 11:25", "new2-": "2027-03-24 11:25", "remind2-": "2027-03-31 09:25"}[id])
+			}
+			moveMail(o, "esc-11-", "2027-03-31 11:50")
+		}, nil},
+		{"breach listed only in a digest summary", nil, func(o *Observed) {
+			o.Mail = slices.DeleteFunc(o.Mail, func(m Mail) bool { return strings.Contains(m.MessageID, "esc-") })
+			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "lead@team.soak.test", MessageID: "<sum@caspar.soak.test>",
+				Subject: "Security cases: 1 reminders and escalations", Body: "  - digest: 2 open (SEC-2027-0001, SEC-2027-0002)",
+				At: cet("2027-03-31 11:05")})
+		}, []string{CheckUnescalated}},
+		{"breach escalated in a summary", nil, func(o *Observed) {
+			o.Mail = slices.DeleteFunc(o.Mail, func(m Mail) bool { return strings.Contains(m.MessageID, "esc-") })
+			o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "lead@team.soak.test", MessageID: "<sum@caspar.soak.test>",
+				Subject: "Security cases: 1 reminders and escalations",
+				Body:    "  - SEC-2027-0002: acknowledge breached, was due Wed 2027-03-31 11:00 CEST (escalation 1)", At: cet("2027-03-31 11:05")})
+		}, nil},
+		{"keep-informed reminded from the team's last reply", keepInformed, remindKeepInformed, nil},
+		{"keep-informed reminded after its deadline", keepInformed, func(o *Observed) {
+			remindKeepInformed(o)
+			moveMail(o, "ki@", "2027-04-01 10:05")
+		}, []string{CheckRemindLate}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := smallPlan()
+			var opt CheckOptions
+			if tc.setup != nil {
+				tc.setup(t, &p, &opt)
+			}
+			o := perfectRun(p)
+			tc.change(&o)
+			r := Check(p, o, opt)
+			wantChecks(t, r, tc.want)
 		})
 	}
 }
