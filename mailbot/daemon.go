@@ -108,7 +108,7 @@ func New(opt Options) (*Daemon, error) {
 	// servers'), judged against the daemon's time: in its units.
 	d.health = health.New(health.Options{Metrics: opt.Metrics, Now: d.now, Resync: d.clock.Sim(d.cfg.IMAP.ResyncInterval.Duration),
 		CommandTimeout: d.clock.Sim(d.cfg.IMAP.CommandTimeout.Duration), Stale: d.cfg.Health.OutboxStale.Duration,
-		FreeBytes: d.line.FreeBytes})
+		FreeBytes: d.line.FreeBytes, MinFree: d.cfg.Limits.MinFreeBytes})
 	d.sender = &outbox.Sender{
 		Store:     d.store,
 		Client:    outbox.NewSMTPClient(d.smtpOptions()),

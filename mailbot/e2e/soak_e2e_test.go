@@ -688,6 +688,9 @@ func (r *soakRun) beginFault(rec *soak.FaultRecord) {
 			r.doveadm(true, "kick", si.user)
 		}
 		r.e.dc.stop(t)
+		// A session that logged in again between the kick and the stop
+		// would outlive the master: end it, as a host going down does.
+		killUnder(r.e.dc.dir)
 	case soak.FaultSMTP:
 		r.e.pf.stop(t)
 	case soak.FaultPassword:

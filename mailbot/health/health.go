@@ -57,6 +57,9 @@ type Options struct {
 	// FreeBytes measures the space left on the store's file system
 	// (statfs); nil: CheckDisk does nothing.
 	FreeBytes func() (int64, error)
+	// MinFree is limits.min_free_bytes: below it the intake keeps new
+	// reports on the server, so CheckDisk calls it red too.
+	MinFree int64
 }
 
 // Monitor turns observations into the health checks. Its methods are safe
@@ -175,6 +178,8 @@ func (h *Monitor) CheckDisk() {
 		h.diskErr = "disk check failed: " + err.Error()
 	case free <= 0:
 		h.diskErr = "disk full: no space left on the store's file system, new mail waits"
+	case free < h.opt.MinFree:
+		h.diskErr = fmt.Sprintf("disk low: %d bytes free on the store's file system, under limits.min_free_bytes %d: new reports wait", free, h.opt.MinFree)
 	default:
 		h.diskErr = ""
 		if h.roundDisk {

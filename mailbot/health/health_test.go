@@ -150,7 +150,7 @@ func TestMonitorCheckDisk(t *testing.T) {
 	m := metrics.New(metrics.Options{Now: func() time.Time { return now }})
 	free, statErr := int64(0), error(nil)
 	h := New(Options{Metrics: m, Now: func() time.Time { return now }, Resync: 5 * time.Minute, CommandTimeout: time.Minute, Stale: 10 * time.Minute,
-		FreeBytes: func() (int64, error) { return free, statErr }})
+		FreeBytes: func() (int64, error) { return free, statErr }, MinFree: 4096})
 	check := func(name, want string) {
 		t.Helper()
 		why, _, bad := m.Problem(CheckStore)
@@ -161,6 +161,9 @@ func TestMonitorCheckDisk(t *testing.T) {
 	h.IMAP(inbox.Event{Kind: "connected"})
 	h.CheckDisk()
 	check("no space, no mail", "disk full: no space left on the store's file system")
+	free = 4095
+	h.CheckDisk()
+	check("under min_free_bytes, no mail", "disk low: 4095 bytes free on the store's file system, under limits.min_free_bytes 4096")
 	free = 1 << 20
 	h.CheckDisk()
 	check("space again", "")
