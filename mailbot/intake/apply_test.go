@@ -47,6 +47,20 @@ func testLine(t *testing.T, faults func(string) error) (*Line, *store.Store) {
 // TestApplyOneTransaction: a single message is a batch of one, and its
 // case, its acknowledgement (sealed at the end of the transaction) and the
 // watermark past it commit together or not at all.
+// sqlReport is a plain report from a researcher.
+const sqlReport = "From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
+	"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
+
+// spool writes raw to st's raw mail directory, as the intake does.
+func spool(t *testing.T, st *store.Store, raw string) store.Blob {
+	t.Helper()
+	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
+	if err != nil {
+		t.Fatalf("SpoolRaw() = %v", err)
+	}
+	return blob
+}
+
 func TestApplyOneTransaction(t *testing.T) {
 	crash := true
 	l, st := testLine(t, func(point string) error {
@@ -55,12 +69,7 @@ func TestApplyOneTransaction(t *testing.T) {
 		}
 		return nil
 	})
-	raw := "From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
-		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
-	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
-	if err != nil {
-		t.Fatalf("SpoolRaw() = %v", err)
-	}
+	blob := spool(t, st, sqlReport)
 	src := Source{Mailbox: "INBOX", UIDValidity: 1, UID: 5}
 	stored := func() (cases, outbox int, raws []int, last uint32) {
 		t.Helper()
@@ -116,14 +125,12 @@ func TestQuarantineReasonAfterMaxTries(t *testing.T) {
 		}
 		return nil
 	})
-	raw := "From: Alice <alice@research.example>\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
-		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <r1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
-	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
-	if err != nil {
-		t.Fatalf("SpoolRaw() = %v", err)
-	}
+	blob := spool(t, st, sqlReport)
 	src := Source{Mailbox: "INBOX", UIDValidity: 1, UID: 5}
-	var res Result
+	var (
+		res Result
+		err error
+	)
 	for i := range l.cfg.Limits.MaxTries {
 		if res, err = l.Process(context.Background(), src, blob); err != nil && i == l.cfg.Limits.MaxTries-1 {
 			t.Fatalf("Process() #%d = %v, want quarantined", i, err)
@@ -246,10 +253,7 @@ func TestProcessingTimeIsWall(t *testing.T) {
 	l.now = func() time.Time { sim = sim.Add(time.Hour); return sim } // an hour a call
 	raw := "From: alice@research.example\r\nTo: security@example.com\r\nSubject: SQL injection\r\n" +
 		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <w1@research.example>\r\n\r\nThe login form has an SQL injection.\r\n"
-	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
-	if err != nil {
-		t.Fatalf("SpoolRaw() = %v", err)
-	}
+	blob := spool(t, st, raw)
 	if _, err := l.Process(context.Background(), Source{}, blob); err != nil {
 		t.Fatalf("Process() = %v", err)
 	}

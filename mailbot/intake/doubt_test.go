@@ -22,10 +22,7 @@ func TestClearsignedEncryptedPartIsADoubt(t *testing.T) {
 		"-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\nThe admin panel at /admin has no authentication.\r\n" +
 		"-----BEGIN PGP SIGNATURE-----\r\n\r\niQEzBAEBCAAdFiEE\r\n=abcd\r\n-----END PGP SIGNATURE-----\r\n" +
 		"--b--\r\n"
-	blob, err := st.SpoolRaw(strings.NewReader(raw), 1<<20)
-	if err != nil {
-		t.Fatalf("SpoolRaw() = %v", err)
-	}
+	blob := spool(t, st, raw)
 	res, err := l.Process(context.Background(), Source{}, blob)
 	if err != nil || res.Action != ActionOpened {
 		t.Fatalf("Process() = %+v, %v; want a case opened", res, err)
