@@ -312,6 +312,18 @@ func TestCheckRules(t *testing.T) {
 			o.Health[i].OK = h.At.Before(cet("2027-03-24 09:55")) || !h.At.Before(cet("2027-03-24 10:05"))
 		}
 	}
+	// uidReset replaces the outage by a UIDVALIDITY reset of the bot's
+	// mailbox at 10:05, just after rep-1 came in: the server drops the
+	// bot's session only later, and the first acknowledgement is at 11:00.
+	uidReset := func(_ *testing.T, p *Plan, _ *CheckOptions) {
+		p.Faults[0] = Fault{At: cet("2027-03-24 10:05"), Kind: FaultUIDValidity, Instance: "caspar"}
+	}
+	uidResetRun := func(o *Observed) {
+		o.Faults[0] = FaultRecord{Fault: Fault{At: cet("2027-03-24 10:05"), Kind: FaultUIDValidity, Instance: "caspar"},
+			Began: cet("2027-03-24 10:05"), Ended: cet("2027-03-24 10:06")}
+		moveMail(o, "ack1", "2027-03-24 11:00")
+		moveMail(o, "new1-", "2027-03-24 11:00")
+	}
 	// keepInformed gives Caspar Health a 2-day keep-informed clock, and
 	// rep-1 a second team reply on Tuesday 03-30 09:00 that starts it again.
 	keepInformed := func(t *testing.T, p *Plan, opt *CheckOptions) {
@@ -348,6 +360,11 @@ func TestCheckRules(t *testing.T) {
 		{"ack an hour after an outage: within a wall reconnect of 1h", func(_ *testing.T, _ *Plan, opt *CheckOptions) {
 			opt.Reconnect = time.Hour
 		}, outage, nil},
+		{"ack an hour after a UIDVALIDITY reset: late without a reconnect allowance", uidReset, uidResetRun, []string{CheckAckLate, CheckNotify}},
+		{"ack an hour after a UIDVALIDITY reset: within a wall reconnect of 1h", func(t *testing.T, p *Plan, opt *CheckOptions) {
+			uidReset(t, p, opt)
+			opt.Reconnect = time.Hour
+		}, uidResetRun, nil},
 		{"report read late: the escalation follows the product's deadline", nil, func(o *Observed) {
 			// rep-2 arrived Wed 11:01 but was read at 11:25 (its
 			// acknowledgement and notification): acknowledge due Wed
