@@ -499,3 +499,82 @@ func TestSchedulerEscalationAfterHolidays(t *testing.T) {
 	want := []string{"03-30 Tue 09:00 escalate " + ref + " -> ann,bob"}
 	schedDiff(t, got, want)
 }
+
+// TestSchedulerFoldsUnsentEscalations (issue 19): while the mail server is
+// away, each escalate_every queues another escalation of the same breach
+// to the same people; when it comes back they would all arrive at once
+// (imis, after a day without SMTP in the month soak). A new escalation
+// cancels the one still queued for the same case and recipients, so each
+// member gets the newest only. One that already left stays sent.
+func TestSchedulerFoldsUnsentEscalations(t *testing.T) {
+	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
+	loc := h.pol.Calendar.Location()
+	at := schedLocal(t, loc)
+	schedSetClock(h.clock, at("2027-03-23 10:00"))
+	h.ingest(report("Ada <"+ada+">", "SQL injection"))
+	ref := h.cases()[0].Ref
+	schedSetClock(h.clock, at("2027-03-23 20:19"))
+	h.schedCaseEvent(ref, policy.EventTeamReplied, nil)
+	h.send() // the acknowledgement and the notifications
+
+	escalations := func() (queued, sent, canceled int) {
+		t.Helper()
+		for _, it := range h.outbox() {
+			if it.Kind != "escalate" {
+				continue
+			}
+			switch {
+			case it.State == store.OutboxQueued:
+				queued++
+			case it.State == store.OutboxSent:
+				sent++
+			case strings.HasPrefix(it.LastError, "canceled: superseded by "):
+				canceled++
+			default:
+				t.Errorf("escalation %d: state %s (%s), want queued, sent or superseded", it.ID, it.State, it.LastError)
+			}
+		}
+		return
+	}
+	// Tue 30 Mar 09:00 and 13:00 (escalate_every 4h), nothing sent in
+	// between: the 13:00 pair replaces the 09:00 pair.
+	var got []string
+	for now := at("2027-03-30 08:55"); !now.After(at("2027-03-30 13:05")); now = now.Add(time.Minute) {
+		schedSetClock(h.clock, now)
+		for _, l := range h.schedTick(loc) {
+			if strings.Contains(l, " escalate ") {
+				got = append(got, l)
+			}
+		}
+	}
+	schedDiff(t, got, []string{
+		"03-30 Tue 09:00 escalate " + ref + " -> ann,bob",
+		"03-30 Tue 13:00 escalate " + ref + " -> ann,bob",
+	})
+	if q, s, c := escalations(); q != 2 || s != 0 || c != 2 {
+		t.Errorf("escalations after 13:00 = %d queued, %d sent, %d superseded; want 2, 0, 2", q, s, c)
+	}
+	// The 13:00 pair leaves; the next pair supersedes nothing.
+	h.send()
+	next := ""
+	for now := at("2027-03-30 13:06"); next == "" && now.Before(at("2027-03-31 18:00")); now = now.Add(time.Minute) {
+		schedSetClock(h.clock, now)
+		for _, l := range h.schedTick(loc) {
+			if strings.Contains(l, " escalate ") {
+				next = l
+			}
+		}
+	}
+	if q, s, c := escalations(); next == "" || q != 2 || s != 2 || c != 2 {
+		t.Errorf("escalations after %q = %d queued, %d sent, %d superseded; want 2, 2, 2", next, q, s, c)
+	}
+	var evs []string
+	for _, e := range h.events_(h.caseByRef(ref)) {
+		if e.Kind == "outbox.canceled" {
+			evs = append(evs, e.Detail)
+		}
+	}
+	if len(evs) != 2 {
+		t.Errorf("outbox.canceled events = %q, want one per superseded escalation", evs)
+	}
+}

@@ -696,6 +696,12 @@ func (r *soakRun) beginFault(rec *soak.FaultRecord) {
 	case soak.FaultPassword:
 		si.pass = botPass + "-changed"
 		r.e.dc.setPassword(t, si.user, si.pass)
+		// Dovecot reads passwd-file again only when it next sees it
+		// changed: a bot that logged in again within milliseconds of the
+		// kick was let in with the old password (coosto, 03-12 in the
+		// month). Wait until the old password is refused.
+		r.waitLogin(si.user, botPass, false)
+		r.waitLogin(si.user, si.pass, true)
 		// The bot's session outlives the change: Dovecot checks the
 		// password at the next login. Kick it so that it logs in again.
 		r.doveadm(true, "kick", si.user)
@@ -736,6 +742,7 @@ func (r *soakRun) endFault(rec *soak.FaultRecord) {
 	case soak.FaultPassword:
 		si.pass = botPass
 		r.e.dc.setPassword(t, si.user, si.pass)
+		r.waitLogin(si.user, si.pass, true)
 	case soak.FaultDiskFull:
 		if err := os.Remove(filepath.Join(si.storeDir, "filler")); err != nil {
 			t.Errorf("fault %s %s: %v", rec.Kind, rec.Instance, err)
@@ -775,12 +782,31 @@ func (r *soakRun) flushPostfix() {
 
 // doveadm runs doveadm on the soak's Dovecot; a failure fails the test
 // unless mayFail (kick finds no session to end).
-func (r *soakRun) doveadm(mayFail bool, args ...string) {
+func (r *soakRun) doveadm(mayFail bool, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), serverWait)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "doveadm", append([]string{"-c", r.e.dc.conf}, args...)...).CombinedOutput()
 	if err != nil && !mayFail {
 		r.t.Errorf("doveadm %s = %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return err
+}
+
+// waitLogin waits until Dovecot's auth accepts (or refuses) user's login
+// with pass, polling doveadm auth test: the state a password fault needs
+// before it starts.
+func (r *soakRun) waitLogin(user, pass string, accepted bool) {
+	deadline := time.Now().Add(serverWait)
+	for {
+		err := r.doveadm(true, "auth", "test", "-x", "service=imap", user, pass)
+		if (err == nil) == accepted {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("doveadm auth test %s: accepted=%v after %v, want %v", user, err == nil, serverWait, accepted)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

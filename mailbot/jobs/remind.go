@@ -258,6 +258,13 @@ func (j *Jobs) remindOnce(now time.Time) (int, error) {
 				j.Log.Error("reminder not queued", "case", a.CaseID, "kind", a.Kind, "err", err)
 				continue
 			}
+			if a.Kind == remind.KindEscalate {
+				for _, it := range items {
+					if err := supersede(tx, it, now); err != nil {
+						return err
+					}
+				}
+			}
 			if _, err := q.Flush(tx); err != nil {
 				return err
 			}
@@ -281,6 +288,37 @@ func (j *Jobs) remindOnce(now time.Time) (int, error) {
 		j.Metrics.DeadlineBreaches.Add(float64(escalated))
 	}
 	return queued, nil
+}
+
+// supersede cancels the mails of it's kind on it's case still queued to
+// the same recipients: while the mail server is away, every escalate_every
+// queues another escalation of one breach, and the team should get the
+// newest when it comes back, not all of them at once. A mail the sender
+// has in hand is sent all the same (it marks it sent).
+func supersede(tx *store.Tx, it *store.OutboxItem, now time.Time) error {
+	var old []*store.OutboxItem
+	err := tx.CaseOutbox(it.CaseID, func(o *store.OutboxItem) bool {
+		if o.Kind == it.Kind && o.State == store.OutboxQueued && slices.Equal(o.To, it.To) {
+			old = append(old, o)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range old {
+		o.State, o.NextAttempt = store.OutboxFailed, time.Time{}
+		o.LastError = "canceled: superseded by <" + it.MessageID + ">"
+		if err := tx.PutOutbox(o); err != nil {
+			return err
+		}
+		ev := store.Event{Time: now, Kind: "outbox.canceled", Actor: "bot",
+			Detail: fmt.Sprintf("%s <%s> to %v: superseded by <%s>", o.Kind, o.MessageID, o.To, it.MessageID)}
+		if err := tx.AppendEvent(o.CaseID, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recordAction marks a and every action folded into it as sent (each on its
