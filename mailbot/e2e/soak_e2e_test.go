@@ -696,15 +696,19 @@ func (r *soakRun) beginFault(rec *soak.FaultRecord) {
 	case soak.FaultPassword:
 		si.pass = botPass + "-changed"
 		r.e.dc.setPassword(t, si.user, si.pass)
-		// Dovecot reads passwd-file again only when it next sees it
-		// changed: a bot that logged in again within milliseconds of the
-		// kick was let in with the old password (coosto, 03-12 in the
-		// month). Wait until the old password is refused.
-		r.waitLogin(si.user, botPass, false)
+		// Dovecot looks at passwd-file at most once a second: a bot that
+		// logged in again within milliseconds of the kick was let in with
+		// the old password (coosto, 03-12 in the month). Wait until the
+		// new one works: the file was read again. (Not until the old one
+		// is refused: each refusal takes auth_failure_delay, 2 s.)
 		r.waitLogin(si.user, si.pass, true)
 		// The bot's session outlives the change: Dovecot checks the
 		// password at the next login. Kick it so that it logs in again.
 		r.doveadm(true, "kick", si.user)
+		// The fault begins here, for the bot: waiting for Dovecot may
+		// take 2 s of wall time (a refused test login).
+		rec.WallBegan = time.Now()
+		rec.Began = r.clock.Sim(rec.WallBegan)
 	case soak.FaultDiskFull:
 		// As an admin's disk fills: less free than min_free_bytes, not
 		// quite nothing, so that the bot sees it by its own check.
