@@ -132,14 +132,19 @@ var (
 	notifyRE   = regexp.MustCompile(`^\[([^\]]+)\] (New report|Held as suspected spam)`)
 	escalateRE = regexp.MustCompile(`^\[([^\]]+)\] Overdue:`)
 	refRE      = regexp.MustCompile(`\[([A-Z][A-Z0-9]*-[0-9]{4}-[0-9]+)\]`)
-	// templates/{en,de,nl}/relay.tmpl
-	relayRE = regexp.MustCompile(`^Re: \[([^\]]+)\] `)
-	// templates/en/confirm.tmpl and claimed.tmpl (team mail is English)
-	confirmRE = regexp.MustCompile(`^\[([^\]]+)\] (Done|Not all commands applied)$`)
-	claimedRE = regexp.MustCompile(`^\[([^\]]+)\] \S+ has it$`)
-	// templates/{en,de,nl}/disclosure-moved.tmpl
-	movedRE  = regexp.MustCompile(`^\[([^\]]+)\] (New planned disclosure date|Neuer geplanter Veröffentlichungstermin|Nieuwe geplande datum van openbaarmaking): `)
-	statusRE = regexp.MustCompile(`^\[([^\]]+)\] (.+)$`)
+	statusRE   = regexp.MustCompile(`^\[([^\]]+)\] (.+)$`)
+	// The answers to team mail, each with the case tag first.
+	answerREs = []struct {
+		kind string
+		re   *regexp.Regexp
+	}{
+		{mailRelay, regexp.MustCompile(`^Re: \[([^\]]+)\] `)}, // templates/{en,de,nl}/relay.tmpl
+		// templates/en/confirm.tmpl and claimed.tmpl (team mail is English)
+		{mailConfirm, regexp.MustCompile(`^\[([^\]]+)\] (Done|Not all commands applied)$`)},
+		{mailClaimed, regexp.MustCompile(`^\[([^\]]+)\] \S+ has it$`)},
+		// templates/{en,de,nl}/disclosure-moved.tmpl
+		{mailMoved, regexp.MustCompile(`^\[([^\]]+)\] (New planned disclosure date|Neuer geplanter Veröffentlichungstermin|Nieuwe geplande datum van openbaarmaking): `)},
+	}
 )
 
 // statusNotices are the subjects (after the case tag) of the notice each
@@ -182,16 +187,13 @@ func classify(m Mail) (kind, ref string) {
 		return mailDigest, ""
 	case strings.HasPrefix(s, "Security cases: "):
 		return mailSummary, ""
-	case relayRE.MatchString(s):
-		return mailRelay, relayRE.FindStringSubmatch(s)[1]
-	case confirmRE.MatchString(s):
-		return mailConfirm, confirmRE.FindStringSubmatch(s)[1]
-	case claimedRE.MatchString(s):
-		return mailClaimed, claimedRE.FindStringSubmatch(s)[1]
-	case movedRE.MatchString(s):
-		return mailMoved, movedRE.FindStringSubmatch(s)[1]
 	case noticeOf(s) != "":
 		return mailStatus, statusRE.FindStringSubmatch(s)[1]
+	}
+	for _, a := range answerREs {
+		if r := a.re.FindStringSubmatch(s); r != nil {
+			return a.kind, r[1]
+		}
 	}
 	if r := refRE.FindStringSubmatch(s); r != nil {
 		return mailOther, r[1]

@@ -406,6 +406,19 @@ func TestCheckRules(t *testing.T) {
 		teamMail(o, at, from, "<"+id+"@soak.test>", "[SEC-2027-0001] Done", "")
 		teamMail(o, at, "r1@research.soak.test", "<rep-1@soak.test>", "Re: [SEC-2027-0001] XSS", "Thanks, noted.\r\n")
 	}
+	// twoMoves: bob moves rep-1's disclosure date at first and again at
+	// second; twoMovesTold is the run where both are answered, and one
+	// notice comes 4 minutes after told.
+	twoMoves := func(first, second string) func(*testing.T, *Plan, *CheckOptions) {
+		return command("cmd-d "+first+" bob@team.soak.test rep-1 disclose 2027-06-01", "cmd-e "+second+" bob@team.soak.test rep-1 disclose 2027-06-15")
+	}
+	twoMovesTold := func(first, second, told string) func(*Observed) {
+		return func(o *Observed) {
+			answered(o, "cmd-d", "bob@team.soak.test", first)
+			answered(o, "cmd-e", "bob@team.soak.test", second)
+			teamMail(o, told, "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 15 June 2027", "")
+		}
+	}
 	claim := command("cmd-c 2027-03-24 10:20 ann@team.soak.test rep-1 claim")
 	disclose := command("cmd-d 2027-03-30 10:00 bob@team.soak.test rep-1 disclose 2027-06-01")
 	discloseSat := command("cmd-d 2027-03-27 10:00 bob@team.soak.test rep-1 disclose 2027-06-01")
@@ -440,22 +453,10 @@ func TestCheckRules(t *testing.T) {
 			answered(o, "cmd-d", "bob@team.soak.test", "2027-03-27 10:00")
 			teamMail(o, "2027-03-30 09:01", "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 1 June 2027", "")
 		}, nil},
-		{"a date moved twice before the notice: one notice", command(
-			"cmd-d 2027-03-27 10:00 bob@team.soak.test rep-1 disclose 2027-06-01",
-			"cmd-e 2027-03-27 12:00 bob@team.soak.test rep-1 disclose 2027-06-15",
-		), func(o *Observed) {
-			answered(o, "cmd-d", "bob@team.soak.test", "2027-03-27 10:00")
-			answered(o, "cmd-e", "bob@team.soak.test", "2027-03-27 12:00")
-			teamMail(o, "2027-03-30 09:01", "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 15 June 2027", "")
-		}, nil},
-		{"a date moved again after its notice, the new one not told", command(
-			"cmd-d 2027-03-30 10:00 bob@team.soak.test rep-1 disclose 2027-06-01",
-			"cmd-e 2027-03-30 10:10 bob@team.soak.test rep-1 disclose 2027-06-15",
-		), func(o *Observed) {
-			answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00")
-			answered(o, "cmd-e", "bob@team.soak.test", "2027-03-30 10:10")
-			teamMail(o, "2027-03-30 10:00", "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 1 June 2027", "")
-		}, []string{CheckMoved}},
+		{"a date moved twice before the notice: one notice",
+			twoMoves("2027-03-27 10:00", "2027-03-27 12:00"), twoMovesTold("2027-03-27 10:00", "2027-03-27 12:00", "2027-03-30 09:01"), nil},
+		{"a date moved again after its notice, the new one not told",
+			twoMoves("2027-03-30 10:00", "2027-03-30 10:10"), twoMovesTold("2027-03-30 10:00", "2027-03-30 10:10", "2027-03-30 10:00"), []string{CheckMoved}},
 		{"a date set where the policy has no disclosure window: no notice owed", func(t *testing.T, p *Plan, opt *CheckOptions) {
 			editPolicy(t, p, opt, "days = 90", "days = 0")
 			disclose(t, p, opt)
