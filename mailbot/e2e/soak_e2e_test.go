@@ -564,11 +564,11 @@ func (r *soakRun) compose(si *soakInstance, a soak.Action, ref soakRef) []byte {
 		// their own notification when they had one.
 		switch a.Kind {
 		case soak.ActTeamCommand:
-			text = a.Command + "\n\nThanks, noted.\n"
+			text = a.Command + "\n\n" + a.ReporterText()
 		case soak.ActWithdraw:
 			text = "status rejected\n\nWithdrawn by the reporter.\n"
 		default:
-			text = "Thank you, we can reproduce it and are working on a fix.\n"
+			text = a.ReporterText()
 		}
 		return r.pgpMIME(h, subject, "Content-Type: text/plain; charset=utf-8; protected-headers=\"v1\"\r\n\r\n"+crlf(text), si, a.From, at)
 	}

@@ -88,6 +88,12 @@ const (
 	CheckLost         = "lost"               // a delivered message not in the store
 	CheckDuplicate    = "duplicate"          // the same mail twice with two Message-IDs
 	CheckResent       = "resent-storm"       // one Message-ID to one recipient more than twice
+	// Mail in answer to a member's mail, each by the bound after it came in.
+	CheckRelay   = "relay-missing"   // the member's text not relayed to the reporter (or late)
+	CheckConfirm = "confirm-missing" // a command mail not confirmed to its sender (or late)
+	CheckClaimed = "claimed-missing" // a claim not told to the other member on duty (or late)
+	CheckNotice  = "notice-missing"  // a status change not told to the reporter (or late)
+	CheckMoved   = "moved-missing"   // a moved disclosure date not told to the reporter (or late)
 )
 
 // Violation is one broken promise, with the case and the times.
@@ -109,6 +115,11 @@ const (
 	mailEscalate = "escalate"
 	mailDigest   = "digest"
 	mailSummary  = "summary"
+	mailRelay    = "relay"
+	mailConfirm  = "confirm"
+	mailClaimed  = "claimed"
+	mailStatus   = "status"
+	mailMoved    = "moved"
 	mailOther    = "other"
 )
 
@@ -121,7 +132,44 @@ var (
 	notifyRE   = regexp.MustCompile(`^\[([^\]]+)\] (New report|Held as suspected spam)`)
 	escalateRE = regexp.MustCompile(`^\[([^\]]+)\] Overdue:`)
 	refRE      = regexp.MustCompile(`\[([A-Z][A-Z0-9]*-[0-9]{4}-[0-9]+)\]`)
+	statusRE   = regexp.MustCompile(`^\[([^\]]+)\] (.+)$`)
+	// The answers to team mail, each with the case tag first.
+	answerREs = []struct {
+		kind string
+		re   *regexp.Regexp
+	}{
+		{mailRelay, regexp.MustCompile(`^Re: \[([^\]]+)\] `)}, // templates/{en,de,nl}/relay.tmpl
+		// templates/en/confirm.tmpl and claimed.tmpl (team mail is English)
+		{mailConfirm, regexp.MustCompile(`^\[([^\]]+)\] (Done|Not all commands applied)$`)},
+		{mailClaimed, regexp.MustCompile(`^\[([^\]]+)\] \S+ has it$`)},
+		// templates/{en,de,nl}/disclosure-moved.tmpl
+		{mailMoved, regexp.MustCompile(`^\[([^\]]+)\] (New planned disclosure date|Neuer geplanter Veröffentlichungstermin|Nieuwe geplande datum van openbaarmaking): `)},
+	}
 )
+
+// statusNotices are the subjects (after the case tag) of the notice each
+// status change the README promises the reporter ("a status change to
+// triaged, confirmed (with the expected date), fixed or disclosed sends the
+// reporter a notice in the case's language") has in
+// templates/{en,de,nl}/status.tmpl.
+var statusNotices = map[string][]string{
+	"triaged":   {"We are looking into your report", "Wir prüfen Ihre Meldung", "We bekijken je melding"},
+	"confirmed": {"We confirmed the vulnerability", "Wir haben die Schwachstelle bestätigt", "We hebben de kwetsbaarheid bevestigd"},
+	"fixed":     {"The vulnerability is fixed", "Die Schwachstelle ist behoben", "De kwetsbaarheid is verholpen"},
+	"disclosed": {"The vulnerability is disclosed", "Die Schwachstelle ist veröffentlicht", "De kwetsbaarheid is openbaar gemaakt"},
+}
+
+// noticeOf is the status a notice's subject tells of, "" when it is none.
+func noticeOf(subject string) string {
+	if r := statusRE.FindStringSubmatch(subject); r != nil {
+		for status, subjects := range statusNotices {
+			if slices.Contains(subjects, r[2]) {
+				return status
+			}
+		}
+	}
+	return ""
+}
 
 // classify is a mail's kind and the case ref in its subject.
 func classify(m Mail) (kind, ref string) {
@@ -139,6 +187,13 @@ func classify(m Mail) (kind, ref string) {
 		return mailDigest, ""
 	case strings.HasPrefix(s, "Security cases: "):
 		return mailSummary, ""
+	case noticeOf(s) != "":
+		return mailStatus, statusRE.FindStringSubmatch(s)[1]
+	}
+	for _, a := range answerREs {
+		if r := a.re.FindStringSubmatch(s); r != nil {
+			return a.kind, r[1]
+		}
 	}
 	if r := refRE.FindStringSubmatch(s); r != nil {
 		return mailOther, r[1]
@@ -252,6 +307,7 @@ func Check(p Plan, o Observed, opt CheckOptions) Report {
 	or.checkDelivered()
 	or.checkAcks()
 	or.checkNotified()
+	or.checkTeamMail()
 	or.checkCommitments()
 	or.checkReminders()
 	or.checkDigests()
@@ -497,15 +553,135 @@ func (or *oracle) checkNotified() {
 			if m.kind != mailNotify || m.ref != ref || m.At.After(due) {
 				continue
 			}
-			for _, t := range []time.Time{arrived, m.At} {
-				pair := st.in.OnDuty(t, st.cal.loc, st.cal.isWorkday)
-				told = told || strings.EqualFold(m.To, pair[0].Address) || strings.EqualFold(m.To, pair[1].Address)
-			}
+			told = told || or.onDuty(st, m.To, arrived, m.At)
 		}
 		if !told && due.Before(or.end) {
 			or.violate(Violation{Check: CheckNotify, Instance: a.Instance, Report: a.ID, Case: ref, At: or.end, Due: due})
 		}
 	}
+}
+
+// checkTeamMail: what a member's mail on a case brings about, each by the
+// bound after it came in (README "What happens", "Commands"): its text for
+// the reporter relayed to them; a command mail confirmed to its sender, in
+// reply to it (RFC 5322 section 3.6.4); a claim told to the other member on
+// duty; a status change to triaged, confirmed, fixed or disclosed told to
+// the reporter; and a new disclosure date told to the reporter ("tells the
+// reporter when that date moves"), by the scheduler, so inside working
+// hours. Mail on a case held as spam (not released before it came) gets
+// only its confirmation: an answer to spam is backscatter, and a status
+// there is "an error in the confirmation".
+func (or *oracle) checkTeamMail() {
+	taken := map[*instanceState]map[int]bool{}
+	for _, a := range or.p.Actions {
+		st := or.inst[a.Instance]
+		at, ok := or.delivered(a.ID)
+		report, onReport := or.act[a.Report]
+		ref := or.caseOf(report)
+		if st == nil || !ok || !onReport || ref == "" || (a.Kind != ActTeamReply && a.Kind != ActTeamCommand) {
+			continue
+		}
+		if taken[st] == nil {
+			taken[st] = map[int]bool{}
+		}
+		due := or.bound(st, at, false)
+		expect := func(check, what string, due time.Time, want func(seen) bool) {
+			or.expect(st, taken[st], a, ref, check, what, due, want)
+		}
+		toReporter := func(m seen) bool { return m.ref == ref && strings.EqualFold(m.To, report.From) }
+		rel, released := or.released(report.ID)
+		held := report.Kind == ActSpam && (!released || !rel.Before(at))
+		if text := strings.TrimSpace(a.ReporterText()); text != "" && !held {
+			expect(CheckRelay, "relay to "+report.From, due, func(m seen) bool {
+				return m.kind == mailRelay && toReporter(m) && strings.HasPrefix(strings.ReplaceAll(m.Body, "\r\n", "\n"), text)
+			})
+		}
+		if a.Kind != ActTeamCommand {
+			continue
+		}
+		expect(CheckConfirm, "confirmation to "+a.From, due, func(m seen) bool {
+			return m.kind == mailConfirm && strings.EqualFold(m.To, a.From) && bareID(m.InReplyTo) == msgID(a.ID)
+		})
+		if held {
+			continue
+		}
+		for l := range strings.SplitSeq(a.Command, "\n") {
+			f := strings.Fields(strings.ToLower(l))
+			switch {
+			case len(f) == 1 && f[0] == "claim":
+				name := or.memberName(st, a.From)
+				expect(CheckClaimed, name+" has it, to the other on duty", due, func(m seen) bool {
+					return m.kind == mailClaimed && m.Subject == "["+ref+"] "+name+" has it" &&
+						!strings.EqualFold(m.To, a.From) && or.onDuty(st, m.To, at, m.At)
+				})
+			case len(f) == 2 && f[0] == "status" && statusNotices[f[1]] != nil:
+				expect(CheckNotice, f[1]+" notice to "+report.From, due, func(m seen) bool {
+					return m.kind == mailStatus && toReporter(m) && noticeOf(m.Subject) == f[1]
+				})
+			case len(f) == 2 && f[0] == "disclose" && st.pol.Disclosure.Days > 0:
+				// The acknowledgement showed the policy's date, so every
+				// new date is a move; a notice not yet sent when the date
+				// moves again tells only the newest.
+				if or.disclosedAgain(st, a, report, or.bound(st, at, true)) {
+					continue
+				}
+				expect(CheckMoved, "new disclosure date "+f[1]+" to "+report.From, or.bound(st, at, true), func(m seen) bool {
+					return m.kind == mailMoved && toReporter(m)
+				})
+			}
+		}
+	}
+}
+
+// expect checks that one mail of st that want picks, not taken by an
+// earlier action, came after action a and by due: the first such mail is
+// taken for a. Missing is a violation only when due is inside the run.
+func (or *oracle) expect(st *instanceState, taken map[int]bool, a Action, ref, check, what string, due time.Time, want func(seen) bool) {
+	for i, m := range st.mail {
+		if taken[i] || m.At.Before(a.At) || !want(m) {
+			continue
+		}
+		taken[i] = true
+		if m.At.After(due) {
+			or.violate(Violation{Check: check, Instance: a.Instance, Report: a.ID, Case: ref, At: m.At, Due: due, Detail: what + ": late"})
+		}
+		return
+	}
+	if due.Before(or.end) {
+		or.violate(Violation{Check: check, Instance: a.Instance, Report: a.ID, Case: ref, At: or.end, Due: due, Detail: what})
+	}
+}
+
+// disclosedAgain reports whether a later command on report set another
+// disclosure date before due (its own notice tells the newest date).
+func (or *oracle) disclosedAgain(st *instanceState, a, report Action, due time.Time) bool {
+	for _, b := range or.byReport[report.ID] {
+		if at, ok := or.delivered(b.ID); ok && b.Kind == ActTeamCommand && b.At.After(a.At) && !at.After(due) && commandHas(b.Command, "disclose") {
+			return true
+		}
+	}
+	return false
+}
+
+// memberName is the name of st's member with address addr.
+func (or *oracle) memberName(st *instanceState, addr string) string {
+	for _, m := range st.in.Team {
+		if strings.EqualFold(m.Address, addr) {
+			return m.Name
+		}
+	}
+	return addr
+}
+
+// onDuty reports whether addr is on duty on st at one of the times.
+func (or *oracle) onDuty(st *instanceState, addr string, times ...time.Time) bool {
+	for _, t := range times {
+		pair := st.in.OnDuty(t, st.cal.loc, st.cal.isWorkday)
+		if strings.EqualFold(addr, pair[0].Address) || strings.EqualFold(addr, pair[1].Address) {
+			return true
+		}
+	}
+	return false
 }
 
 // event is a team action's effect on a case's clocks, with when it can have

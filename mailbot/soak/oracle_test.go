@@ -76,6 +76,13 @@ func perfectRun(p Plan) Observed {
 	}
 	mail("2027-03-24 10:03", "r1@research.soak.test", "ack1", "<rep-1@soak.test>", "[SEC-2027-0001] Received: your report", "")
 	mail("2027-03-24 11:03", "r2@research.soak.test", "ack2", "<rep-2@soak.test>", "[SEC-2027-0002] Received: your report", "")
+	// The team's mail answered: ann's reply relayed, cem's command
+	// confirmed to him, its text relayed and the status told to r1.
+	mail("2027-03-24 10:33", "r1@research.soak.test", "relay-reply1", "<rep-1@soak.test>", "Re: [SEC-2027-0001] XSS",
+		"Thank you, we can reproduce it and are working on a fix.\r\n\r\n-- \r\nCaspar Health Security Team\r\n")
+	mail("2027-03-25 11:03", "cem@team.soak.test", "confirm-cmd1", "<cmd-1@soak.test>", "[SEC-2027-0001] Done", "")
+	mail("2027-03-25 11:03", "r1@research.soak.test", "relay-cmd1", "<rep-1@soak.test>", "Re: [SEC-2027-0001] XSS", "Thanks, noted.\r\n")
+	mail("2027-03-25 11:03", "r1@research.soak.test", "notice-cmd1", "<rep-1@soak.test>", "[SEC-2027-0001] We confirmed the vulnerability", "")
 	for _, m := range []string{"ann", "bob"} {
 		mail("2027-03-24 10:02", m+"@team.soak.test", "new1-"+m, "", "[SEC-2027-0001] New report: XSS", "")
 		mail("2027-03-24 11:02", m+"@team.soak.test", "new2-"+m, "", "[SEC-2027-0002] New report", "")
@@ -124,6 +131,15 @@ func TestCheck(t *testing.T) {
 			for i := range o.Mail {
 				if strings.Contains(o.Mail[i].MessageID, id) {
 					o.Mail[i].At = cet(at)
+				}
+			}
+		}
+	}
+	setMail := func(id string, set func(*Mail)) func(*Observed) {
+		return func(o *Observed) {
+			for i := range o.Mail {
+				if strings.Contains(o.Mail[i].MessageID, id) {
+					set(&o.Mail[i])
 				}
 			}
 		}
@@ -253,6 +269,19 @@ func TestCheck(t *testing.T) {
 		{"lost message", func(o *Observed) {
 			o.Stored = slices.DeleteFunc(o.Stored, func(s Stored) bool { return s.MessageID == "<reply-1@soak.test>" })
 		}, []string{CheckLost}},
+		{"team reply not relayed", dropMail("relay-reply1"), []string{CheckRelay}},
+		{"team reply relayed an hour late", moveMail("relay-reply1", "2027-03-24 11:31"), []string{CheckRelay}},
+		{"team reply relayed to someone else", setMail("relay-reply1", func(m *Mail) { m.To = "r2@research.soak.test" }), []string{CheckRelay}},
+		{"only another text relayed", setMail("relay-reply1", func(m *Mail) { m.Body = "Thanks, noted.\r\n" }), []string{CheckRelay}},
+		{"a command's text not relayed", dropMail("relay-cmd1"), []string{CheckRelay}},
+		{"command not confirmed", dropMail("confirm-cmd1"), []string{CheckConfirm}},
+		{"command confirmed an hour late", moveMail("confirm-cmd1", "2027-03-25 12:01"), []string{CheckConfirm}},
+		{"command confirmed to another member", setMail("confirm-cmd1", func(m *Mail) { m.To = "bob@team.soak.test" }), []string{CheckConfirm}},
+		{"confirmation in reply to another mail", setMail("confirm-cmd1", func(m *Mail) { m.InReplyTo = "<reply-1@soak.test>" }), []string{CheckConfirm}},
+		{"status change not told to the reporter", dropMail("notice-cmd1"), []string{CheckNotice}},
+		{"status change told as another status", setMail("notice-cmd1", func(m *Mail) { m.Subject = "[SEC-2027-0001] We are looking into your report" }),
+			[]string{CheckNotice}},
+		{"status change told in Dutch", setMail("notice-cmd1", func(m *Mail) { m.Subject = "[SEC-2027-0001] We hebben de kwetsbaarheid bevestigd" }), nil},
 		{"undelivered action", func(o *Observed) {
 			o.Sent = slices.DeleteFunc(o.Sent, func(s Sent) bool { return s.Action == "robot-1" })
 		}, []string{CheckUndelivered}},
@@ -324,31 +353,114 @@ func TestCheckRules(t *testing.T) {
 		moveMail(o, "ack1", "2027-03-24 11:00")
 		moveMail(o, "new1-", "2027-03-24 11:00")
 	}
-	// keepInformed gives Caspar Health a 2-day keep-informed clock, and
-	// rep-1 a second team reply on Tuesday 03-30 09:00 that starts it again.
-	keepInformed := func(t *testing.T, p *Plan, opt *CheckOptions) {
+	// editPolicy runs the check with Caspar Health's policy changed: old
+	// replaced by new.
+	editPolicy := func(t *testing.T, p *Plan, opt *CheckOptions, old, new string) {
 		text, err := os.ReadFile(filepath.Join(policyDir, p.Instances[0].Policy))
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !strings.Contains(string(text), old) {
+			t.Fatalf("policy %s lacks %q", p.Instances[0].Policy, old)
+		}
 		opt.PolicyDir = t.TempDir()
-		text = []byte(strings.Replace(string(text), "\n[safe_harbour]", "keep_informed = \"2d\"\n\n[safe_harbour]", 1))
+		text = []byte(strings.Replace(string(text), old, new, 1))
 		if err := os.WriteFile(filepath.Join(opt.PolicyDir, p.Instances[0].Policy), text, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// keepInformed gives Caspar Health a 2-day keep-informed clock, and
+	// rep-1 a second team reply on Tuesday 03-30 09:00 that starts it again.
+	keepInformed := func(t *testing.T, p *Plan, opt *CheckOptions) {
+		editPolicy(t, p, opt, "\n[safe_harbour]", "keep_informed = \"2d\"\n\n[safe_harbour]")
 		p.Actions = append(p.Actions, Action{At: cet("2027-03-30 09:00"), Instance: "caspar", Kind: ActTeamReply, ID: "reply-2",
 			From: "bob@team.soak.test", Report: "rep-1"})
 	}
 	remindKeepInformed := func(o *Observed) {
 		o.Mail = append(o.Mail, Mail{Instance: "caspar", To: "bob@team.soak.test", MessageID: "<ki@caspar.soak.test>",
-			Subject: "[SEC-2027-0001] Reminder: keep-informed due Thursday, 1 April 2027, 09:01 CEST", At: cet("2027-03-31 09:05")})
+			Subject: "[SEC-2027-0001] Reminder: keep-informed due Thursday, 1 April 2027, 09:01 CEST", At: cet("2027-03-31 09:05")},
+			Mail{Instance: "caspar", To: "r1@research.soak.test", MessageID: "<relay-reply2@caspar.soak.test>", InReplyTo: "<rep-1@soak.test>",
+				Subject: "Re: [SEC-2027-0001] XSS", Body: "Thank you, we can reproduce it and are working on a fix.\r\n", At: cet("2027-03-30 09:03")})
 	}
+	// command adds a member's command mail on a report to the plan, each
+	// of the form "id at from report command".
+	command := func(cmds ...string) func(*testing.T, *Plan, *CheckOptions) {
+		return func(_ *testing.T, p *Plan, _ *CheckOptions) {
+			for _, c := range cmds {
+				f := strings.SplitN(c, " ", 6)
+				p.Actions = append(p.Actions, Action{At: cet(f[1] + " " + f[2]), Instance: "caspar", Kind: ActTeamCommand, ID: f[0],
+					From: f[3], Report: f[4], Command: f[5]})
+			}
+			slices.SortStableFunc(p.Actions, func(a, b Action) int { return a.At.Compare(b.At) })
+		}
+	}
+	// teamMail adds mail of the bot on case SEC-2027-0001 4 minutes after
+	// at: subject to to, in reply to inReplyTo.
+	teamMail := func(o *Observed, at, to, inReplyTo, subject, body string) {
+		o.Mail = append(o.Mail, Mail{Instance: "caspar", To: to, MessageID: "<" + strconv.Itoa(len(o.Mail)) + "@caspar.soak.test>",
+			InReplyTo: inReplyTo, Subject: subject, Body: body, At: cet(at).Add(4 * time.Minute)})
+	}
+	// answered adds the confirmation of command id of member from, sent at
+	// at, and its text relayed to rep-1's reporter.
+	answered := func(o *Observed, id, from, at string) {
+		teamMail(o, at, from, "<"+id+"@soak.test>", "[SEC-2027-0001] Done", "")
+		teamMail(o, at, "r1@research.soak.test", "<rep-1@soak.test>", "Re: [SEC-2027-0001] XSS", "Thanks, noted.\r\n")
+	}
+	// twoMoves: bob moves rep-1's disclosure date at first and again at
+	// second; twoMovesTold is the run where both are answered, and one
+	// notice comes 4 minutes after told.
+	twoMoves := func(first, second string) func(*testing.T, *Plan, *CheckOptions) {
+		return command("cmd-d "+first+" bob@team.soak.test rep-1 disclose 2027-06-01", "cmd-e "+second+" bob@team.soak.test rep-1 disclose 2027-06-15")
+	}
+	twoMovesTold := func(first, second, told string) func(*Observed) {
+		return func(o *Observed) {
+			answered(o, "cmd-d", "bob@team.soak.test", first)
+			answered(o, "cmd-e", "bob@team.soak.test", second)
+			teamMail(o, told, "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 15 June 2027", "")
+		}
+	}
+	claim := command("cmd-c 2027-03-24 10:20 ann@team.soak.test rep-1 claim")
+	disclose := command("cmd-d 2027-03-30 10:00 bob@team.soak.test rep-1 disclose 2027-06-01")
+	discloseSat := command("cmd-d 2027-03-27 10:00 bob@team.soak.test rep-1 disclose 2027-06-01")
 	for _, tc := range []struct {
 		name   string
 		setup  func(*testing.T, *Plan, *CheckOptions)
 		change func(*Observed)
 		want   []string
 	}{
+		{"a claim told to the other member on duty", claim, func(o *Observed) {
+			answered(o, "cmd-c", "ann@team.soak.test", "2027-03-24 10:20")
+			teamMail(o, "2027-03-24 10:20", "bob@team.soak.test", "", "[SEC-2027-0001] ann has it", "")
+		}, nil},
+		{"a claim not told", claim, func(o *Observed) { answered(o, "cmd-c", "ann@team.soak.test", "2027-03-24 10:20") }, []string{CheckClaimed}},
+		{"a claim told to a member off duty", claim, func(o *Observed) {
+			answered(o, "cmd-c", "ann@team.soak.test", "2027-03-24 10:20")
+			teamMail(o, "2027-03-24 10:20", "cem@team.soak.test", "", "[SEC-2027-0001] ann has it", "")
+		}, []string{CheckClaimed}},
+		{"status rejected: no notice owed", command("cmd-r 2027-03-30 10:00 bob@team.soak.test rep-1 status rejected"), func(o *Observed) {
+			answered(o, "cmd-r", "bob@team.soak.test", "2027-03-30 10:00")
+		}, nil},
+		{"a status on held spam: only its confirmation", command("cmd-s 2027-03-25 10:00 cem@team.soak.test spam-1 status confirmed"), func(o *Observed) {
+			teamMail(o, "2027-03-25 10:00", "cem@team.soak.test", "<cmd-s@soak.test>", "[SEC-2027-0003] Not all commands applied", "")
+		}, nil},
+		{"a moved disclosure date told", disclose, func(o *Observed) {
+			answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00")
+			teamMail(o, "2027-03-30 10:00", "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 1 June 2027", "")
+		}, nil},
+		{"a moved disclosure date not told", disclose, func(o *Observed) { answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00") },
+			[]string{CheckMoved}},
+		{"a date moved on Saturday told on the Tuesday after Easter", discloseSat, func(o *Observed) {
+			answered(o, "cmd-d", "bob@team.soak.test", "2027-03-27 10:00")
+			teamMail(o, "2027-03-30 09:01", "r1@research.soak.test", "<rep-1@soak.test>", "[SEC-2027-0001] New planned disclosure date: Tuesday, 1 June 2027", "")
+		}, nil},
+		{"a date moved twice before the notice: one notice",
+			twoMoves("2027-03-27 10:00", "2027-03-27 12:00"), twoMovesTold("2027-03-27 10:00", "2027-03-27 12:00", "2027-03-30 09:01"), nil},
+		{"a date moved again after its notice, the new one not told",
+			twoMoves("2027-03-30 10:00", "2027-03-30 10:10"), twoMovesTold("2027-03-30 10:00", "2027-03-30 10:10", "2027-03-30 10:00"), []string{CheckMoved}},
+		{"a date set where the policy has no disclosure window: no notice owed", func(t *testing.T, p *Plan, opt *CheckOptions) {
+			editPolicy(t, p, opt, "days = 90", "days = 0")
+			disclose(t, p, opt)
+		}, func(o *Observed) { answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00") }, nil},
 		{"a Message-ID sent three times (a resend storm)", nil, func(o *Observed) { copyAck(o); copyAck(o) }, []string{CheckResent}},
 		{"a reminder after a deadline the run did not reach", func(_ *testing.T, p *Plan, _ *CheckOptions) {
 			p.Span = cet("2027-03-31 10:00").Sub(p.Start)
@@ -435,8 +547,9 @@ func TestCheckCounts(t *testing.T) {
 
 // TestCheckGeneratedPlan runs the oracle on a generated month whose run
 // acknowledged every report and sent nothing else: the only violations
-// are the missing digests and notifications and the missing reminders and
-// escalations of the forgotten reports, so
+// are the missing digests and notifications, the missing answers to the
+// team's mail and the missing reminders and escalations of the forgotten
+// reports, so
 // the team's planned work keeps every deadline of every seed policy.
 func TestCheckGeneratedPlan(t *testing.T) {
 	p := Generate(MonthOptions(1))
@@ -475,7 +588,7 @@ func TestCheckGeneratedPlan(t *testing.T) {
 	forgotten := 0
 	for _, v := range r.Violations() {
 		switch v.Check {
-		case CheckDigestMiss, CheckNotify:
+		case CheckDigestMiss, CheckNotify, CheckRelay, CheckConfirm, CheckClaimed, CheckNotice, CheckMoved:
 		case CheckUnescalated, CheckRemindMiss:
 			if !byID[v.Report].Forget {
 				t.Errorf("Check() violation %+v on a report the team answers", v)
@@ -484,7 +597,7 @@ func TestCheckGeneratedPlan(t *testing.T) {
 				forgotten++
 			}
 		default:
-			t.Errorf("Check() violation %+v, want only %s, %s, %s and %s", v, CheckDigestMiss, CheckNotify, CheckRemindMiss, CheckUnescalated)
+			t.Errorf("Check() violation %+v, want only missing mail", v)
 		}
 	}
 	if forgotten == 0 || r.Acked != r.Reports {

@@ -104,6 +104,20 @@ type Action struct {
 	Forget   bool   // report: nobody on the team will ever act, so reminders and escalations must fire
 }
 
+// ReporterText is what a member's mail of action a says to the reporter:
+// a team reply's text, or the text after the commands of a team command
+// (README "Commands": "the text from there on goes to the reporter").
+// The driver writes it; the oracle checks that the product relays it.
+func (a Action) ReporterText() string {
+	switch a.Kind {
+	case ActTeamReply:
+		return "Thank you, we can reproduce it and are working on a fix.\n"
+	case ActTeamCommand:
+		return "Thanks, noted.\n"
+	}
+	return ""
+}
+
 // FaultKind is one kind of fault the driver injects.
 type FaultKind string
 
