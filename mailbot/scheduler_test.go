@@ -406,6 +406,36 @@ func TestSchedulerDisclosureMoved(t *testing.T) {
 	}
 }
 
+// TestSchedulerDisclosureSetWithoutWindow (issue 19): policy 002 (IMIS)
+// plans no disclosure date, so the acknowledgement names none; when the
+// team sets one, the reporter is told once (in the month soak seven
+// cases had their date set and moved and their reporters never heard).
+func TestSchedulerDisclosureSetWithoutWindow(t *testing.T) {
+	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
+	h.ingest(report("Ada <"+ada+">", "RCE"))
+	ref := h.cases()[0].Ref
+	notices := func() (n int) {
+		for _, it := range h.outbox() {
+			if it.Kind == "disclosure-moved" {
+				n++
+			}
+		}
+		return n
+	}
+	h.schedTick(time.UTC)
+	if n := notices(); n != 0 {
+		t.Fatalf("disclosure-moved notices = %d with no date, want 0", n)
+	}
+	h.schedCaseEvent(ref, "", map[string]string{"disclosure": "2026-07-02"})
+	h.clock.Advance(15 * time.Minute)
+	h.schedTick(time.UTC)
+	h.clock.Advance(15 * time.Minute)
+	h.schedTick(time.UTC)
+	if n := notices(); n != 1 {
+		t.Errorf("disclosure-moved notices = %d after the team set a date, want 1", n)
+	}
+}
+
 // TestSchedulerLoopSends: the daemon's own loop runs the scheduler at start
 // and the sender delivers: Tue 3 Mar 11:00 Berlin is after the digest time.
 func TestSchedulerLoopSends(t *testing.T) {

@@ -143,6 +143,7 @@ func (j *Jobs) planTx(tx *store.Tx, now time.Time) ([]remind.Action, map[uint64]
 			}
 		}
 		if acked[id] {
+			st.Acknowledged = true
 			st.DisclosureTold = j.Policy.DisclosureDate(c.Created)
 		}
 		if t, ok := disclosureTold(marks); ok {

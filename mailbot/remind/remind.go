@@ -181,7 +181,8 @@ type CaseState struct {
 	Clocks            []policy.Clock // as stored (store.Clock converts)
 	Assignee          string         // "" when nobody is assigned
 	Disclosure        time.Time      // planned disclosure date; zero for none
-	DisclosureTold    time.Time      // the date the reporter was last told; zero: never
+	DisclosureTold    time.Time      // the date the reporter was last told; zero: none
+	Acknowledged      bool           // the reporter has the acknowledgement (implied by DisclosureTold): a date set later is news
 	LastToReporter    time.Time      // last mail to the reporter, human or bot; zero: none
 	WaitingOnReporter bool
 	Sent              []SentMark // every mark recorded for this case
@@ -543,14 +544,22 @@ func (pl *planner) disclosure(c *CaseState) {
 	if c.Disclosure.IsZero() {
 		return
 	}
-	if !c.DisclosureTold.IsZero() && !c.DisclosureTold.Equal(c.Disclosure) {
+	// Before the acknowledgement nothing: it will carry the date (and a
+	// case held as spam is not answered). After it, a date the reporter
+	// was not told, even the first one on a policy without a disclosure
+	// window (the acknowledgement named none).
+	if (c.Acknowledged || !c.DisclosureTold.IsZero()) && !c.DisclosureTold.Equal(c.Disclosure) {
+		from, told := "none", "none"
+		if !c.DisclosureTold.IsZero() {
+			from, told = keyTime(c.DisclosureTold), pl.local(c.DisclosureTold)
+		}
 		pl.add(Action{
-			Key:     fmt.Sprintf("%s:%s:%s>%s", KindDisclosureMoved, ref(c), keyTime(c.DisclosureTold), keyTime(c.Disclosure)),
+			Key:     fmt.Sprintf("%s:%s:%s>%s", KindDisclosureMoved, ref(c), from, keyTime(c.Disclosure)),
 			Kind:    KindDisclosureMoved,
 			CaseID:  c.ID,
 			To:      ToReporter,
 			Due:     pl.now,
-			Summary: fmt.Sprintf("%s: planned disclosure moved from %s to %s", ref(c), pl.local(c.DisclosureTold), pl.local(c.Disclosure)),
+			Summary: fmt.Sprintf("%s: planned disclosure moved from %s to %s", ref(c), told, pl.local(c.Disclosure)),
 		})
 	}
 	lead, due, ok := pl.shortestPassed(pl.s.DisclosureLead, c.Disclosure, time.Time{})

@@ -411,14 +411,18 @@ func TestDisclosureMoved(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		disclosure, told time.Time
+		acknowledged     bool
 		want             string
 	}{
-		{"not moved", old, old, ""},
-		{"moved", moved, old, "disclosure-moved:R:20260220T130000Z>20260306T130000Z"},
-		{"never told", moved, time.Time{}, ""},
-		{"no date any more", time.Time{}, old, ""},
+		{"not moved", old, old, true, ""},
+		{"moved", moved, old, true, "disclosure-moved:R:20260220T130000Z>20260306T130000Z"},
+		{"not acknowledged yet (held as spam)", moved, time.Time{}, false, ""},
+		// A policy without a disclosure window: the acknowledgement named
+		// no date, and the first one the team sets is news.
+		{"first date after an acknowledgement without one", moved, time.Time{}, true, "disclosure-moved:R:none>20260306T130000Z"},
+		{"no date any more", time.Time{}, old, true, ""},
 	} {
-		c := CaseState{ID: 1, Ref: "R", Status: "fixing", Disclosure: tc.disclosure, DisclosureTold: tc.told}
+		c := CaseState{ID: 1, Ref: "R", Status: "fixing", Disclosure: tc.disclosure, DisclosureTold: tc.told, Acknowledged: tc.acknowledged}
 		var got []string
 		for _, a := range Plan(p, testSettings(), []CaseState{c}, time.Time{}, now) {
 			got = append(got, a.Key)

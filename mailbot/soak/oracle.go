@@ -618,10 +618,11 @@ func (or *oracle) checkTeamMail() {
 				expect(CheckNotice, f[1]+" notice to "+report.From, due, func(m seen) bool {
 					return m.kind == mailStatus && toReporter(m) && noticeOf(m.Subject) == f[1]
 				})
-			case len(f) == 2 && f[0] == "disclose" && st.pol.Disclosure.Days > 0:
-				// The acknowledgement showed the policy's date, so every
-				// new date is a move; a notice not yet sent when the date
-				// moves again tells only the newest.
+			case len(f) == 2 && f[0] == "disclose":
+				// The acknowledgement showed the policy's date, or none
+				// (no disclosure window), so every new date is news; a
+				// notice not yet sent when the date moves again tells
+				// only the newest.
 				if or.disclosedAgain(st, a, report, or.bound(st, at, true)) {
 					continue
 				}

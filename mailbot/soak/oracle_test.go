@@ -457,10 +457,10 @@ func TestCheckRules(t *testing.T) {
 			twoMoves("2027-03-27 10:00", "2027-03-27 12:00"), twoMovesTold("2027-03-27 10:00", "2027-03-27 12:00", "2027-03-30 09:01"), nil},
 		{"a date moved again after its notice, the new one not told",
 			twoMoves("2027-03-30 10:00", "2027-03-30 10:10"), twoMovesTold("2027-03-30 10:00", "2027-03-30 10:10", "2027-03-30 10:00"), []string{CheckMoved}},
-		{"a date set where the policy has no disclosure window: no notice owed", func(t *testing.T, p *Plan, opt *CheckOptions) {
+		{"a date set where the policy has no disclosure window, not told", func(t *testing.T, p *Plan, opt *CheckOptions) {
 			editPolicy(t, p, opt, "days = 90", "days = 0")
 			disclose(t, p, opt)
-		}, func(o *Observed) { answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00") }, nil},
+		}, func(o *Observed) { answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00") }, []string{CheckMoved}},
 		{"a Message-ID sent three times (a resend storm)", nil, func(o *Observed) { copyAck(o); copyAck(o) }, []string{CheckResent}},
 		{"a reminder after a deadline the run did not reach", func(_ *testing.T, p *Plan, _ *CheckOptions) {
 			p.Span = cet("2027-03-31 10:00").Sub(p.Start)
