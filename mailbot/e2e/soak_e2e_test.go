@@ -174,6 +174,12 @@ type soakRun struct {
 	stopOnce   [3]sync.Once
 	watched    sync.WaitGroup
 	pending    sync.WaitGroup // actions waiting for the bot's answer to what they reply to
+	// lastOn is closed when the latest action on a report (so far in the
+	// plan) is delivered or skipped: the next one waits for it, so that
+	// actions that waited for the same mail of the bot go in plan order
+	// (a status before the not-spam that releases the case, otherwise).
+	// Only play touches the map.
+	lastOn map[string]chan struct{}
 	skipped    []string
 }
 
@@ -433,9 +439,20 @@ func (r *soakRun) act(a soak.Action) {
 	if si == nil {
 		r.t.Fatalf("action %s: no instance %q", a.ID, a.Instance)
 	}
+	var prev, done chan struct{}
+	if a.Report != "" {
+		if r.lastOn == nil {
+			r.lastOn = map[string]chan struct{}{}
+		}
+		prev, done = r.lastOn[a.Report], make(chan struct{})
+		r.lastOn[a.Report] = done
+	}
 	r.pending.Add(1)
 	go func() {
 		defer r.pending.Done()
+		if done != nil {
+			defer close(done)
+		}
 		var ref soakRef
 		if a.Report != "" {
 			var ok bool
@@ -449,6 +466,9 @@ func (r *soakRun) act(a soak.Action) {
 				r.mu.Unlock()
 				say("soak: skip %s %s %s: no mail of the bot about %s seen within %s", a.Kind, a.Instance, a.ID, a.Report, refWait)
 				return
+			}
+			if prev != nil {
+				<-prev
 			}
 		}
 		if raw := r.compose(si, a, ref); raw != nil {
