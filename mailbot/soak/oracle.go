@@ -695,7 +695,10 @@ type event struct {
 
 var closingStatus = []string{"rejected", "duplicate", "spam", "disclosed"}
 
-// events are the team's delivered actions on report id, in order.
+// events are the team's delivered actions on report id, in the order they
+// were delivered: the order of their UIDs, which the product reads them
+// in (not always the plan's: actions that waited for the same mail of the
+// bot go together).
 func (or *oracle) events(st *instanceState, id string) []event {
 	var out []event
 	for _, a := range or.byReport[id] {
@@ -723,6 +726,7 @@ func (or *oracle) events(st *instanceState, id string) []event {
 		}
 		out = append(out, e)
 	}
+	slices.SortStableFunc(out, func(a, b event) int { return a.lo.Compare(b.lo) })
 	return out
 }
 

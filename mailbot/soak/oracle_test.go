@@ -461,6 +461,25 @@ func TestCheckRules(t *testing.T) {
 			editPolicy(t, p, opt, "days = 90", "days = 0")
 			disclose(t, p, opt)
 		}, func(o *Observed) { answered(o, "cmd-d", "bob@team.soak.test", "2027-03-30 10:00") }, []string{CheckMoved}},
+		// The product reads a report's mail in the order it was delivered
+		// (UIDs), not the plan's: a status planned before the reply that
+		// starts the clock, but delivered after it, stops that clock.
+		{"a status delivered after the reply that starts its clock stops it", func(t *testing.T, p *Plan, opt *CheckOptions) {
+			triage := "start = \"report.received\"\nstop = [\"status.confirmed\", \"status.rejected\", \"status.duplicate\", \"status.spam\"]\nduration = \"10bd\""
+			editPolicy(t, p, opt, triage, strings.NewReplacer("report.received", "team.replied", "10bd", "2bd").Replace(triage))
+			for i, a := range p.Actions {
+				if a.ID == "cmd-1" {
+					p.Actions[i].At = cet("2027-03-24 10:20")
+				}
+			}
+			slices.SortStableFunc(p.Actions, func(a, b Action) int { return a.At.Compare(b.At) }) // the plan's order
+		}, func(o *Observed) {
+			for i, s := range o.Sent {
+				if s.Action == "cmd-1" {
+					o.Sent[i].At = cet("2027-03-25 11:01")
+				}
+			}
+		}, nil},
 		{"a Message-ID sent three times (a resend storm)", nil, func(o *Observed) { copyAck(o); copyAck(o) }, []string{CheckResent}},
 		{"a reminder after a deadline the run did not reach", func(_ *testing.T, p *Plan, _ *CheckOptions) {
 			p.Span = cet("2027-03-31 10:00").Sub(p.Start)
