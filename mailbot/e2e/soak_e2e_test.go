@@ -179,8 +179,8 @@ type soakRun struct {
 	// actions that waited for the same mail of the bot go in plan order
 	// (a status before the not-spam that releases the case, otherwise).
 	// Only play touches the map.
-	lastOn map[string]chan struct{}
-	skipped    []string
+	lastOn  map[string]chan struct{}
+	skipped []string
 }
 
 // soakRef is what a mail about a report replies to: the report's case tag
