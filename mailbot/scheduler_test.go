@@ -486,6 +486,25 @@ func TestPlanSendsNothing(t *testing.T) {
 	}
 }
 
+// followUpBeforeEaster is an imis case reported Tue 23 Mar 2027 10:00
+// Berlin that the team answers at 20:19: confirm is met, follow-up (48h
+// wall clock) is due Thu 25 Mar 20:19 CET, after hours, before the Easter
+// holidays; its repetition grid (every 4h) has a step at Tue 30 Mar 09:19
+// CEST. It returns the harness, the zone, a parser of local times and the
+// case ref.
+func followUpBeforeEaster(t *testing.T) (*harness, *time.Location, func(string) time.Time, string) {
+	t.Helper()
+	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
+	loc := h.pol.Calendar.Location()
+	at := schedLocal(t, loc)
+	schedSetClock(h.clock, at("2027-03-23 10:00"))
+	h.ingest(report("Ada <"+ada+">", "SQL injection"))
+	ref := h.cases()[0].Ref
+	schedSetClock(h.clock, at("2027-03-23 20:19"))
+	h.schedCaseEvent(ref, policy.EventTeamReplied, nil)
+	return h, loc, at, ref
+}
+
 // TestSchedulerEscalationAfterHolidays (issue 19): a follow-up breached on
 // Thursday evening before Easter 2027 (Good Friday to Easter Monday are not
 // working days in DE) is escalated once at the first working moment after
@@ -494,17 +513,7 @@ func TestPlanSendsNothing(t *testing.T) {
 // deadline (Thu 20:19 CET + 4h*n, so Tue 09:19 CEST) must not send a
 // second one minutes later. The scheduler runs every minute.
 func TestSchedulerEscalationAfterHolidays(t *testing.T) {
-	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
-	loc := h.pol.Calendar.Location()
-	at := schedLocal(t, loc)
-	schedSetClock(h.clock, at("2027-03-23 10:00"))
-	h.ingest(report("Ada <"+ada+">", "SQL injection"))
-	ref := h.cases()[0].Ref
-	// The team replies Tue 20:19: confirm is met, follow-up (48h wall
-	// clock) is due Thu 25 Mar 20:19 CET, after hours; its repetition grid
-	// (every 4h) has a step at Tue 30 Mar 09:19 CEST.
-	schedSetClock(h.clock, at("2027-03-23 20:19"))
-	h.schedCaseEvent(ref, policy.EventTeamReplied, nil)
+	h, loc, at, ref := followUpBeforeEaster(t)
 	// The only clock that escalates (keep-informed is kept by the note).
 	var escalating []string
 	for _, cl := range h.cases()[0].Clocks {
@@ -537,14 +546,7 @@ func TestSchedulerEscalationAfterHolidays(t *testing.T) {
 // cancels the one still queued for the same case and recipients, so each
 // member gets the newest only. One that already left stays sent.
 func TestSchedulerFoldsUnsentEscalations(t *testing.T) {
-	h := newHarness(t, schedPolicy(t, "002_imis_innovation.toml"), schedRoster())
-	loc := h.pol.Calendar.Location()
-	at := schedLocal(t, loc)
-	schedSetClock(h.clock, at("2027-03-23 10:00"))
-	h.ingest(report("Ada <"+ada+">", "SQL injection"))
-	ref := h.cases()[0].Ref
-	schedSetClock(h.clock, at("2027-03-23 20:19"))
-	h.schedCaseEvent(ref, policy.EventTeamReplied, nil)
+	h, loc, at, ref := followUpBeforeEaster(t)
 	h.send() // the acknowledgement and the notifications
 
 	escalations := func() (queued, sent, canceled int) {
