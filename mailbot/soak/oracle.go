@@ -1060,7 +1060,7 @@ func (or *oracle) checkDigests() {
 // redFrom is when a fault must have turned st's /healthz red, if it must:
 // the intake fails (Dovecot down, a wrong password) or the store's disk is
 // full from its start; a dead SMTP server is seen once a mail is waiting
-// (an action delivered to st during the outage). A kill or a suspend is
+// (an action delivered to st during the outage, not a robot's). A kill or a suspend is
 // not seen from inside, and a UIDVALIDITY reset is handled, not a problem.
 // A fault shorter than DetectWithin need not be seen.
 func (or *oracle) redFrom(f FaultRecord, st *instanceState) (time.Time, bool) {
@@ -1070,6 +1070,9 @@ func (or *oracle) redFrom(f FaultRecord, st *instanceState) (time.Time, bool) {
 		return f.Began, !f.Began.After(last)
 	case FaultSMTP:
 		for _, a := range or.p.Actions {
+			if a.Kind == ActRobot {
+				continue // never answered: nothing waits for the server
+			}
 			if at, ok := or.delivered(a.ID); ok && a.Instance == st.in.Name && !at.Before(f.Began) && !at.After(last) {
 				return at, true
 			}
