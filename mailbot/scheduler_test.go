@@ -486,6 +486,22 @@ func TestPlanSendsNothing(t *testing.T) {
 	}
 }
 
+// schedEscalations runs the scheduler every minute from from to to and
+// returns the escalation lines of schedTick.
+func (h *harness) schedEscalations(loc *time.Location, from, to time.Time) []string {
+	h.t.Helper()
+	var got []string
+	for now := from; !now.After(to); now = now.Add(time.Minute) {
+		schedSetClock(h.clock, now)
+		for _, l := range h.schedTick(loc) {
+			if strings.Contains(l, " escalate ") {
+				got = append(got, l)
+			}
+		}
+	}
+	return got
+}
+
 // followUpBeforeEaster is an imis case reported Tue 23 Mar 2027 10:00
 // Berlin that the team answers at 20:19: confirm is met, follow-up (48h
 // wall clock) is due Thu 25 Mar 20:19 CET, after hours, before the Easter
@@ -524,15 +540,7 @@ func TestSchedulerEscalationAfterHolidays(t *testing.T) {
 	if !slices.Equal(escalating, []string{"follow-up"}) {
 		t.Fatalf("running clocks = %v, want only follow-up", escalating)
 	}
-	var got []string
-	for now := at("2027-03-25 17:00"); !now.After(at("2027-03-30 12:00")); now = now.Add(time.Minute) {
-		schedSetClock(h.clock, now)
-		for _, l := range h.schedTick(loc) {
-			if strings.Contains(l, " escalate ") {
-				got = append(got, l)
-			}
-		}
-	}
+	got := h.schedEscalations(loc, at("2027-03-25 17:00"), at("2027-03-30 12:00"))
 	// One per person: at the first working moment, and none again before
 	// 13:00 (4h later).
 	want := []string{"03-30 Tue 09:00 escalate " + ref + " -> ann,bob"}
@@ -570,15 +578,7 @@ func TestSchedulerFoldsUnsentEscalations(t *testing.T) {
 	}
 	// Tue 30 Mar 09:00 and 13:00 (escalate_every 4h), nothing sent in
 	// between: the 13:00 pair replaces the 09:00 pair.
-	var got []string
-	for now := at("2027-03-30 08:55"); !now.After(at("2027-03-30 13:05")); now = now.Add(time.Minute) {
-		schedSetClock(h.clock, now)
-		for _, l := range h.schedTick(loc) {
-			if strings.Contains(l, " escalate ") {
-				got = append(got, l)
-			}
-		}
-	}
+	got := h.schedEscalations(loc, at("2027-03-30 08:55"), at("2027-03-30 13:05"))
 	schedDiff(t, got, []string{
 		"03-30 Tue 09:00 escalate " + ref + " -> ann,bob",
 		"03-30 Tue 13:00 escalate " + ref + " -> ann,bob",
